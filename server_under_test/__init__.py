@@ -1,0 +1,32 @@
+"""The gateway server under test: a complete SMS gateway server (FastAPI + SQLAlchemy).
+
+It speaks the device API of the Odoo SMS gateway module (both the real app's dialect and
+the documented one), stores its state in SQLite (default) or PostgreSQL, and fixes the
+reference implementation's known defects, each of which can be switched back on
+(``Settings(defects=...)``) so that the harness can prove its oracles catch it.
+
+This part imports no other part of the project.
+"""
+
+from __future__ import annotations
+
+from .app import create_app
+from .clock import Clock, ManualClock, SystemClock
+from .errors import GatewayError
+from .ids import IdSource, SecureIds, SeededIds
+from .settings import KNOWN_DEFECTS, Settings
+from .storage.database import Database
+
+__all__ = [
+    "KNOWN_DEFECTS",
+    "Clock",
+    "Database",
+    "GatewayError",
+    "IdSource",
+    "ManualClock",
+    "SecureIds",
+    "SeededIds",
+    "Settings",
+    "SystemClock",
+    "create_app",
+]

@@ -1,0 +1,369 @@
+"""The admin API: seeding and inspection for the harness and for operators.
+
+Every route needs ``Authorization: Bearer <admin token>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from ..clock import ManualClock
+from ..errors import Conflict, InvalidInput, NotFound
+from ..services import blacklist as blacklist_service
+from ..services import partners, phones, queue
+from ..storage.tables import campaign, gateway_phone, sms
+from .admin_models import (
+    BlacklistAdd,
+    BlacklistAdded,
+    BlacklistEntry,
+    CampaignCreate,
+    CampaignPublic,
+    CampaignUpdate,
+    ClockPublic,
+    ClockSet,
+    CountersPublic,
+    EnqueueRequest,
+    EnqueueResponse,
+    PartnerImport,
+    PartnerImported,
+    PhoneCreate,
+    PhonePublic,
+    PhoneUpdate,
+    SmsCreate,
+    SmsPage,
+    SmsPublic,
+)
+from .batch import validate_items
+from .deps import AdminDep, GatewayDep
+from .device_models import ItemProblem
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+
+Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+MAX_ENQUEUE = 200_000
+NULLABLE_PHONE_FIELDS = {"phone_number_2", "domain_filter"}
+
+
+def _phone(row: Row[Any]) -> PhonePublic:
+    return PhonePublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/phones", response_model=PhonePublic, status_code=201)
+def create_phone(gw: GatewayDep, payload: PhoneCreate) -> PhonePublic:
+    """Register a gateway phone; the answer holds its new API key."""
+    with gw.transaction() as conn:
+        return _phone(phones.create_phone(conn, gw.ctx, payload.model_dump()))
+
+
+@router.get("/phones", response_model=list[PhonePublic])
+def list_phones(gw: GatewayDep) -> list[PhonePublic]:
+    """All phones."""
+    with gw.transaction() as conn:
+        return [_phone(r) for r in phones.list_phones(conn)]
+
+
+@router.get("/phones/{phone_id}", response_model=PhonePublic)
+def get_phone(gw: GatewayDep, phone_id: Id) -> PhonePublic:
+    """One phone."""
+    with gw.transaction() as conn:
+        return _phone(phones.get_phone(conn, phone_id))
+
+
+@router.patch("/phones/{phone_id}", response_model=PhonePublic)
+def update_phone(gw: GatewayDep, phone_id: Id, payload: PhoneUpdate) -> PhonePublic:
+    """Change a phone's settings (only the fields given)."""
+    changes = payload.model_dump(exclude_unset=True)
+    nulls = sorted(k for k, v in changes.items() if v is None and k not in NULLABLE_PHONE_FIELDS)
+    if nulls:
+        raise InvalidInput(f"{', '.join(nulls)} cannot be null; leave a field out to keep it.")
+    with gw.transaction() as conn:
+        return _phone(phones.update_phone(conn, gw.ctx, phone_id, changes))
+
+
+@router.post("/phones/{phone_id}/api-key", response_model=PhonePublic)
+def rotate_api_key(gw: GatewayDep, phone_id: Id) -> PhonePublic:
+    """Give a phone a new API key; the old key stops working at once."""
+    with gw.transaction() as conn:
+        return _phone(phones.rotate_api_key(conn, gw.ctx, phone_id))
+
+
+@router.post("/partners", response_model=PartnerImported, status_code=201)
+def import_partners(gw: GatewayDep, payload: PartnerImport) -> PartnerImported:
+    """Import partners (recipients) in bulk, with their category names."""
+    items = [p.model_dump() for p in payload.partners]
+    with gw.transaction() as conn:
+        return PartnerImported(ids=partners.import_partners(conn, gw.ctx, items))
+
+
+def _campaign(conn: Connection, campaign_id: int) -> CampaignPublic:
+    row = conn.execute(select(campaign).where(campaign.c.id == campaign_id)).first()
+    if row is None:
+        raise NotFound(f"Campaign {campaign_id} does not exist.")
+    states = dict(
+        conn.execute(
+            select(sms.c.state, func.count())
+            .where(sms.c.campaign_id == campaign_id)
+            .group_by(sms.c.state)
+        ).all()
+    )
+    return CampaignPublic(
+        id=row.id,
+        name=row.name,
+        forced_phone_id=row.forced_phone_id,
+        paused=row.paused,
+        created_at=row.created_at,
+        sms_states={str(k): int(v) for k, v in states.items()},
+    )
+
+
+@router.post("/campaigns", response_model=CampaignPublic, status_code=201)
+def create_campaign(gw: GatewayDep, payload: CampaignCreate) -> CampaignPublic:
+    """Create a campaign to group SMS (and optionally force them onto one phone)."""
+    with gw.transaction() as conn:
+        if payload.forced_phone_id is not None:
+            phones.get_phone(conn, payload.forced_phone_id)
+        new_id = conn.execute(
+            insert(campaign).values(**payload.model_dump(), created_at=gw.ctx.now())
+        ).inserted_primary_key[0]
+        return _campaign(conn, int(new_id))
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
+def get_campaign(gw: GatewayDep, campaign_id: Id) -> CampaignPublic:
+    """One campaign with its SMS counts by state."""
+    with gw.transaction() as conn:
+        return _campaign(conn, campaign_id)
+
+
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignPublic)
+def update_campaign(gw: GatewayDep, campaign_id: Id, payload: CampaignUpdate) -> CampaignPublic:
+    """Pause, resume or rename a campaign. Paused campaigns' SMS are not handed out."""
+    changes = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
+    with gw.transaction() as conn:
+        _campaign(conn, campaign_id)
+        if changes:
+            conn.execute(update(campaign).where(campaign.c.id == campaign_id).values(**changes))
+        return _campaign(conn, campaign_id)
+
+
+@router.post("/sms", response_model=EnqueueResponse, status_code=201)
+def enqueue(gw: GatewayDep, payload: EnqueueRequest) -> EnqueueResponse:
+    """Enqueue SMS and assign each to a phone. Bad items are reported, the rest stored."""
+    good, errors = validate_items(payload.messages, SmsCreate, MAX_ENQUEUE, "messages")
+    items = [queue.OutgoingSms(**item.model_dump()) for _, item in good]
+    with gw.transaction() as conn:
+        result = queue.enqueue(conn, gw.ctx, items)
+    ids: list[int | None] = [None] * len(payload.messages)
+    for (index, _), sms_id in zip(good, result.ids, strict=True):
+        ids[index] = sms_id
+    errors += [ItemProblem(index=good[e.index][0], error=e.error) for e in result.errors]
+    errors.sort(key=lambda p: p.index)
+    return EnqueueResponse(
+        ids=ids,
+        queued=result.states.get("pending", 0),
+        states=dict(result.states),
+        failures=dict(result.failures),
+        errors=errors,
+    )
+
+
+def _sms_filter(
+    state: str | None,
+    gateway_state: str | None,
+    phone_id: int | None,
+    campaign_id: int | None,
+    number: str | None,
+) -> list[Any]:
+    conditions: list[Any] = []
+    if state:
+        conditions.append(sms.c.state == state)
+    if gateway_state:
+        conditions.append(sms.c.gateway_state == gateway_state)
+    if phone_id is not None:
+        conditions.append(sms.c.gateway_phone_id == phone_id)
+    if campaign_id is not None:
+        conditions.append(sms.c.campaign_id == campaign_id)
+    if number:
+        conditions.append(sms.c.number_e164 == number)
+    return conditions
+
+
+SmsState = Literal["outgoing", "pending", "sent", "error", "canceled"]
+GatewayState = Literal["pending", "processing", "sending", "sent", "error"]
+
+
+@router.get("/sms", response_model=SmsPage)
+def list_sms(
+    gw: GatewayDep,
+    state: SmsState | None = None,
+    gateway_state: GatewayState | None = None,
+    phone_id: Annotated[int | None, Query(ge=1)] = None,
+    campaign_id: Annotated[int | None, Query(ge=1)] = None,
+    number: Annotated[str | None, Query(max_length=32, description="E.164")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SmsPage:
+    """SMS by id, filtered."""
+    conditions = _sms_filter(state, gateway_state, phone_id, campaign_id, number)
+    with gw.transaction() as conn:
+        total = conn.execute(select(func.count()).select_from(sms).where(*conditions)).scalar_one()
+        rows = conn.execute(
+            select(sms).where(*conditions).order_by(sms.c.id).limit(limit).offset(offset)
+        ).all()
+    return SmsPage(
+        sms=[SmsPublic.model_validate(r, from_attributes=True) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/sms/export")
+def export_sms(
+    gw: GatewayDep,
+    format: Literal["csv", "jsonl"] = "jsonl",  # noqa: A002
+    state: SmsState | None = None,
+    gateway_state: GatewayState | None = None,
+    phone_id: Annotated[int | None, Query(ge=1)] = None,
+    campaign_id: Annotated[int | None, Query(ge=1)] = None,
+    number: Annotated[str | None, Query(max_length=32)] = None,
+) -> StreamingResponse:
+    """Every matching SMS as CSV or JSON Lines, streamed in id order."""
+    conditions = _sms_filter(state, gateway_state, phone_id, campaign_id, number)
+    columns = [c.name for c in sms.columns]
+
+    def rows() -> Iterator[str]:
+        after = 0
+        if format == "csv":
+            out = io.StringIO()
+            csv.writer(out).writerow(columns)
+            yield out.getvalue()
+        while True:
+            with gw.transaction() as conn:
+                page = conn.execute(
+                    select(sms)
+                    .where(*conditions, sms.c.id > after)
+                    .order_by(sms.c.id)
+                    .limit(5000)
+                ).all()
+            if not page:
+                return
+            after = page[-1].id
+            out = io.StringIO()
+            writer = csv.writer(out)
+            for row in page:
+                values = [_plain(v) for v in row]
+                if format == "csv":
+                    writer.writerow(values)
+                else:
+                    out.write(json.dumps(dict(zip(columns, values, strict=True))) + "\n")
+            yield out.getvalue()
+
+    media = "text/csv" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(rows(), media_type=media)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@router.get("/sms/{sms_id}", response_model=SmsPublic)
+def get_sms(gw: GatewayDep, sms_id: Id) -> SmsPublic:
+    """One SMS."""
+    with gw.transaction() as conn:
+        row = conn.execute(select(sms).where(sms.c.id == sms_id)).first()
+    if row is None:
+        raise NotFound(f"SMS {sms_id} does not exist.")
+    return SmsPublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/blacklist", response_model=BlacklistAdded, status_code=201)
+def add_to_blacklist(gw: GatewayDep, payload: BlacklistAdd) -> BlacklistAdded:
+    """Blacklist numbers; their queued SMS are cancelled."""
+    with gw.transaction() as conn:
+        added = blacklist_service.add_numbers(conn, gw.ctx, payload.numbers, payload.reason)
+        canceled = 0
+        if not gw.ctx.settings.defect("B8"):
+            canceled = sum(blacklist_service.cancel_queued_for(conn, gw.ctx, n) for n in added)
+    return BlacklistAdded(added=added, canceled_sms=canceled)
+
+
+@router.get("/blacklist", response_model=list[BlacklistEntry])
+def list_blacklist(
+    gw: GatewayDep,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[BlacklistEntry]:
+    """Blacklisted numbers, oldest first."""
+    with gw.transaction() as conn:
+        rows = blacklist_service.list_numbers(conn, limit=limit, offset=offset)
+    return [BlacklistEntry.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.delete("/blacklist/{number}", status_code=204)
+def remove_from_blacklist(gw: GatewayDep, number: str) -> None:
+    """Take a number off the blacklist (its cancelled SMS stay cancelled)."""
+    with gw.transaction() as conn:
+        blacklist_service.remove_number(conn, gw.ctx, number)
+
+
+@router.get("/counters", response_model=CountersPublic)
+def counters(gw: GatewayDep) -> CountersPublic:
+    """Every phone's counters and the SMS counts by state and gateway state."""
+    with gw.transaction() as conn:
+        rows = conn.execute(
+            select(sms.c.state, sms.c.gateway_state, func.count()).group_by(
+                sms.c.state, sms.c.gateway_state
+            )
+        ).all()
+        phone_rows = conn.execute(select(gateway_phone).order_by(gateway_phone.c.id)).all()
+    by_state: dict[str, dict[str, int]] = {}
+    for state, gateway_state, count in rows:
+        by_state.setdefault(state, {})[gateway_state or "none"] = int(count)
+    return CountersPublic(
+        phones=[
+            {"id": p.id, "name": p.name, "state": p.state, **phones.counters(p)}
+            for p in phone_rows
+        ],
+        sms=by_state,
+        total_sms=sum(int(c) for _, _, c in rows),
+    )
+
+
+@router.get("/clock", response_model=ClockPublic)
+def get_clock(gw: GatewayDep) -> ClockPublic:
+    """The server's current time."""
+    kind: Literal["manual", "system"] = (
+        "manual" if isinstance(gw.ctx.clock, ManualClock) else "system"
+    )
+    return ClockPublic(now=gw.ctx.clock.now(), kind=kind)
+
+
+@router.put("/clock", response_model=ClockPublic)
+def set_clock(gw: GatewayDep, payload: ClockSet) -> ClockPublic:
+    """Set or advance the manual clock (virtual time)."""
+    clock = gw.ctx.clock
+    if not isinstance(clock, ManualClock):
+        raise Conflict(
+            "This server runs on the system clock; start it with a manual clock "
+            "(hil serve --manual-clock) to set the time."
+        )
+    if (payload.now is None) == (payload.advance_seconds is None):
+        raise InvalidInput("Give exactly one of now (a datetime) or advance_seconds.")
+    if payload.now is not None:
+        clock.set(payload.now)
+    else:
+        clock.advance(payload.advance_seconds or 0.0)
+    return ClockPublic(now=clock.now(), kind="manual")

@@ -1,0 +1,296 @@
+"""Request and response models of the admin API (``/admin/...``): Create / Update / Public
+schemas per entity."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from .device_models import ItemProblem, loose_list
+
+__all__ = [
+    "BlacklistAdd",
+    "BlacklistAdded",
+    "BlacklistEntry",
+    "CampaignCreate",
+    "CampaignPublic",
+    "CampaignUpdate",
+    "ClockPublic",
+    "ClockSet",
+    "CountersPublic",
+    "EnqueueRequest",
+    "EnqueueResponse",
+    "PartnerCreate",
+    "PartnerImport",
+    "PartnerImported",
+    "PhoneCreate",
+    "PhonePublic",
+    "PhoneUpdate",
+    "SmsCreate",
+    "SmsPage",
+    "SmsPublic",
+]
+
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Number = Annotated[str, Field(min_length=3, max_length=32)]
+DailyLimit = Annotated[Int, Field(ge=0, le=10_000_000, description="segments per day; 0 = none")]
+MonthlyLimit = Annotated[
+    Int, Field(ge=0, le=300_000_000, description="segments per month; 0 = none")
+]
+MonthStartDay = Annotated[Int, Field(ge=1, le=28)]
+RateLimit = Annotated[Int, Field(ge=1, le=100_000, description="SMS per minute")]
+HeartbeatTimeout = Annotated[Int, Field(ge=1, le=1440, description="minutes")]
+DomainFilter = Annotated[
+    str | None,
+    Field(max_length=10_000, description='Odoo domain, e.g. [("country_id.code", "=", "CZ")]'),
+]
+
+
+class Strict_(BaseModel):
+    """Admin requests reject unknown fields: a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- phones ------------------------------------------------------------------------------
+
+
+class PhoneCreate(Strict_):
+    """A phone to register."""
+
+    name: Name
+    phone_number: Number
+    phone_number_2: Number | None = None
+    daily_limit: DailyLimit = 500
+    monthly_limit: MonthlyLimit = 0
+    month_start_day: MonthStartDay = 1
+    rate_limit: RateLimit = 100
+    heartbeat_timeout: HeartbeatTimeout = 5
+    domain_filter: DomainFilter = None
+    active: Bool = True
+
+
+class PhoneUpdate(Strict_):
+    """Fields to change on a phone (only those given)."""
+
+    name: Name | None = None
+    phone_number: Number | None = None
+    phone_number_2: Number | None = None
+    daily_limit: DailyLimit | None = None
+    monthly_limit: MonthlyLimit | None = None
+    month_start_day: MonthStartDay | None = None
+    rate_limit: RateLimit | None = None
+    heartbeat_timeout: HeartbeatTimeout | None = None
+    domain_filter: DomainFilter = None
+    active: Bool | None = None
+
+
+class PhonePublic(BaseModel):
+    """A phone as the admin sees it, API key included."""
+
+    id: int
+    name: str
+    phone_number: str
+    phone_number_2: str | None
+    api_key: str
+    active: bool
+    daily_limit: int
+    monthly_limit: int
+    month_start_day: int
+    next_month_reset: date | None
+    rate_limit: int
+    heartbeat_timeout: int
+    domain_filter: str | None
+    state: str
+    last_heartbeat: datetime | None
+    battery_level: int | None
+    signal_strength: int | None
+    unsynced_count: int
+    fcm_token: str | None
+    sent_today: int
+    sent_month: int
+    sent_total: int
+    created_at: datetime
+
+
+# -- partners ----------------------------------------------------------------------------
+
+
+class PartnerCreate(Strict_):
+    """A partner (recipient contact) to import."""
+
+    name: Name
+    phone: Annotated[str | None, Field(max_length=64)] = None
+    mobile: Annotated[str | None, Field(max_length=64)] = None
+    email: Annotated[str | None, Field(max_length=200)] = None
+    country_code: Annotated[str | None, Field(pattern=r"^[A-Z]{2}$")] = None
+    country_name: Annotated[str | None, Field(max_length=100)] = None
+    region: Annotated[str | None, Field(max_length=100)] = None
+    region_code: Annotated[str | None, Field(max_length=16)] = None
+    categories: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(
+        max_length=50
+    )] = Field(default_factory=list)
+    is_company: Bool = False
+    customer_rank: Annotated[Int, Field(ge=0)] = 0
+    create_date: datetime | None = None
+
+
+class PartnerImport(Strict_):
+    """Partners to import in one call."""
+
+    partners: Annotated[list[PartnerCreate], Field(min_length=1, max_length=200_000)]
+
+
+class PartnerImported(BaseModel):
+    """Ids of the imported partners, in input order."""
+
+    success: bool = True
+    ids: list[int]
+
+
+# -- campaigns ---------------------------------------------------------------------------
+
+
+class CampaignCreate(Strict_):
+    """A campaign: a name, optionally a forced phone, optionally paused."""
+
+    name: Name
+    forced_phone_id: Int | None = None
+    paused: Bool = False
+
+
+class CampaignUpdate(Strict_):
+    """Pause or resume a campaign, or rename it."""
+
+    name: Name | None = None
+    paused: Bool | None = None
+
+
+class CampaignPublic(BaseModel):
+    """A campaign with the states of its SMS."""
+
+    id: int
+    name: str
+    forced_phone_id: int | None
+    paused: bool
+    created_at: datetime
+    sms_states: dict[str, int]
+
+
+# -- SMS ---------------------------------------------------------------------------------
+
+
+class SmsCreate(Strict_):
+    """One SMS to enqueue."""
+
+    number: Annotated[str, Field(min_length=1, max_length=64)]
+    body: Annotated[str, Field(min_length=1, max_length=10_000)]
+    partner_id: Int | None = None
+    campaign_id: Int | None = None
+    phone_id: Int | None = Field(default=None, description="force this gateway phone")
+    sim_number: Number | None = Field(default=None, description="send from this SIM")
+
+
+class EnqueueRequest(Strict_):
+    """SMS to enqueue and assign in one call (up to 200 000)."""
+
+    messages: loose_list(SmsCreate, "SMS to enqueue")  # type: ignore[valid-type]
+
+
+class EnqueueResponse(BaseModel):
+    """What became of each SMS: ids in input order (null for refused items)."""
+
+    success: bool = True
+    ids: list[int | None]
+    queued: int
+    states: dict[str, int]
+    failures: dict[str, int]
+    errors: list[ItemProblem]
+
+
+class SmsPublic(BaseModel):
+    """An SMS as stored."""
+
+    id: int
+    uuid: str
+    number: str
+    number_e164: str | None
+    body: str
+    partner_id: int | None
+    campaign_id: int | None
+    state: str
+    gateway_state: str | None
+    failure_type: str | None
+    error_message: str | None
+    gateway_phone_id: int | None
+    gateway_sim_number: str | None
+    segments: int
+    picked_at: datetime | None
+    issue_count: int
+    sent_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SmsPage(BaseModel):
+    """A page of SMS and the total matching the filters."""
+
+    success: bool = True
+    sms: list[SmsPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+# -- blacklist, counters, clock ----------------------------------------------------------
+
+
+class BlacklistAdd(Strict_):
+    """Numbers to blacklist."""
+
+    numbers: Annotated[list[Number], Field(min_length=1, max_length=100_000)]
+    reason: Annotated[str | None, Field(max_length=200)] = None
+
+
+class BlacklistAdded(BaseModel):
+    """The numbers newly blacklisted (E.164) and the queued SMS cancelled for them."""
+
+    success: bool = True
+    added: list[str]
+    canceled_sms: int
+
+
+class BlacklistEntry(BaseModel):
+    """One blacklisted number."""
+
+    number: str
+    reason: str | None
+    created_at: datetime
+
+
+class CountersPublic(BaseModel):
+    """Counters of every phone and SMS counts by state and gateway state."""
+
+    success: bool = True
+    phones: list[dict[str, Any]]
+    sms: dict[str, dict[str, int]]
+    total_sms: int
+
+
+class ClockSet(Strict_):
+    """Set the manual clock to ``now``, or move it by ``advance_seconds``."""
+
+    now: datetime | None = None
+    advance_seconds: Annotated[float | None, Field(ge=0, le=10 * 365 * 86400)] = None
+
+
+class ClockPublic(BaseModel):
+    """The server's time and which kind of clock it runs on."""
+
+    success: bool = True
+    now: datetime
+    kind: Literal["manual", "system"]

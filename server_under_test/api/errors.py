@@ -1,0 +1,106 @@
+"""One place that turns errors into HTTP answers.
+
+Every error body is ``{"success": false, "error": "<sentence>"}`` (the reference's shape),
+plus ``detail`` for validation errors: a list of ``{"field", "problem"}``.
+
+* ``GatewayError`` subclasses → their own status (401, 404, 409, 422);
+* malformed JSON → 400 naming line and column; a body that is not a JSON object → 400;
+* a field of the wrong type, missing or out of range → 422 naming each field;
+* unknown routes and wrong methods → 404 / 405 in the same shape;
+* anything else → 500 with a generic sentence (the traceback goes to the log only).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import GatewayError
+
+__all__ = ["describe_validation_errors", "install_error_handlers"]
+
+log = logging.getLogger(__name__)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    if not loc:
+        return "item"
+    parts = [str(p) for p in loc if p != "body"]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if part.isdigit() else (f".{part}" if text else part)
+    return text or "body"
+
+
+def describe_validation_errors(errors: list[Any]) -> list[dict[str, str]]:
+    """Pydantic errors as ``{"field": "results[2].status", "problem": "..."}``."""
+    described = []
+    for err in errors:
+        problem = str(err.get("msg", "is invalid"))
+        ctx = err.get("ctx") or {}
+        if err.get("type") == "literal_error" and "expected" in ctx:
+            problem = f"must be one of {ctx['expected']}"
+        if err.get("type") in ("model_attributes_type", "model_type", "dict_type"):
+            problem = "must be a JSON object"
+        described.append({"field": _field(err.get("loc", ())), "problem": problem})
+    return described
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"success": False, "error": message, **extra}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        return _error(exc.status_code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        for err in errors:
+            if err.get("type") == "json_invalid":
+                ctx = err.get("ctx") or {}
+                position = err.get("loc", ("body", "?"))[-1]
+                return _error(
+                    400,
+                    f"Malformed JSON at character {position}: {ctx.get('error', 'decode error')}.",
+                )
+            if tuple(err.get("loc", ())) == ("body",) and err.get("type") in (
+                "model_attributes_type",
+                "dict_type",
+            ):
+                hint = (
+                    " (send it with Content-Type: application/json)"
+                    if isinstance(err.get("input"), str | bytes)
+                    else ""
+                )
+                return _error(400, f"The request body must be a JSON object{hint}.")
+        detail = describe_validation_errors(errors)
+        summary = "; ".join(f"{d['field']}: {d['problem']}" for d in detail)
+        return _error(422, f"Invalid request: {summary}.", detail=detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = "No such endpoint."
+        elif exc.status_code == 405:
+            message = "Method not allowed: the gateway API takes POST with a JSON body."
+        return JSONResponse(
+            {"success": False, "error": message},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("Unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "Internal server error; the server log has the details.")

@@ -1,0 +1,73 @@
+"""The application factory: nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .api import admin, device
+from .api.deps import Gateway
+from .api.errors import install_error_handlers
+from .clock import Clock, SystemClock
+from .ids import IdSource, SecureIds
+from .services.context import Context
+from .settings import Settings
+from .storage.database import Database
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    ids: IdSource | None = None,
+    database: Database | None = None,
+) -> FastAPI:
+    """Build the gateway server.
+
+    ``clock`` defaults to the system clock (give a ``ManualClock`` for virtual time),
+    ``ids`` to secure random identifiers (give ``SeededIds`` for reproducible runs), and
+    ``database`` to one opened from ``settings.database_url``. The schema is migrated to
+    the newest version unless ``settings.migrate_on_start`` is false.
+    """
+    settings = settings or Settings()
+    db = database or Database(settings.database_url)
+    if settings.migrate_on_start:
+        db.migrate()
+    if settings.defects:
+        log.warning("Reference defects switched ON: %s", ", ".join(sorted(settings.defects)))
+    gateway = Gateway(db=db, ctx=Context(clock or SystemClock(), settings, ids or SecureIds()))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            db.dispose()
+
+    app = FastAPI(
+        title="SMS gateway server (under test)",
+        version="0.1.0",
+        description=(
+            "A complete gateway server speaking the device API of the Odoo SMS gateway "
+            "module, for hardware-in-the-loop tests. Device routes take X-API-Key; admin "
+            "routes take Authorization: Bearer <admin token>."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    app.include_router(device.router)
+    app.include_router(admin.router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    return app

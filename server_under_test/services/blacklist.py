@@ -1,0 +1,89 @@
+"""The phone blacklist: numbers (E.164) that must never receive an SMS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, select, update
+
+from ..errors import InvalidInput, NotFound
+from ..storage.tables import blacklist, sms
+from .context import Context
+from .dbutil import chunks, insert_ignoring_conflicts
+from .numbers import to_e164
+
+__all__ = ["add_numbers", "blacklisted_among", "cancel_queued_for", "list_numbers", "remove_number"]
+
+
+def normalise_or_fail(ctx: Context, number: str) -> str:
+    """E.164 form of ``number``, or ``InvalidInput`` naming it."""
+    e164 = to_e164(number, ctx.settings.default_region)
+    if e164 is None:
+        raise InvalidInput(
+            f"{number!r} is not a phone number; give it in international format, "
+            "e.g. +420777123456."
+        )
+    return e164
+
+
+def add_numbers(
+    conn: Connection, ctx: Context, numbers: Iterable[str], reason: str | None = None
+) -> list[str]:
+    """Blacklist numbers; returns the E.164 numbers that were not blacklisted before."""
+    wanted = sorted({normalise_or_fail(ctx, n) for n in numbers})
+    known = blacklisted_among(conn, wanted)
+    fresh = [n for n in wanted if n not in known]
+    insert_ignoring_conflicts(
+        conn,
+        blacklist,
+        ({"number": n, "reason": reason, "created_at": ctx.now()} for n in fresh),
+        ["number"],
+    )
+    return fresh
+
+
+def blacklisted_among(conn: Connection, numbers: Iterable[str | None]) -> set[str]:
+    """The subset of ``numbers`` (E.164) that is blacklisted."""
+    wanted = sorted({n for n in numbers if n})
+    found: set[str] = set()
+    for part in chunks(wanted):
+        found.update(
+            conn.execute(select(blacklist.c.number).where(blacklist.c.number.in_(part))).scalars()
+        )
+    return found
+
+
+def cancel_queued_for(conn: Connection, ctx: Context, number: str) -> int:
+    """Cancel the SMS for ``number`` that wait in a phone queue; returns how many."""
+    result = conn.execute(
+        update(sms)
+        .where(
+            sms.c.number_e164 == number,
+            sms.c.state == "pending",
+            sms.c.gateway_state == "pending",
+        )
+        .values(
+            state="canceled",
+            gateway_state="error",
+            failure_type="sms_blacklist",
+            error_message=f"Not sent: {number} is on the blacklist.",
+            updated_at=ctx.now(),
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def remove_number(conn: Connection, ctx: Context, number: str) -> None:
+    """Take a number off the blacklist, or ``NotFound``."""
+    e164 = normalise_or_fail(ctx, number)
+    result = conn.execute(delete(blacklist).where(blacklist.c.number == e164))
+    if not result.rowcount:
+        raise NotFound(f"{e164} is not on the blacklist.")
+
+
+def list_numbers(conn: Connection, *, limit: int, offset: int) -> list[Row[Any]]:
+    """Blacklisted numbers, oldest first."""
+    return list(
+        conn.execute(select(blacklist).order_by(blacklist.c.id).limit(limit).offset(offset))
+    )

@@ -1,0 +1,49 @@
+"""Small helpers over SQLAlchemy Core that differ by dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+__all__ = ["chunks", "insert_ignoring_conflicts", "xact_lock"]
+
+T = TypeVar("T")
+
+# Well below SQLite's 32 766 bound variables and PostgreSQL's 65 535.
+CHUNK = 5000
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def insert_ignoring_conflicts(
+    conn: Connection, table: Table, rows: Iterable[dict[str, Any]], conflict: Sequence[str]
+) -> int:
+    """Insert rows, silently skipping those that collide on the unique ``conflict`` columns.
+
+    Returns the number of rows inserted.
+    """
+    rows = list(rows)
+    if not rows:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return int(conn.execute(stmt, rows).rowcount or 0)
+
+
+def xact_lock(conn: Connection, key: str) -> None:
+    """Serialise transactions on ``key`` until the current one ends.
+
+    PostgreSQL takes a transaction-scoped advisory lock; SQLite needs nothing, since its
+    write transactions (``BEGIN IMMEDIATE``) are already serialised.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(%(k)s)", {"k": int(key[:15], 16)}
+        )

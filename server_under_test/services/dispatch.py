@@ -1,0 +1,263 @@
+"""Handing SMS to phones and taking their reports back: pickup, confirm, reconcile.
+
+Exactly-once issuance: a pickup locks the phone's row (so two concurrent polls of one
+phone cannot both spend its capacity) and selects its queue ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; on SQLite every write transaction is ``BEGIN IMMEDIATE``, so pickups run one
+after another. Either way an SMS moves ``pending`` → ``processing`` in the transaction that
+selected it, and no other pickup can see it as ``pending`` again.
+
+Confirms are idempotent, whatever order ``sending``/``sent``/``error`` arrive in:
+
+* ``sent`` is final: it is recorded once, the phone's counters move once (by the SMS's
+  segments), and a later ``error`` or ``sending`` for it changes nothing;
+* ``error`` ends any SMS that is not ``sent`` (an ``error`` followed by ``sent`` becomes
+  ``sent``: the radio did transmit it);
+* ``sending`` only marks an SMS the phone holds as being transmitted.
+
+A confirm for an SMS that was reset by the stuck job and is queued again, or re-issued, is
+applied to it like any other: the phone's report is the truth about its radio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Row, or_, select, update
+
+from ..errors import NotFound
+from ..storage.tables import campaign, gateway_phone, sms
+from .blacklist import blacklisted_among
+from .context import Context
+from .dbutil import chunks
+from .phones import IN_FLIGHT, QUEUED, phone_capacity
+
+__all__ = [
+    "ConfirmOutcome",
+    "Pickup",
+    "Reconciliation",
+    "confirm",
+    "pickup",
+    "reconcile",
+]
+
+FINAL = ("sent", "error", "canceled")
+
+
+@dataclass
+class Pickup:
+    """What one ``/pending`` call handed out."""
+
+    sms: list[Row[Any]] = field(default_factory=list)
+    limit_reached: bool = False
+    canceled_blacklisted: int = 0
+
+
+def pickup(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Pickup:
+    """Hand up to ``limit`` queued SMS to ``phone``, within its remaining capacity."""
+    # Serialise pickups of one phone: capacity is read, then spent.
+    conn.execute(
+        select(gateway_phone.c.id).where(gateway_phone.c.id == phone.id).with_for_update()
+    )
+    phone = conn.execute(select(gateway_phone).where(gateway_phone.c.id == phone.id)).one()
+    counting = QUEUED + IN_FLIGHT if ctx.settings.defect("B1") else IN_FLIGHT
+    budget = phone_capacity(conn, phone, counting=counting).remaining
+    result = Pickup()
+    if budget <= 0:
+        result.limit_reached = True
+        return result
+    now = ctx.now()
+    taken: list[Row[Any]] = []
+    after = 0
+    # Blacklisted SMS found on the way are cancelled and do not use up the batch; a few
+    # rounds fill it again. Rounds are bounded so a poll never scans a whole queue.
+    for _ in range(5):
+        want = min(limit - len(taken), budget)
+        if want <= 0:
+            break
+        candidates = list(
+            conn.execute(
+                select(
+                    sms.c.id,
+                    sms.c.number,
+                    sms.c.number_e164,
+                    sms.c.body,
+                    sms.c.uuid,
+                    sms.c.gateway_sim_number,
+                    sms.c.segments,
+                )
+                .select_from(sms.outerjoin(campaign, campaign.c.id == sms.c.campaign_id))
+                .where(
+                    sms.c.gateway_phone_id == phone.id,
+                    sms.c.gateway_state == "pending",
+                    sms.c.state == "pending",
+                    sms.c.id > after,
+                    or_(sms.c.campaign_id.is_(None), campaign.c.paused.is_(False)),
+                )
+                .order_by(sms.c.id)
+                .limit(want)
+                .with_for_update(of=sms, skip_locked=True)
+            )
+        )
+        if not candidates:
+            break
+        after = candidates[-1].id
+        banned = set()
+        if not ctx.settings.defect("B8"):
+            banned = blacklisted_among(conn, (c.number_e164 for c in candidates))
+        canceled = [c.id for c in candidates if c.number_e164 in banned]
+        if canceled:
+            _cancel_blacklisted(conn, ctx, canceled)
+            result.canceled_blacklisted += len(canceled)
+        for cand in candidates:
+            if cand.number_e164 in banned:
+                continue
+            if cand.segments > budget:
+                # First in, first out: a long SMS that does not fit waits; nothing jumps it.
+                budget = 0
+                break
+            budget -= cand.segments
+            taken.append(cand)
+        if len(candidates) < want:
+            break
+    if taken:
+        for part in chunks([t.id for t in taken]):
+            conn.execute(
+                update(sms)
+                .where(sms.c.id.in_(part))
+                .values(
+                    gateway_state="processing",
+                    picked_at=now,
+                    issue_count=sms.c.issue_count + 1,
+                    updated_at=now,
+                )
+            )
+    result.sms = taken
+    result.limit_reached = not taken and budget <= 0
+    return result
+
+
+def _cancel_blacklisted(conn: Connection, ctx: Context, ids: Sequence[int]) -> None:
+    conn.execute(
+        update(sms)
+        .where(sms.c.id.in_(list(ids)))
+        .values(
+            state="canceled",
+            gateway_state="error",
+            failure_type="sms_blacklist",
+            error_message="Not sent: the recipient is on the blacklist (STOP received).",
+            updated_at=ctx.now(),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    """The result of one status report."""
+
+    sms_id: int
+    changed: bool
+    state: str
+    gateway_state: str | None
+
+
+def confirm(
+    conn: Connection,
+    ctx: Context,
+    phone: Row[Any],
+    sms_id: int,
+    status: str,
+    error_message: str | None = None,
+) -> ConfirmOutcome:
+    """Apply a phone's status report for one of its SMS (idempotent)."""
+    row = conn.execute(
+        select(sms.c.id, sms.c.segments).where(
+            sms.c.id == sms_id, sms.c.gateway_phone_id == phone.id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"SMS {sms_id} was not found or is not assigned to this phone.")
+    now = ctx.now()
+    legacy = ctx.settings.defect("B11")
+    target = update(sms).where(sms.c.id == sms_id)
+    if status == "sent":
+        guard = sms.c.gateway_state.is_distinct_from("sent") if legacy else sms.c.state != "sent"
+        changed = conn.execute(
+            target.where(guard).values(
+                state="sent",
+                gateway_state="sent",
+                failure_type=None,
+                error_message=None,
+                sent_at=now,
+                updated_at=now,
+            )
+        ).rowcount
+        if changed:
+            seg = row.segments
+            conn.execute(
+                update(gateway_phone)
+                .where(gateway_phone.c.id == phone.id)
+                .values(
+                    sent_today=gateway_phone.c.sent_today + seg,
+                    sent_month=gateway_phone.c.sent_month + seg,
+                    sent_total=gateway_phone.c.sent_total + seg,
+                )
+            )
+    elif status == "error":
+        guard = sms.c.id == sms_id if legacy else sms.c.state.in_(("pending", "outgoing", "error"))
+        changed = conn.execute(
+            target.where(guard).values(
+                state="error",
+                gateway_state="error",
+                failure_type="sms_server",
+                error_message=(error_message or "The phone reported an error.")[:2000],
+                updated_at=now,
+            )
+        ).rowcount
+    else:  # "sending"
+        changed = conn.execute(
+            target.where(
+                sms.c.state == "pending", sms.c.gateway_state.in_(("pending", "processing"))
+            ).values(gateway_state="sending", updated_at=now)
+        ).rowcount
+    final = conn.execute(select(sms.c.state, sms.c.gateway_state).where(sms.c.id == sms_id)).one()
+    return ConfirmOutcome(sms_id, bool(changed), final.state, final.gateway_state)
+
+
+@dataclass
+class Reconciliation:
+    """The server's view of SMS ids a phone still holds unsynced statuses for."""
+
+    already_confirmed_ids: list[int] = field(default_factory=list)
+    stuck_ids: list[int] = field(default_factory=list)
+    requeued_ids: list[int] = field(default_factory=list)
+    not_found_ids: list[int] = field(default_factory=list)
+
+
+def reconcile(conn: Connection, phone: Row[Any], known_ids: Sequence[int]) -> Reconciliation:
+    """Classify ``known_ids``: final on the server, still in flight, queued again, unknown.
+
+    ``not_found_ids`` are ids that do not exist or are not this phone's.
+    """
+    result = Reconciliation()
+    wanted = sorted(set(known_ids))
+    seen: set[int] = set()
+    for part in chunks(wanted):
+        for row in conn.execute(
+            select(sms.c.id, sms.c.state, sms.c.gateway_state).where(
+                sms.c.id.in_(part), sms.c.gateway_phone_id == phone.id
+            )
+        ):
+            seen.add(row.id)
+            if row.state in FINAL:
+                result.already_confirmed_ids.append(row.id)
+            elif row.gateway_state in IN_FLIGHT:
+                result.stuck_ids.append(row.id)
+            else:
+                result.requeued_ids.append(row.id)
+    result.not_found_ids = [i for i in wanted if i not in seen]
+    for ids in (result.already_confirmed_ids, result.stuck_ids, result.requeued_ids):
+        ids.sort()
+    return result
+

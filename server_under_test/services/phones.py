@@ -1,0 +1,331 @@
+"""Gateway phones: registration, API keys, heartbeats, counters and capacity."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from ..errors import InvalidInput, NotFound, Unauthorized
+from ..storage.tables import gateway_phone, sms
+from .context import Context
+from .numbers import to_e164
+from .odoo_domain import validate_domain
+
+__all__ = [
+    "IN_FLIGHT",
+    "QUEUED",
+    "Capacity",
+    "authenticate",
+    "create_phone",
+    "get_phone",
+    "heartbeat",
+    "hash_key",
+    "list_phones",
+    "next_reset_date",
+    "phone_capacity",
+    "phone_stats",
+    "register_fcm",
+    "rotate_api_key",
+    "update_phone",
+]
+
+# gateway_state values of an SMS that is assigned to a phone and not finished.
+QUEUED = ("pending",)
+IN_FLIGHT = ("processing", "sending")
+UNLIMITED = 10**9
+
+EDITABLE = frozenset(
+    {
+        "name",
+        "phone_number",
+        "phone_number_2",
+        "active",
+        "daily_limit",
+        "monthly_limit",
+        "month_start_day",
+        "rate_limit",
+        "heartbeat_timeout",
+        "domain_filter",
+    }
+)
+
+
+def hash_key(api_key: str) -> str:
+    """The stored lookup hash of an API key."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def next_reset_date(month_start_day: int, after: date) -> date:
+    """The next monthly counter reset on or after the day following ``after``.
+
+    As the reference (§2.10): this month on ``month_start_day`` if that is still ahead,
+    otherwise next month.
+    """
+    day = min(max(month_start_day, 1), 28)
+    if after.day < day:
+        return after.replace(day=day)
+    if after.month == 12:
+        return date(after.year + 1, 1, day)
+    return date(after.year, after.month + 1, day)
+
+
+def _check_numbers(values: dict[str, Any], region: str) -> None:
+    for field in ("phone_number", "phone_number_2"):
+        raw = values.get(field)
+        if raw in (None, ""):
+            if field == "phone_number" and field in values:
+                raise InvalidInput("phone_number is required: the phone's main SIM number.")
+            values[field] = None
+            continue
+        e164 = to_e164(raw, region)
+        if e164 is None:
+            raise InvalidInput(
+                f"{field} {raw!r} is not a phone number; give it in international format, "
+                "e.g. +420777123456."
+            )
+        values[field] = e164
+
+
+def _check_filter(values: dict[str, Any]) -> None:
+    if "domain_filter" in values:
+        source = values["domain_filter"]
+        values["domain_filter"] = validate_domain(source) if source not in (None, "") else None
+
+
+def create_phone(conn: Connection, ctx: Context, values: dict[str, Any]) -> Row[Any]:
+    """Register a phone; returns its row including the new API key."""
+    values = dict(values)
+    _check_numbers(values, ctx.settings.default_region)
+    _check_filter(values)
+    now = ctx.now()
+    api_key = ctx.ids.api_key()
+    values.update(
+        api_key=api_key,
+        api_key_hash=hash_key(api_key),
+        created_at=now,
+        next_month_reset=next_reset_date(values.get("month_start_day", 1), now.date()),
+    )
+    phone_id = conn.execute(insert(gateway_phone).values(**values)).inserted_primary_key[0]
+    return get_phone(conn, int(phone_id))
+
+
+def get_phone(conn: Connection, phone_id: int) -> Row[Any]:
+    """One phone by id, or ``NotFound``."""
+    row = conn.execute(select(gateway_phone).where(gateway_phone.c.id == phone_id)).first()
+    if row is None:
+        raise NotFound(f"Gateway phone {phone_id} does not exist.")
+    return row
+
+
+def list_phones(conn: Connection) -> list[Row[Any]]:
+    """All phones, by id."""
+    return list(conn.execute(select(gateway_phone).order_by(gateway_phone.c.id)))
+
+
+def update_phone(
+    conn: Connection, ctx: Context, phone_id: int, changes: dict[str, Any]
+) -> Row[Any]:
+    """Change the editable fields of a phone."""
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise InvalidInput(
+            f"Cannot change {sorted(unknown)} of a phone; editable fields: {sorted(EDITABLE)}."
+        )
+    current = get_phone(conn, phone_id)
+    changes = dict(changes)
+    if "phone_number" in changes or "phone_number_2" in changes:
+        _check_numbers(changes, ctx.settings.default_region)
+    _check_filter(changes)
+    if "month_start_day" in changes:
+        changes["next_month_reset"] = next_reset_date(changes["month_start_day"], ctx.now().date())
+    if changes:
+        conn.execute(
+            update(gateway_phone).where(gateway_phone.c.id == current.id).values(**changes)
+        )
+    return get_phone(conn, phone_id)
+
+
+def rotate_api_key(conn: Connection, ctx: Context, phone_id: int) -> Row[Any]:
+    """Give a phone a new API key; the old one stops working at once."""
+    get_phone(conn, phone_id)
+    api_key = ctx.ids.api_key()
+    conn.execute(
+        update(gateway_phone)
+        .where(gateway_phone.c.id == phone_id)
+        .values(api_key=api_key, api_key_hash=hash_key(api_key))
+    )
+    return get_phone(conn, phone_id)
+
+
+def authenticate(conn: Connection, api_key: str | None) -> Row[Any]:
+    """The active phone owning ``api_key``, or ``Unauthorized``.
+
+    The row is found through the key's hash, and the key itself is then compared in
+    constant time, so response timing says nothing about how much of a guess was right.
+    """
+    if not api_key:
+        raise Unauthorized(
+            "Missing API key: send it in the X-API-Key header (or as api_key in the body)."
+        )
+    row = conn.execute(
+        select(gateway_phone).where(gateway_phone.c.api_key_hash == hash_key(api_key))
+    ).first()
+    if row is None or not hmac.compare_digest(row.api_key.encode(), api_key.encode()):
+        raise Unauthorized("Invalid API key.")
+    if not row.active:
+        raise Unauthorized(f"Gateway phone {row.id} is archived; its API key is not accepted.")
+    return row
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a phone may still send in the current day and month, in segments."""
+
+    daily: int
+    monthly: int
+
+    @property
+    def remaining(self) -> int:
+        """Segments that may still be released to the phone."""
+        return max(0, min(self.daily, self.monthly))
+
+
+def _segments_in(conn: Connection, phone_id: int, gateway_states: tuple[str, ...]) -> int:
+    total = conn.execute(
+        select(func.coalesce(func.sum(sms.c.segments), 0)).where(
+            sms.c.gateway_phone_id == phone_id,
+            sms.c.gateway_state.in_(gateway_states),
+            sms.c.state == "pending",
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def phone_capacity(
+    conn: Connection, phone: Row[Any], *, counting: tuple[str, ...] = IN_FLIGHT
+) -> Capacity:
+    """Remaining daily and monthly segments, counting what is sent plus ``counting``.
+
+    Release to a phone counts what it sent plus what it holds unconfirmed (``IN_FLIGHT``):
+    SMS still waiting in its queue never block their own release (reference defect B1).
+    Assignment also counts the queue (``QUEUED + IN_FLIGHT``), so a phone is never given
+    more than it may send.
+    """
+    busy = _segments_in(conn, phone.id, counting)
+    daily = phone.daily_limit - phone.sent_today - busy if phone.daily_limit else UNLIMITED
+    monthly = phone.monthly_limit - phone.sent_month - busy if phone.monthly_limit else UNLIMITED
+    return Capacity(daily=daily, monthly=monthly)
+
+
+def pending_by_sim(conn: Connection, phone: Row[Any]) -> dict[str, int]:
+    """Queued SMS per SIM number; SMS without a SIM choice count under the main number.
+
+    The values add up to the phone's queue, so an app that sums them (as the real one
+    does) gets the right total (the reference repeats the total under both numbers, B19).
+    """
+    rows = conn.execute(
+        select(sms.c.gateway_sim_number, func.count())
+        .where(
+            sms.c.gateway_phone_id == phone.id,
+            sms.c.state == "pending",
+            sms.c.gateway_state == "pending",
+        )
+        .group_by(sms.c.gateway_sim_number)
+    ).all()
+    counts = {phone.phone_number: 0}
+    if phone.phone_number_2:
+        counts[phone.phone_number_2] = 0
+    for sim, count in rows:
+        key = sim if sim in counts else phone.phone_number
+        counts[key] += int(count)
+    return counts
+
+
+def in_flight_count(conn: Connection, phone_id: int) -> int:
+    """SMS handed to the phone and not yet confirmed."""
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                sms.c.gateway_phone_id == phone_id,
+                sms.c.state == "pending",
+                sms.c.gateway_state.in_(IN_FLIGHT),
+            )
+        ).scalar_one()
+    )
+
+
+def counters(phone: Row[Any]) -> dict[str, int]:
+    """The counters every device response carries."""
+    return {
+        "sent_today": phone.sent_today,
+        "sent_month": phone.sent_month,
+        "sent_total": phone.sent_total,
+        "daily_limit": phone.daily_limit,
+        "monthly_limit": phone.monthly_limit,
+    }
+
+
+def heartbeat(
+    conn: Connection,
+    ctx: Context,
+    phone: Row[Any],
+    *,
+    battery_level: int | None,
+    signal_strength: int | None,
+    unsynced_count: int | None,
+) -> dict[str, Any]:
+    """Mark the phone online and tell it what waits for it."""
+    values: dict[str, Any] = {"state": "online", "last_heartbeat": ctx.now()}
+    if battery_level is not None:
+        values["battery_level"] = battery_level
+    if signal_strength is not None:
+        values["signal_strength"] = signal_strength
+    if unsynced_count is not None:
+        values["unsynced_count"] = unsynced_count
+    conn.execute(update(gateway_phone).where(gateway_phone.c.id == phone.id).values(**values))
+    per_sim = pending_by_sim(conn, phone)
+    stats = counters(phone)
+    return {
+        "pending_count": per_sim,
+        "pending_total": sum(per_sim.values()),
+        "rate_limit": phone.rate_limit,
+        "phone_stats": {number: stats for number in per_sim},
+        "state": "online",
+    }
+
+
+def phone_stats(conn: Connection, phone: Row[Any]) -> dict[str, Any]:
+    """The public statistics of one phone (``/stats``)."""
+    queued = sum(pending_by_sim(conn, phone).values())
+    return {
+        "id": phone.id,
+        "name": phone.name,
+        "phone_number": phone.phone_number,
+        "phone_number_2": phone.phone_number_2,
+        "state": phone.state,
+        "last_heartbeat": _iso(phone.last_heartbeat),
+        "battery_level": phone.battery_level,
+        "signal_strength": phone.signal_strength,
+        "rate_limit": phone.rate_limit,
+        "pending_count": queued + in_flight_count(conn, phone.id),
+        "queued_count": queued,
+        **counters(phone),
+    }
+
+
+def register_fcm(conn: Connection, ctx: Context, phone: Row[Any], token: str) -> None:
+    """Store the phone's FCM token (also when FCM is off, so it is there once it is on)."""
+    conn.execute(
+        update(gateway_phone)
+        .where(gateway_phone.c.id == phone.id)
+        .values(fcm_token=token, fcm_token_updated=ctx.now())
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds") + "Z"

@@ -1,0 +1,52 @@
+"""Server settings: one explicit object handed to ``create_app``; nothing read at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+__all__ = ["KNOWN_DEFECTS", "Settings"]
+
+# Reference defects (reference-system.md §6) that this server can reproduce on request, so
+# that the harness can prove its oracles catch them. All are off by default.
+KNOWN_DEFECTS: dict[str, str] = {
+    "B1": "queued SMS count against the capacity that gates their own release",
+    "B2": "assignment subtracts already-assigned SMS twice from a phone's capacity",
+    "B8": "a STOP does not cancel SMS already queued for that number",
+    "B10": "STOP is a substring match ('nonstop' blacklists the sender)",
+    "B11": "counters move on every 'sent' confirm after an 'error', and 'error' downgrades 'sent'",
+    "B18": "segments counted with the reference's approximation instead of Android's split",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know that is not in its database.
+
+    ``admin_token`` protects the admin API; ``None`` disables the admin API entirely
+    (every admin call answers 401 saying so).
+    """
+
+    database_url: str = "hil-gateway.sqlite3"
+    admin_token: str | None = None
+    default_region: str = "CZ"
+    stop_keywords: tuple[str, ...] = ("STOP",)
+    inbound_dedupe_window: timedelta = timedelta(minutes=10)
+    pending_limit_max: int = 100
+    timezone: str = "Europe/Prague"
+    fcm_enabled: bool = False
+    migrate_on_start: bool = True
+    defects: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.defects) - KNOWN_DEFECTS.keys()
+        if unknown:
+            raise ValueError(
+                f"Unknown defect switch(es) {sorted(unknown)}; known: {sorted(KNOWN_DEFECTS)}."
+            )
+        if not self.stop_keywords:
+            raise ValueError("stop_keywords must name at least one keyword, e.g. ('STOP',).")
+
+    def defect(self, name: str) -> bool:
+        """Whether the reference defect ``name`` is switched on."""
+        return name in self.defects

@@ -1,0 +1,222 @@
+"""The gateway's tables (SQLAlchemy Core).
+
+This module is the single description of the schema. The Alembic migrations in
+``migrations/versions`` build the same schema step by step; a test compares the migrated
+database with this metadata, so the two cannot drift apart.
+
+All timestamps are naive UTC (``DateTime`` without time zone) on both SQLite and
+PostgreSQL; the clock converts at the edge.
+
+State of an SMS follows the reference (``reference-system.md`` §2.1): ``state`` is the core
+Odoo state (``outgoing``, ``pending`` = in a phone queue, ``sent``, ``error``, ``canceled``)
+and ``gateway_state`` the phone-side progress (``pending``, ``processing`` = handed to the
+phone, ``sending``, ``sent``, ``error``; NULL until assigned).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+__all__ = [
+    "blacklist",
+    "campaign",
+    "gateway_phone",
+    "inbound_sms",
+    "metadata",
+    "partner",
+    "partner_category",
+    "partner_category_rel",
+    "sms",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+gateway_phone = Table(
+    "gateway_phone",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("phone_number", String(32), nullable=False),
+    Column("phone_number_2", String(32)),
+    Column("api_key", String(128), nullable=False),
+    # sha256 of the key: lookups go through this column so that the key itself is only
+    # ever compared in constant time.
+    Column("api_key_hash", String(64), nullable=False, unique=True),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("daily_limit", Integer, nullable=False, server_default=text("500")),
+    Column("monthly_limit", Integer, nullable=False, server_default=text("0")),
+    Column("month_start_day", Integer, nullable=False, server_default=text("1")),
+    Column("next_month_reset", Date),
+    Column("rate_limit", Integer, nullable=False, server_default=text("100")),
+    Column("heartbeat_timeout", Integer, nullable=False, server_default=text("5")),
+    Column("domain_filter", Text),
+    Column("state", String(16), nullable=False, server_default=text("'offline'")),
+    Column("last_heartbeat", DateTime),
+    Column("battery_level", Integer),
+    Column("signal_strength", Integer),
+    Column("unsynced_count", Integer, nullable=False, server_default=text("0")),
+    Column("fcm_token", Text),
+    Column("fcm_token_updated", DateTime),
+    Column("sent_today", Integer, nullable=False, server_default=text("0")),
+    Column("sent_month", Integer, nullable=False, server_default=text("0")),
+    Column("sent_total", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", DateTime, nullable=False),
+    CheckConstraint("month_start_day BETWEEN 1 AND 28", name="month_start_day"),
+    CheckConstraint("daily_limit >= 0 AND monthly_limit >= 0", name="limits"),
+    CheckConstraint("rate_limit >= 1", name="rate_limit"),
+    CheckConstraint("heartbeat_timeout >= 1", name="heartbeat_timeout"),
+    CheckConstraint("state IN ('online', 'offline')", name="state"),
+)
+
+partner = Table(
+    "partner",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("phone", String(64)),
+    Column("mobile", String(64)),
+    # E.164 forms of phone and mobile, for matching an SMS or an inbound number.
+    Column("phone_e164", String(32), index=True),
+    Column("mobile_e164", String(32), index=True),
+    Column("email", String(200)),
+    Column("country_code", String(2)),
+    Column("country_name", String(100)),
+    Column("region", String(100)),
+    Column("region_code", String(16)),
+    Column("is_company", Boolean, nullable=False, server_default=text("false")),
+    Column("customer_rank", Integer, nullable=False, server_default=text("0")),
+    Column("create_date", DateTime, nullable=False),
+)
+
+partner_category = Table(
+    "partner_category",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+)
+
+partner_category_rel = Table(
+    "partner_category_rel",
+    metadata,
+    Column(
+        "partner_id",
+        Integer,
+        ForeignKey("partner.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "category_id",
+        Integer,
+        ForeignKey("partner_category.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+campaign = Table(
+    "campaign",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("forced_phone_id", Integer, ForeignKey("gateway_phone.id")),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime, nullable=False),
+)
+
+sms = Table(
+    "sms",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(64), nullable=False, unique=True),
+    Column("number", String(64), nullable=False),
+    # E.164 form of ``number``; NULL when the number cannot be parsed.
+    Column("number_e164", String(32)),
+    Column("body", Text, nullable=False),
+    Column("partner_id", Integer, ForeignKey("partner.id")),
+    Column("campaign_id", Integer, ForeignKey("campaign.id")),
+    Column("state", String(16), nullable=False),
+    Column("gateway_state", String(16)),
+    Column("failure_type", String(32)),
+    Column("error_message", Text),
+    Column("gateway_phone_id", Integer, ForeignKey("gateway_phone.id")),
+    # The phone is fixed by the caller (not chosen by assignment): kept on re-assignment.
+    Column("phone_forced", Boolean, nullable=False, server_default=text("false")),
+    Column("gateway_sim_number", String(32)),
+    Column("segments", Integer, nullable=False),
+    Column("picked_at", DateTime),
+    Column("issue_count", Integer, nullable=False, server_default=text("0")),
+    Column("sent_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    CheckConstraint(
+        "state IN ('outgoing', 'pending', 'sent', 'error', 'canceled')", name="state"
+    ),
+    CheckConstraint(
+        "gateway_state IS NULL OR gateway_state IN "
+        "('pending', 'processing', 'sending', 'sent', 'error')",
+        name="gateway_state",
+    ),
+    CheckConstraint("segments >= 1", name="segments"),
+)
+
+# The pickup query: WHERE gateway_phone_id IN (...) AND state = 'pending'
+# AND gateway_state = 'pending' ORDER BY id LIMIT n.  The same index serves the in-flight
+# capacity sum (gateway_state IN ('processing', 'sending')) and the heartbeat counts.
+Index("ix_sms_pickup", sms.c.gateway_phone_id, sms.c.gateway_state, sms.c.state, sms.c.id)
+Index("ix_sms_campaign_id", sms.c.campaign_id)
+Index("ix_sms_number_e164", sms.c.number_e164)
+Index("ix_sms_state", sms.c.state, sms.c.gateway_state)
+
+blacklist = Table(
+    "blacklist",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(32), nullable=False, unique=True),
+    Column("reason", String(200)),
+    Column("created_at", DateTime, nullable=False),
+)
+
+inbound_sms = Table(
+    "inbound_sms",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("from_number", String(64), nullable=False, index=True),
+    Column("to_number", String(64), nullable=False, server_default=text("''")),
+    Column("message", Text, nullable=False),
+    # When the phone received it: the phone's own value when it sent one, else server time.
+    Column("received_at", DateTime, nullable=False, index=True),
+    Column("received_at_reported", Boolean, nullable=False, server_default=text("false")),
+    Column("phone_id", Integer, ForeignKey("gateway_phone.id"), nullable=False, index=True),
+    Column("partner_id", Integer, ForeignKey("partner.id")),
+    Column("is_stop", Boolean, nullable=False, server_default=text("false"), index=True),
+    Column("blacklisted", Boolean, nullable=False, server_default=text("false")),
+    # sha256(phone | from | to | message): the content a duplicate report repeats.
+    Column("content_key", String(64), nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
+    # A phone-reported timestamp makes a report unique by content and time, so two
+    # concurrent reports of one message can never both be stored.  NULL (server-timed
+    # reports) never collides; those are deduplicated within a window under a lock.
+    Column("reported_key", String(64), unique=True),
+)

@@ -1,0 +1,96 @@
+"""Shared fixtures: databases (SQLite file, PostgreSQL), clocks, apps and clients.
+
+PostgreSQL tests use the server on 127.0.0.1:5432 (override with ``HIL_PG_URL``), each in a
+database of its own that is dropped afterwards. When PostgreSQL is down they are skipped
+locally with a reason, but fail in CI (``CI`` set) or when ``HIL_REQUIRE_PG=1``: a CI run
+must never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from server_under_test.clock import ManualClock
+from server_under_test.storage.database import Database
+
+PG_URL = os.environ.get("HIL_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = bool(os.environ.get("CI")) or os.environ.get("HIL_REQUIRE_PG") == "1"
+
+
+def _pg_admin_engine():  # type: ignore[no-untyped-def]
+    return create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=None)
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    """Whether PostgreSQL answers; fails the session in CI when it does not."""
+    try:
+        eng = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        eng.dispose()
+        return True
+    except OperationalError as exc:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required (CI) but not reachable at {PG_URL}: {exc}")
+        return False
+
+
+def make_pg_database(pg_available: bool) -> Iterator[str]:
+    """Create an empty PostgreSQL database, yield its URL, drop it afterwards."""
+    if not pg_available:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL} (tests fail instead in CI)")
+    name = f"hil_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _, _ = PG_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """URL of a fresh SQLite file."""
+    return f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+
+
+@pytest.fixture
+def pg_url(pg_available: bool) -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database."""
+    yield from make_pg_database(pg_available)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A fresh empty database: SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated database on both backends."""
+    database = Database(db_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A manual clock at 2026-03-02 08:00 UTC (a Monday)."""
+    return ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
