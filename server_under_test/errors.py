@@ -9,7 +9,8 @@ errors themselves.
     │   └── InvalidDomain        a partner domain filter that cannot be parsed or compiled
     ├── Unauthorized (401)       missing or wrong API key / admin token
     ├── NotFound (404)           an id that does not exist (or belongs to another phone)
-    └── Conflict (409)           the request is valid but the server's state forbids it
+    ├── Conflict (409)           the request is valid but the server's state forbids it
+    └── Unavailable (503)        the database cannot be reached
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "Unauthorized",
+    "Unavailable",
 ]
 
 
@@ -60,3 +62,9 @@ class Conflict(GatewayError):
     """A valid request that the server's current state forbids."""
 
     status_code = 409
+
+
+class Unavailable(GatewayError):
+    """A dependency of the server (its database) cannot be reached."""
+
+    status_code = 503

@@ -9,16 +9,20 @@ must never pass by skipping them.
 from __future__ import annotations
 
 import os
+import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from server_under_test.clock import ManualClock
+from server_under_test import ManualClock, SeededIds, Settings, create_app
 from server_under_test.storage.database import Database
 
 PG_URL = os.environ.get("HIL_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -94,3 +98,84 @@ def db(db_url: str) -> Iterator[Database]:
 def clock() -> ManualClock:
     """A manual clock at 2026-03-02 08:00 UTC (a Monday)."""
     return ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+class Api:
+    """A thin test client: admin calls with the admin token, device calls with a key."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.admin_headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def admin(self, method: str, path: str, expect: int | None = None, **kw: Any) -> Any:
+        response = self.client.request(method, f"/admin{path}", headers=self.admin_headers, **kw)
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return response
+
+    def device(
+        self, key: str, endpoint: str, body: Any = None, expect: int | None = 200
+    ) -> Any:
+        response = self.client.post(
+            f"/sms-gateway/{endpoint}", headers={"X-API-Key": key}, json=body
+        )
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return response.json()
+
+    def phone(self, online: bool = True, **fields: Any) -> dict[str, Any]:
+        """Register a phone (and heartbeat it online); returns the admin view with api_key."""
+        self._phones = getattr(self, "_phones", 0) + 1
+        body = {"name": f"Phone {self._phones}", "phone_number": f"+42077700{self._phones:04d}"}
+        body.update(fields)
+        phone: dict[str, Any] = self.admin("POST", "/phones", 201, json=body).json()
+        if online:
+            self.device(phone["api_key"], "heartbeat", {})
+        return phone
+
+    def enqueue(self, *messages: dict[str, Any], expect: int = 201) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin(
+            "POST", "/sms", expect, json={"messages": list(messages)}
+        ).json()
+        return result
+
+    def sms(self, sms_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin("GET", f"/sms/{sms_id}", 200).json()
+        return result
+
+    def get_phone(self, phone_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin("GET", f"/phones/{phone_id}", 200).json()
+        return result
+
+
+@pytest.fixture
+def make_app(db: Database, clock: ManualClock) -> Callable[..., FastAPI]:
+    """Build the server on the test database, with settings overridden by keyword."""
+
+    def build(**overrides: Any) -> FastAPI:
+        settings = Settings(database_url=db.url, admin_token=ADMIN_TOKEN, **overrides)
+        return create_app(settings, clock=clock, ids=SeededIds(random.Random(7)), database=db)
+
+    return build
+
+
+@pytest.fixture
+def app(make_app: Callable[..., FastAPI]) -> FastAPI:
+    """The server on a fresh database (SQLite, then PostgreSQL), manual clock, seeded ids."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """An in-process HTTP client; server-side exceptions fail the test."""
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: TestClient) -> Api:
+    """The test client with admin and device helpers."""
+    return Api(client)

@@ -7,6 +7,7 @@ plus ``detail`` for validation errors: a list of ``{"field", "problem"}``.
 * malformed JSON → 400 naming line and column; a body that is not a JSON object → 400;
 * a field of the wrong type, missing or out of range → 422 naming each field;
 * unknown routes and wrong methods → 404 / 405 in the same shape;
+* the database unreachable → 503;
 * anything else → 500 with a generic sentence (the traceback goes to the log only).
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import GatewayError
@@ -99,6 +101,11 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("Database error on %s %s: %s", request.method, request.url.path, exc.orig)
+        return _error(503, "The database is unavailable; retry later.")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

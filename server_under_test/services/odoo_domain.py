@@ -20,6 +20,7 @@ import ast
 import json
 import operator as op_
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias
@@ -71,6 +72,7 @@ _EXPECTED = {
     "bool": "True or False",
     "datetime": "an ISO date or datetime string such as '2026-01-01' or '2026-01-01 10:00:00'",
 }
+_TYPES = {"str": str, "bool": bool, "int": int, "datetime": str}
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "=": op_.eq, "<": op_.lt, "<=": op_.le, ">": op_.gt, ">=": op_.ge,
 }  # fmt: skip
@@ -88,13 +90,8 @@ _SCALAR_FIELDS: dict[str, tuple[Any, Kind]] = {
     "state_id.name": (partner.c.region, "str"),
     "state_id.code": (partner.c.region_code, "str"),
 }
-SUPPORTED_FIELDS = (
-    *_SCALAR_FIELDS,
-    "category_id",
-    "category_id.name",
-    "phone_sanitized_blacklisted",
-    "opt_out",
-)
+_SPECIAL_FIELDS = ("category_id", "category_id.name", "phone_sanitized_blacklisted", "opt_out")
+SUPPORTED_FIELDS = (*_SCALAR_FIELDS, *_SPECIAL_FIELDS)
 # Deep nesting would overflow Python's recursion in compilation; real filters are shallow.
 MAX_DEPTH = 100
 _ESCAPE = "\\"
@@ -259,11 +256,6 @@ def _leaf(token: list[Any] | tuple[Any, ...], index: int) -> Domain:
         )
     if isinstance(operator, str):
         operator = _ALIASES.get(operator.lower(), operator.lower())
-    if operator not in SUPPORTED_OPERATORS:
-        raise InvalidDomain(
-            f"Unknown operator {operator!r} in term {index} {shown}; supported operators: "
-            f"{', '.join(repr(o) for o in SUPPORTED_OPERATORS)}."
-        )
     leaf = Leaf(path, operator, _value(value, index, shown), index)
     _compile_leaf(leaf)  # reject unknown fields and badly typed values while positions are known
     return leaf
@@ -291,10 +283,8 @@ def _compile_leaf(leaf: Leaf) -> ColumnElement[bool]:
     scalar = _SCALAR_FIELDS.get(leaf.path)
     if scalar is not None:
         return _scalar(leaf, scalar[0], scalar[1], leaf.operator, leaf.value)
-    if leaf.path == "category_id":
-        return _category_ids(leaf, leaf.operator, leaf.value)
-    if leaf.path == "category_id.name":
-        return _category_names(leaf, leaf.operator, leaf.value)
+    if leaf.path in ("category_id", "category_id.name"):
+        return _category(leaf, leaf.operator, leaf.value)
     if leaf.path in ("phone_sanitized_blacklisted", "opt_out"):
         return _blacklisted(leaf)
     raise InvalidDomain(
@@ -348,42 +338,25 @@ def _scalar(leaf: Leaf, col: Any, kind: Kind, op: str, value: Value) -> ColumnEl
     return result
 
 
-def _category_ids(leaf: Leaf, op: str, value: Value) -> ColumnElement[bool]:
-    if op in ("!=", "not in"):
-        return not_(_category_ids(leaf, _POSITIVE[op], value))
-    if op not in ("=", "in"):
+def _category(leaf: Leaf, op: str, value: Value) -> ColumnElement[bool]:
+    if op in _POSITIVE:  # "no category matches", not "some category does not match"
+        return not_(_category(leaf, _POSITIVE[op], value))
+    rel = partner_category_rel.c
+    if leaf.path == "category_id.name":
+        name = _scalar(leaf, partner_category.c.name, "str", op, value)
+        match = and_(rel.category_id == partner_category.c.id, name)
+    elif op in ("=", "in"):
+        match = _scalar(leaf, rel.category_id, "int", op, value)
+    else:
         raise InvalidDomain(
             f"Operator {op!r} cannot be used on the many2many field 'category_id' in "
             f"{_where(leaf)}; use '=', '!=', 'in' or 'not in' with category ids."
         )
-    if op == "=" and isinstance(value, tuple):
-        raise InvalidDomain(
-            f"Operator '=' in {_where(leaf)} needs a single category id, not a list; use "
-            "'in' to match any of several categories."
-        )
+    some = exists().where(rel.partner_id == partner.c.id, match)
     values = value if isinstance(value, tuple) else (value,)
-    ids = [_coerce(leaf, "int", v) for v in values if not _is_unset(v)]
-    rel = partner_category_rel.c
-    parts: list[ColumnElement[bool]] = []
-    if ids:
-        parts.append(exists().where(rel.partner_id == partner.c.id, rel.category_id.in_(ids)))
-    if any(_is_unset(v) for v in values):
-        parts.append(_no_category())
-    return or_(false(), *parts)
-
-
-def _category_names(leaf: Leaf, op: str, value: Value) -> ColumnElement[bool]:
-    if op in _POSITIVE:
-        return not_(_category_names(leaf, _POSITIVE[op], value))
-    rel = partner_category_rel.c
-    names = _scalar(leaf, partner_category.c.name, "str", op, value)
-    some = exists().where(
-        rel.partner_id == partner.c.id, rel.category_id == partner_category.c.id, names
-    )
-    values = value if isinstance(value, tuple) else (value,)
-    # Names are required, so "the category name is not set" can only mean "no category".
+    # Both columns are required, so "not set" can only mean "the partner has no category".
     if op in ("=", "in") and any(_is_unset(v) for v in values):
-        return or_(some, _no_category())
+        return or_(some, not_(exists().where(rel.partner_id == partner.c.id)))
     return some
 
 
@@ -398,10 +371,6 @@ def _blacklisted(leaf: Leaf) -> ColumnElement[bool]:
         or_(blacklist.c.number == partner.c.mobile_e164, blacklist.c.number == partner.c.phone_e164)
     )
     return listed if value == (leaf.operator == "=") else not_(listed)
-
-
-def _no_category() -> ColumnElement[bool]:
-    return not_(exists().where(partner_category_rel.c.partner_id == partner.c.id))
 
 
 def _guard(col: Any, expr: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -420,27 +389,17 @@ def _unset(col: Any, kind: Kind) -> ColumnElement[bool]:
 def _coerce(leaf: Leaf, kind: Kind, value: Scalar) -> Any:
     if kind == "bool" and value is None:
         return False
-    ok = {
-        "int": _is_int(value),
-        "str": isinstance(value, str),
-        "bool": isinstance(value, bool),
-        "datetime": isinstance(value, str),
-    }[kind]
-    if ok and kind == "datetime":
-        assert isinstance(value, str)
-        try:
+    if kind == "datetime" and isinstance(value, str):
+        with suppress(ValueError):
             when = datetime.fromisoformat(value.strip())
-        except ValueError:
-            ok = False
-        else:
             # Stored timestamps are naive UTC.
             return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
-    if not ok:
-        raise InvalidDomain(
-            f"Field {leaf.path!r} in {_where(leaf)} expects {_EXPECTED[kind]}, not "
-            f"{type(value).__name__} {_short(repr(value))}."
-        )
-    return value
+    elif _is_int(value) if kind == "int" else isinstance(value, _TYPES[kind]):
+        return value
+    raise InvalidDomain(
+        f"Field {leaf.path!r} in {_where(leaf)} expects {_EXPECTED[kind]}, not "
+        f"{type(value).__name__} {_short(repr(value))}."
+    )
 
 
 def _escape_like(text: str) -> str:

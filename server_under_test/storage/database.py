@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, Unavailable
 
 __all__ = ["Database", "normalise_url"]
 
@@ -96,9 +96,15 @@ class Database:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise Unavailable(
+                f"Cannot open the database {self.engine.url.render_as_string()}: "
+                f"{str(exc.orig).strip().splitlines()[0]}"
+            ) from exc
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -60,14 +60,18 @@ BLACKLISTED = {"Bob", "Team axb"}  # Bob by mobile, Team axb by phone
 
 def seed(conn: Connection) -> None:
     """Insert the categories, partners and blacklist used by every database test."""
-    conn.execute(insert(partner_category), [{"id": VIP, "name": "VIP"}, {"id": SHOP, "name": "Praha-shop"}])
+    conn.execute(
+        insert(partner_category), [{"id": VIP, "name": "VIP"}, {"id": SHOP, "name": "Praha-shop"}]
+    )
     columns = ("id", "phone", "phone_e164", "mobile", "mobile_e164", "email", "country_code",
                "country_name", "region", "region_code", "is_company", "customer_rank",
                "create_date")  # fmt: skip
     for name, row in PARTNERS.items():
         conn.execute(insert(partner).values(name=name, **dict(zip(columns, row[:-1], strict=True))))
         for category in row[-1]:
-            conn.execute(insert(partner_category_rel).values(partner_id=row[0], category_id=category))
+            conn.execute(
+                insert(partner_category_rel).values(partner_id=row[0], category_id=category)
+            )
     created = datetime(2026, 1, 5)
     conn.execute(
         insert(blacklist),
@@ -94,8 +98,10 @@ def check_table(db: Database, table: list[tuple[Any, set[str] | frozenset[str]]]
             got = matches(conn, source)
             again = matches(conn, validate_domain(source))
             if got != set(expected) or again != got:
-                wrong.append(f"{source!r}: expected {sorted(expected)}, got {sorted(got)}"
-                             f" (canonical text gave {sorted(again)})")
+                wrong.append(
+                    f"{source!r}: expected {sorted(expected)}, got {sorted(got)}"
+                    f" (canonical text gave {sorted(again)})"
+                )
         assert not wrong, f"{db.dialect}:\n" + "\n".join(wrong)
 
 

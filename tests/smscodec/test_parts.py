@@ -87,6 +87,7 @@ def test_encoding_of() -> None:
     assert encoding_of("Dobrý den") == "UCS-2"
     assert encoding_of("hi " + EMOJI) == "UCS-2"
     assert encoding_of("back`tick") == "UCS-2"  # ` is ASCII but not GSM 03.38
+    assert check_parts("`" + "a" * 70) == ["`" + "a" * 66, "a" * 4]
 
 
 def test_septets_counts_extension_characters_twice_and_newline_once() -> None:
@@ -243,12 +244,13 @@ def test_exact_and_reference_agree_on_plain_text() -> None:
 
 _BASIC_SAMPLE = list("aZ09 .,!?@£$éÇΔ_ÆÄäüà§¿\n\r")
 _EXTENSION_SAMPLE = sorted(GSM7_EXTENSION)
-_OTHER_SAMPLE = [*CZECH, EMOJI, "\U0001f44d", "☺", "—"]
+_OTHER_SAMPLE = [*CZECH, EMOJI, "\U0001f44d", "☺", "—", "`"]
 
 _gsm_text = st.text(alphabet=st.sampled_from(_BASIC_SAMPLE + _EXTENSION_SAMPLE), max_size=500)
 _mixed_text = st.text(
     alphabet=st.sampled_from(_BASIC_SAMPLE + _EXTENSION_SAMPLE + _OTHER_SAMPLE), max_size=400
 )
+_ascii_text = st.text(alphabet=st.sampled_from(list("ab .\n[]{}|~^\\\f`")), max_size=400)
 _emoji_heavy_text = st.text(
     # Lone halves too: adjacent ones make a pair given as two code points, which must stay whole.
     alphabet=st.sampled_from(["č", "a", EMOJI, "\ud83d", "\ude00"]),
@@ -257,7 +259,7 @@ _emoji_heavy_text = st.text(
 
 
 @settings(max_examples=400)
-@given(st.one_of(_gsm_text, _mixed_text, _emoji_heavy_text))
+@given(st.one_of(_gsm_text, _mixed_text, _ascii_text, _emoji_heavy_text))
 def test_parts_property(body: str) -> None:
     parts = split_parts(body)
     assert "".join(parts) == body

@@ -1,0 +1,41 @@
+"""Entry point for ``uvicorn`` worker processes: the app built from ``HIL_*`` variables.
+
+``hil serve`` sets the variables and starts uvicorn with
+``server_under_test.asgi:app_from_environment`` as a factory, so that every worker
+builds the same app. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+from .app import create_app
+from .clock import Clock, ManualClock, SystemClock
+from .settings import Settings
+
+__all__ = ["app_from_environment", "settings_from_environment"]
+
+
+def settings_from_environment(env: dict[str, str] | None = None) -> tuple[Settings, Clock]:
+    """Settings and clock from ``HIL_DB``, ``HIL_ADMIN_TOKEN``, ``HIL_DEFECTS``, ..."""
+    env = dict(os.environ if env is None else env)
+    defects = frozenset(d for d in env.get("HIL_DEFECTS", "").split(",") if d)
+    settings = Settings(
+        database_url=env.get("HIL_DB", Settings.database_url),
+        admin_token=env.get("HIL_ADMIN_TOKEN") or None,
+        default_region=env.get("HIL_REGION", Settings.default_region),
+        fcm_enabled=env.get("HIL_FCM", "") == "1",
+        # One process migrates before the workers start (see ``hil serve``).
+        migrate_on_start=env.get("HIL_MIGRATE", "1") == "1",
+        defects=defects,
+    )
+    clock: Clock = ManualClock() if env.get("HIL_MANUAL_CLOCK") == "1" else SystemClock()
+    return settings, clock
+
+
+def app_from_environment() -> FastAPI:
+    """The app for one uvicorn worker."""
+    settings, clock = settings_from_environment()
+    return create_app(settings, clock=clock)
