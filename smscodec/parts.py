@@ -99,8 +99,10 @@ def septets(body: str) -> int:
 def split_parts(body: str) -> list[str]:
     """Return the parts Android sends for ``body``, in order.
 
-    ``"".join(split_parts(body)) == body`` always holds. An empty body gives ``[""]``: one empty
-    part, as the gateway app sends one SMS for it.
+    ``"".join(split_parts(body)) == body`` always holds. An empty body gives ``[""]`` (one
+    part, the count ``calculateLength`` reports); note that a real ``divideMessage("")`` returns
+    no parts and ``sendTextMessage`` refuses an empty body, so a virtual phone must model that
+    failure itself.
     """
     ends = _part_ends(body)
     parts: list[str] = []

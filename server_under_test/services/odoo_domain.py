@@ -22,7 +22,7 @@ import operator as op_
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
 from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, true
@@ -41,6 +41,8 @@ __all__ = [
     "Leaf",
     "Not",
     "Or",
+    "Scalar",
+    "Value",
     "compile_domain",
     "format_domain",
     "parse_domain",
@@ -49,7 +51,7 @@ __all__ = [
 
 Scalar: TypeAlias = "bool | int | float | str | None"
 Value: TypeAlias = "Scalar | tuple[Scalar, ...]"
-Kind = Literal["int", "str", "bool", "datetime"]
+_Kind = Literal["int", "str", "bool", "datetime"]
 
 SUPPORTED_OPERATORS = (
     "=", "!=", "<", "<=", ">", ">=", "in", "not in",
@@ -60,7 +62,7 @@ _ARITY = {"&": 2, "|": 2, "!": 1}
 _POSITIVE = {"!=": "=", "not in": "in", "not like": "like", "not ilike": "ilike"}
 _LIKE = ("like", "ilike", "=like", "=ilike")
 _ORDERED = frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "not in"})
-_KIND_OPERATORS: dict[Kind, frozenset[str]] = {
+_KIND_OPERATORS: dict[_Kind, frozenset[str]] = {
     "int": _ORDERED,
     "datetime": _ORDERED,
     "str": frozenset(SUPPORTED_OPERATORS),
@@ -76,7 +78,7 @@ _TYPES = {"str": str, "bool": bool, "int": int, "datetime": str}
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "=": op_.eq, "<": op_.lt, "<=": op_.le, ">": op_.gt, ">=": op_.ge,
 }  # fmt: skip
-_SCALAR_FIELDS: dict[str, tuple[Any, Kind]] = {
+_SCALAR_FIELDS: dict[str, tuple[Any, _Kind]] = {
     "id": (partner.c.id, "int"),
     "name": (partner.c.name, "str"),
     "phone": (partner.c.phone, "str"),
@@ -93,8 +95,9 @@ _SCALAR_FIELDS: dict[str, tuple[Any, Kind]] = {
 _SPECIAL_FIELDS = ("category_id", "category_id.name", "phone_sanitized_blacklisted", "opt_out")
 SUPPORTED_FIELDS = (*_SCALAR_FIELDS, *_SPECIAL_FIELDS)
 # Deep nesting would overflow Python's recursion in compilation; real filters are shallow.
-MAX_DEPTH = 100
+_MAX_DEPTH = 100
 _ESCAPE = "\\"
+_LIKE_ESCAPES = str.maketrans({_ESCAPE: _ESCAPE * 2, "%": _ESCAPE + "%", "_": _ESCAPE + "_"})
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ Domain: TypeAlias = "Leaf | Constant | And | Or | Not"
 TRUE = Constant(True)
 FALSE = Constant(False)
 
+_LITERAL_NODES = (ast.Expression, ast.Constant, ast.List, ast.Tuple, ast.Load, ast.USub, ast.UAdd)
 _HINT = "a domain is a list of terms such as [('name', '=', 'Alice')]"
 
 
@@ -182,9 +186,9 @@ def parse_domain(source: str | list[Any] | tuple[Any, ...] | None) -> Domain:
             node, depth = Not(operands[0][0]), operands[0][1] + 1
         else:
             node, depth = _combine(And if item == "&" else Or, operands)
-        if depth > MAX_DEPTH:
+        if depth > _MAX_DEPTH:
             raise InvalidDomain(
-                f"The domain nests operators more than {MAX_DEPTH} levels deep at term "
+                f"The domain nests operators more than {_MAX_DEPTH} levels deep at term "
                 f"{index}; simplify it."
             )
         stack.append((node, depth))
@@ -256,22 +260,15 @@ def _leaf(token: list[Any] | tuple[Any, ...], index: int) -> Domain:
         )
     if isinstance(operator, str):
         operator = _ALIASES.get(operator.lower(), operator.lower())
-    leaf = Leaf(path, operator, _value(value, index, shown), index)
+    items = tuple(value) if isinstance(value, list | tuple) else (value,)
+    if not all(_is_scalar(item) for item in items):
+        raise InvalidDomain(
+            f"The value {_short(repr(value))} in term {index} {shown} is not supported; use "
+            "a string, a number, True/False/None or a list of those."
+        )
+    leaf = Leaf(path, operator, items if isinstance(value, list | tuple) else value, index)
     _compile_leaf(leaf)  # reject unknown fields and badly typed values while positions are known
     return leaf
-
-
-def _value(value: object, index: int, shown: str) -> Value:
-    if isinstance(value, list | tuple):
-        items = tuple(value)
-        if all(_is_scalar(item) for item in items):
-            return items
-    elif _is_scalar(value):
-        return value  # type: ignore[return-value]
-    raise InvalidDomain(
-        f"The value {_short(repr(value))} in term {index} {shown} is not supported; use a "
-        "string, a number, True/False/None or a list of those."
-    )
 
 
 def _compile_leaf(leaf: Leaf) -> ColumnElement[bool]:
@@ -293,7 +290,7 @@ def _compile_leaf(leaf: Leaf) -> ColumnElement[bool]:
     )
 
 
-def _scalar(leaf: Leaf, col: Any, kind: Kind, op: str, value: Value) -> ColumnElement[bool]:
+def _scalar(leaf: Leaf, col: Any, kind: _Kind, op: str, value: Value) -> ColumnElement[bool]:
     if op not in _KIND_OPERATORS[kind]:
         raise InvalidDomain(
             f"Operator {op!r} cannot be used on the {kind} field {leaf.path!r} in "
@@ -323,17 +320,14 @@ def _scalar(leaf: Leaf, col: Any, kind: Kind, op: str, value: Value) -> ColumnEl
         return _unset(col, kind)
     target = _coerce(leaf, kind, value)
     if op in _LIKE:
-        pattern = target if op.startswith("=") else f"%{_escape_like(target)}%"
+        pattern = target if op.startswith("=") else f"%{target.translate(_LIKE_ESCAPES)}%"
         # An explicit ESCAPE makes backslash behave as PostgreSQL's default on SQLite too.
         if op.endswith("ilike"):
             return _guard(col, col.ilike(pattern, escape=_ESCAPE))
         return _guard(col, col.like(pattern, escape=_ESCAPE))
-    if kind == "datetime" and isinstance(value, str) and len(value.strip()) == 10:
-        # A bare date means the whole day (Odoo: '> d' and '<= d' end at d's last moment).
-        if op == ">":
-            op, target = ">=", target + timedelta(days=1)
-        elif op == "<=":
-            op, target = "<", target + timedelta(days=1)
+    if kind == "datetime" and op in (">", "<=") and _is_date(value):
+        # A bare date means the whole day: Odoo ends '> d' and '<= d' at d's last moment.
+        op, target = (">=" if op == ">" else "<"), target + timedelta(days=1)
     result: ColumnElement[bool] = _guard(col, _COMPARE[op](col, target))
     return result
 
@@ -349,7 +343,7 @@ def _category(leaf: Leaf, op: str, value: Value) -> ColumnElement[bool]:
         match = _scalar(leaf, rel.category_id, "int", op, value)
     else:
         raise InvalidDomain(
-            f"Operator {op!r} cannot be used on the many2many field 'category_id' in "
+            f"Operator {leaf.operator!r} cannot be used on the many2many field 'category_id' in "
             f"{_where(leaf)}; use '=', '!=', 'in' or 'not in' with category ids."
         )
     some = exists().where(rel.partner_id == partner.c.id, match)
@@ -379,14 +373,14 @@ def _guard(col: Any, expr: ColumnElement[bool]) -> ColumnElement[bool]:
     return and_(col.is_not(None), expr) if col.nullable else expr
 
 
-def _unset(col: Any, kind: Kind) -> ColumnElement[bool]:
+def _unset(col: Any, kind: _Kind) -> ColumnElement[bool]:
     if kind == "str":
         return or_(col.is_(None), col == "")
     result: ColumnElement[bool] = col.is_(None)
     return result
 
 
-def _coerce(leaf: Leaf, kind: Kind, value: Scalar) -> Any:
+def _coerce(leaf: Leaf, kind: _Kind, value: Scalar) -> Any:
     if kind == "bool" and value is None:
         return False
     if kind == "datetime" and isinstance(value, str):
@@ -402,12 +396,6 @@ def _coerce(leaf: Leaf, kind: Kind, value: Scalar) -> Any:
     )
 
 
-def _escape_like(text: str) -> str:
-    return (
-        text.replace(_ESCAPE, _ESCAPE * 2).replace("%", _ESCAPE + "%").replace("_", _ESCAPE + "_")
-    )
-
-
 def _load(text: str) -> object:
     stripped = text.strip()
     if not stripped:
@@ -420,26 +408,30 @@ def _load(text: str) -> object:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as exc:
         raise InvalidDomain(
-            f"The domain cannot be parsed: {exc.msg} at line {exc.lineno}, column "
-            f'{exc.offset}; {_HINT} (Python) or [["name", "=", "Alice"]] (JSON).'
+            f"The domain cannot be parsed: {exc.msg} at line {exc.lineno or 1}, column "
+            f'{exc.offset or 1}; {_HINT} (Python) or [["name", "=", "Alice"]] (JSON).'
         ) from None
-    except (ValueError, RecursionError, MemoryError) as exc:
+    except ValueError as exc:
         raise InvalidDomain(f"The domain cannot be parsed: {exc}; {_HINT}.") from None
-    allowed = (ast.Expression, ast.Constant, ast.List, ast.Tuple, ast.Load, ast.USub, ast.UAdd)
+    except (RecursionError, MemoryError):
+        raise InvalidDomain(f"The domain is nested too deeply to be parsed; {_HINT}.") from None
     for node in ast.walk(tree):
-        if isinstance(node, allowed) or (
-            isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant)
+        if isinstance(node, _LITERAL_NODES) or (
+            isinstance(node, ast.UnaryOp)
+            and isinstance(node.op, ast.USub | ast.UAdd)
+            and isinstance(node.operand, ast.Constant)
         ):
             continue
+        # Operator nodes have no position, but ast.walk reaches their parent expression first.
+        lineno, offset = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
+        line = stripped.splitlines()[lineno - 1]
+        column = len(line.encode()[:offset].decode(errors="replace")) + 1
         segment = ast.get_source_segment(stripped, node) or type(node).__name__
-        line = stripped.splitlines()[node.lineno - 1] if hasattr(node, "lineno") else ""
-        column = len(line.encode()[: getattr(node, "col_offset", 0)].decode(errors="replace"))
-        hint = " (JSON's true/false/null cannot be mixed with Python syntax)" if segment in (
-            "true", "false", "null") else ""  # fmt: skip
+        json_hint = " (JSON's true/false/null cannot be mixed with Python syntax)"
         raise InvalidDomain(
-            f"The domain is not a plain literal: {_short(segment)!r} at line "
-            f"{getattr(node, 'lineno', 1)}, column {column + 1} is not allowed{hint}; only "
-            "strings, numbers, True/False/None, lists and tuples may appear."
+            f"The domain is not a plain literal: {_short(segment)!r} at line {lineno}, column "
+            f"{column} is not allowed{json_hint if segment in ('true', 'false', 'null') else ''}"
+            "; only strings, numbers, True/False/None, lists and tuples may appear."
         )
     try:
         return ast.literal_eval(tree)
@@ -449,8 +441,7 @@ def _load(text: str) -> object:
 
 def _tokens(node: Domain) -> list[str]:
     if isinstance(node, Leaf):
-        value = list(node.value) if isinstance(node.value, tuple) else node.value
-        return [repr((node.path, node.operator, value))]
+        return [_leaf_text(node)]
     if isinstance(node, Constant):
         return ["(1, '=', 1)" if node.value else "(0, '=', 1)"]
     if isinstance(node, Not):
@@ -460,9 +451,13 @@ def _tokens(node: Domain) -> list[str]:
     return [symbol] * (len(node.children) - 1) + children
 
 
-def _where(leaf: Leaf) -> str:
+def _leaf_text(leaf: Leaf) -> str:
     value = list(leaf.value) if isinstance(leaf.value, tuple) else leaf.value
-    shown = _short(repr((leaf.path, leaf.operator, value)))
+    return repr((leaf.path, leaf.operator, value))
+
+
+def _where(leaf: Leaf) -> str:
+    shown = _short(_leaf_text(leaf))
     return f"term {leaf.term} {shown}" if leaf.term else f"term {shown}"
 
 
@@ -476,6 +471,14 @@ def _is_int(value: object) -> bool:
 
 def _is_scalar(value: object) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
+
+
+def _is_date(value: object) -> bool:
+    try:
+        date.fromisoformat(str(value).strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _is_unset(value: object) -> bool:

@@ -187,6 +187,12 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
             "gateway_sim_number": to_e164(item.sim_number, region) if item.sim_number else None,
             "created_at": now,
             "updated_at": now,
+            # executemany takes its column list from the first row: every row names them all.
+            "state": "pending",
+            "gateway_state": "pending",
+            "failure_type": None,
+            "error_message": None,
+            "gateway_phone_id": None,
         }
         if number is None:
             _fail(row, "error", "sms_number_format", f"{item.number!r} is not a phone number.")
@@ -199,7 +205,7 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
             else:
                 slot.used += segments
                 slot.load += 1
-                row.update(state="pending", gateway_state="pending", gateway_phone_id=slot.row.id)
+                row["gateway_phone_id"] = slot.row.id
         rows.append(row)
         positions.append(index)
 

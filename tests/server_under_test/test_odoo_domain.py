@@ -83,24 +83,30 @@ def seed(conn: Connection) -> None:
     )
 
 
-def matches(conn: Connection, source: Any) -> set[str]:
-    """Names of the partners a domain selects."""
-    query = select(partner.c.name).where(compile_domain(parse_domain(source)))
+def matches(conn: Connection, source: Any, *, negate: bool = False) -> set[str]:
+    """Names of the partners a domain (or its negation) selects."""
+    domain = parse_domain(source)
+    query = select(partner.c.name).where(compile_domain(Not(domain) if negate else domain))
     return set(conn.execute(query).scalars())
 
 
 def check_table(db: Database, table: list[tuple[Any, set[str] | frozenset[str]]]) -> None:
-    """Assert every domain of the table (and its canonical text) selects exactly its names."""
+    """Assert every domain of the table selects exactly its names.
+
+    Also that its canonical text selects the same, and that its negation selects exactly
+    the rest: no leaf may evaluate to SQL NULL, which would drop rows from both sides.
+    """
     with db.begin() as conn:
         seed(conn)
         wrong = []
         for source, expected in table:
             got = matches(conn, source)
             again = matches(conn, validate_domain(source))
-            if got != set(expected) or again != got:
+            rest = matches(conn, source, negate=True)
+            if got != set(expected) or again != got or rest != ALL - got:
                 wrong.append(
                     f"{source!r}: expected {sorted(expected)}, got {sorted(got)}"
-                    f" (canonical text gave {sorted(again)})"
+                    f" (canonical text gave {sorted(again)}, negation {sorted(rest)})"
                 )
         assert not wrong, f"{db.dialect}:\n" + "\n".join(wrong)
 
@@ -199,6 +205,7 @@ def test_create_date(db: Database) -> None:
         ([("create_date", "<=", "2025-12-31")], {"Acme"}),
         ([("create_date", ">", "2025-12-31")], ALL - {"Acme"}),
         ([("create_date", "=", "2026-01-01")], {"Promo 50% Off"}),
+        ([("create_date", ">", "20251231")], ALL - {"Acme"}),
         ([("create_date", "!=", "2026-01-01 00:00:00")], ALL - {"Promo 50% Off"}),
         ([("create_date", "in", ["2026-02-01", "2026-01-01 09:00:00"])], {"Alice", "Novak"}),
     ])  # fmt: skip
@@ -336,6 +343,7 @@ def test_canonical_text() -> None:
         ("[('customer_rank', '>', False)]", ["'>'", "cannot compare with False"]),
         ("[('id', '=', [1, 2])]", ["needs a single value", "use 'in'"]),
         ("[('category_id', 'like', 'VIP')]", ["'like'", "many2many field 'category_id'"]),
+        ("[('category_id', 'not like', 'V')]", ["'not like'", "many2many field 'category_id'"]),
         ("[('category_id', 'in', ['VIP'])]", ["'category_id'", "an integer", "str 'VIP'"]),
         ("[('opt_out', '=', 'yes')]", ["'opt_out'", "only '=' and '!='"]),
         ("[('opt_out', 'in', [True])]", ["'opt_out'", "term 1 ('opt_out', 'in', [True])"]),
@@ -356,10 +364,12 @@ def test_canonical_text() -> None:
         ("[('name', '=', open)]", ["not a plain literal", "'open'", "column 16"]),
         ("[('name', '=', 'x' + 'y')]", ["not a plain literal", "\"'x' + 'y'\""]),
         ("[('name', '=', true)]", ["'true'", "JSON"]),
+        ("[('id', '=', not 1)]", ["not a plain literal", "'not 1'", "column 14"]),
         ("'hello'", ["must be a list of terms", "str 'hello'"]),
         ("42", ["must be a list of terms", "int 42"]),
         ("{'a': 1}", ["not a plain literal"]),
         (["!"] * 150 + [("id", "=", 1)], ["more than 100 levels"]),
+        ("[" * 300, ["cannot be parsed", "too many nested parentheses", "column"]),
     ],
 )  # fmt: skip
 def test_invalid_domains_name_the_offending_piece(source: Any, pieces: list[str]) -> None:
