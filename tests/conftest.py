@@ -116,9 +116,7 @@ class Api:
             assert response.status_code == expect, response.text
         return response
 
-    def device(
-        self, key: str, endpoint: str, body: Any = None, expect: int | None = 200
-    ) -> Any:
+    def device(self, key: str, endpoint: str, body: Any = None, expect: int | None = 200) -> Any:
         response = self.client.post(
             f"/sms-gateway/{endpoint}", headers={"X-API-Key": key}, json=body
         )
@@ -179,3 +177,37 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def api(client: TestClient) -> Api:
     """The test client with admin and device helpers."""
     return Api(client)
+
+
+class Stack:
+    """A server on one database with a client: for tests that pick their backend."""
+
+    def __init__(self, url: str, clock: ManualClock) -> None:
+        self.db = Database(url)
+        self.db.migrate()
+        settings = Settings(database_url=url, admin_token=ADMIN_TOKEN)
+        self.app = create_app(
+            settings, clock=clock, ids=SeededIds(random.Random(7)), database=self.db
+        )
+        self.client = TestClient(self.app)
+        self.api = Api(self.client)
+
+    def close(self) -> None:
+        self.client.close()
+        self.db.dispose()
+
+
+@pytest.fixture
+def sqlite_stack(sqlite_url: str, clock: ManualClock) -> Iterator[Stack]:
+    """The server on a fresh SQLite file."""
+    stack = Stack(sqlite_url, clock)
+    yield stack
+    stack.close()
+
+
+@pytest.fixture
+def pg_stack(pg_url: str, clock: ManualClock) -> Iterator[Stack]:
+    """The server on a fresh PostgreSQL database."""
+    stack = Stack(pg_url, clock)
+    yield stack
+    stack.close()

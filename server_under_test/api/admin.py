@@ -111,7 +111,7 @@ def _campaign(conn: Connection, campaign_id: int) -> CampaignPublic:
     row = conn.execute(select(campaign).where(campaign.c.id == campaign_id)).first()
     if row is None:
         raise NotFound(f"Campaign {campaign_id} does not exist.")
-    states = dict(
+    states: dict[str, int] = dict(
         conn.execute(
             select(sms.c.state, func.count())
             .where(sms.c.campaign_id == campaign_id)
@@ -135,9 +135,11 @@ def create_campaign(gw: GatewayDep, payload: CampaignCreate) -> CampaignPublic:
         if payload.forced_phone_id is not None:
             phones.get_phone(conn, payload.forced_phone_id)
         new_id = conn.execute(
-            insert(campaign).values(**payload.model_dump(), created_at=gw.ctx.now())
-        ).inserted_primary_key[0]
-        return _campaign(conn, int(new_id))
+            insert(campaign)
+            .values(**payload.model_dump(), created_at=gw.ctx.now())
+            .returning(campaign.c.id)
+        ).scalar_one()
+        return _campaign(conn, new_id)
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
@@ -162,7 +164,10 @@ def update_campaign(gw: GatewayDep, campaign_id: Id, payload: CampaignUpdate) ->
 def enqueue(gw: GatewayDep, payload: EnqueueRequest) -> EnqueueResponse:
     """Enqueue SMS and assign each to a phone. Bad items are reported, the rest stored."""
     good, errors = validate_items(payload.messages, SmsCreate, MAX_ENQUEUE, "messages")
-    items = [queue.OutgoingSms(**item.model_dump()) for _, item in good]
+    items = [
+        queue.OutgoingSms(i.number, i.body, i.partner_id, i.campaign_id, i.phone_id, i.sim_number)
+        for _, i in good
+    ]
     with gw.transaction() as conn:
         result = queue.enqueue(conn, gw.ctx, items)
     ids: list[int | None] = [None] * len(payload.messages)
@@ -233,7 +238,7 @@ def list_sms(
 @router.get("/sms/export")
 def export_sms(
     gw: GatewayDep,
-    format: Literal["csv", "jsonl"] = "jsonl",  # noqa: A002
+    format: Literal["csv", "jsonl"] = "jsonl",
     state: SmsState | None = None,
     gateway_state: GatewayState | None = None,
     phone_id: Annotated[int | None, Query(ge=1)] = None,
@@ -253,10 +258,7 @@ def export_sms(
         while True:
             with gw.transaction() as conn:
                 page = conn.execute(
-                    select(sms)
-                    .where(*conditions, sms.c.id > after)
-                    .order_by(sms.c.id)
-                    .limit(5000)
+                    select(sms).where(*conditions, sms.c.id > after).order_by(sms.c.id).limit(5000)
                 ).all()
             if not page:
                 return
@@ -334,8 +336,7 @@ def counters(gw: GatewayDep) -> CountersPublic:
         by_state.setdefault(state, {})[gateway_state or "none"] = int(count)
     return CountersPublic(
         phones=[
-            {"id": p.id, "name": p.name, "state": p.state, **phones.counters(p)}
-            for p in phone_rows
+            {"id": p.id, "name": p.name, "state": p.state, **phones.counters(p)} for p in phone_rows
         ],
         sms=by_state,
         total_sms=sum(int(c) for _, _, c in rows),

@@ -131,9 +131,9 @@ class PartnerCreate(Strict_):
     country_name: Annotated[str | None, Field(max_length=100)] = None
     region: Annotated[str | None, Field(max_length=100)] = None
     region_code: Annotated[str | None, Field(max_length=16)] = None
-    categories: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(
-        max_length=50
-    )] = Field(default_factory=list)
+    categories: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=50)
+    ] = Field(default_factory=list)
     is_company: Bool = False
     customer_rank: Annotated[Int, Field(ge=0)] = 0
     create_date: datetime | None = None

@@ -18,7 +18,7 @@ from ..services.context import Context
 from ..services.phones import authenticate
 from ..storage.database import Database
 
-__all__ = ["AdminDep", "GatewayDep", "Gateway", "PhoneDep"]
+__all__ = ["AdminDep", "Gateway", "GatewayDep", "PhoneDep"]
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,7 @@ PhoneDep = Annotated[Row[Any], Depends(authenticated_phone)]
 
 def require_admin(
     gateway: GatewayDep,
-    authorization: Annotated[
-        str | None, Header(description="Bearer <admin token>")
-    ] = None,
+    authorization: Annotated[str | None, Header(description="Bearer <admin token>")] = None,
 ) -> None:
     """Admin routes need ``Authorization: Bearer <admin token>``."""
     expected = gateway.ctx.settings.admin_token

@@ -98,7 +98,12 @@ def loose_list(item: type[BaseModel], description: str) -> Any:
         list[Any],
         Field(min_length=1, description=description),
         WithJsonSchema(
-            {"type": "array", "minItems": 1, "items": item.model_json_schema(), "description": description}
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": item.model_json_schema(),
+                "description": description,
+            }
         ),
     ]
 

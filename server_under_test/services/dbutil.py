@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["chunks", "insert_ignoring_conflicts", "xact_lock"]
+__all__ = ["bulk_insert", "chunks", "insert_ignoring_conflicts", "xact_lock"]
 
 T = TypeVar("T")
 
@@ -44,6 +44,40 @@ def xact_lock(conn: Connection, key: str) -> None:
     write transactions (``BEGIN IMMEDIATE``) are already serialised.
     """
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(
-            "SELECT pg_advisory_xact_lock(%(k)s)", {"k": int(key[:15], 16)}
-        )
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s)", {"k": int(key[:15], 16)})
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows with the driver's ``executemany``, bypassing per-row statement work.
+
+    Every row must have the same keys. Values go through each column's bind processor
+    (e.g. datetimes to SQLite's text form), memoised, since bulk rows repeat values such
+    as the timestamp of the call.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    columns = [table.c[name] for name in names]
+    processors = [c.type._cached_bind_processor(conn.dialect) for c in columns]
+    style = conn.dialect.paramstyle
+    mark = "?" if style == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join(mark for _ in names)})"
+    )
+    memo: list[dict[Any, Any]] = [{} for _ in names]
+
+    def convert(index: int, value: Any) -> Any:
+        process = processors[index]
+        if process is None or value is None:
+            return value
+        cache = memo[index]
+        if value not in cache:
+            cache[value] = process(value)
+        return cache[value]
+
+    tuples = [
+        tuple(convert(i, row[name]) for i, name in enumerate(names)) for row in rows
+    ]
+    for part in chunks(tuples, 10_000):
+        conn.exec_driver_sql(sql, list(part))

@@ -57,9 +57,7 @@ class Pickup:
 def pickup(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Pickup:
     """Hand up to ``limit`` queued SMS to ``phone``, within its remaining capacity."""
     # Serialise pickups of one phone: capacity is read, then spent.
-    conn.execute(
-        select(gateway_phone.c.id).where(gateway_phone.c.id == phone.id).with_for_update()
-    )
+    conn.execute(select(gateway_phone.c.id).where(gateway_phone.c.id == phone.id).with_for_update())
     phone = conn.execute(select(gateway_phone).where(gateway_phone.c.id == phone.id)).one()
     counting = QUEUED + IN_FLIGHT if ctx.settings.defect("B1") else IN_FLIGHT
     budget = phone_capacity(conn, phone, counting=counting).remaining
@@ -68,7 +66,7 @@ def pickup(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Picku
         result.limit_reached = True
         return result
     now = ctx.now()
-    taken: list[Row[Any]] = []
+    taken: list[Any] = []
     after = 0
     # Blacklisted SMS found on the way are cancelled and do not use up the batch; a few
     # rounds fill it again. Rounds are bounded so a poll never scans a whole queue.
@@ -260,4 +258,3 @@ def reconcile(conn: Connection, phone: Row[Any], known_ids: Sequence[int]) -> Re
     for ids in (result.already_confirmed_ids, result.stuck_ids, result.requeued_ids):
         ids.sort()
     return result
-

@@ -155,7 +155,9 @@ def record_inbound(
     }
     # The content lock above makes a plain insert safe; the unique reported_key is the
     # database's own guarantee should that lock ever be bypassed.
-    record_id = conn.execute(insert(inbound_sms).values(**values)).inserted_primary_key[0]
+    record_id = conn.execute(
+        insert(inbound_sms).values(**values).returning(inbound_sms.c.id)
+    ).scalar_one()
     return InboundOutcome(
         id=int(record_id),
         duplicate=False,

@@ -28,9 +28,7 @@ def _category_ids(conn: Connection, names: set[str]) -> dict[str, int]:
     return found
 
 
-def import_partners(
-    conn: Connection, ctx: Context, items: Sequence[dict[str, Any]]
-) -> list[int]:
+def import_partners(conn: Connection, ctx: Context, items: Sequence[dict[str, Any]]) -> list[int]:
     """Insert partners (with category names) in bulk; returns their ids in input order."""
     region = ctx.settings.default_region
     now = ctx.now()

@@ -23,8 +23,8 @@ __all__ = [
     "authenticate",
     "create_phone",
     "get_phone",
-    "heartbeat",
     "hash_key",
+    "heartbeat",
     "list_phones",
     "next_reset_date",
     "phone_capacity",
@@ -110,8 +110,10 @@ def create_phone(conn: Connection, ctx: Context, values: dict[str, Any]) -> Row[
         created_at=now,
         next_month_reset=next_reset_date(values.get("month_start_day", 1), now.date()),
     )
-    phone_id = conn.execute(insert(gateway_phone).values(**values)).inserted_primary_key[0]
-    return get_phone(conn, int(phone_id))
+    phone_id = conn.execute(
+        insert(gateway_phone).values(**values).returning(gateway_phone.c.id)
+    ).scalar_one()
+    return get_phone(conn, phone_id)
 
 
 def get_phone(conn: Connection, phone_id: int) -> Row[Any]:

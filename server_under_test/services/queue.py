@@ -23,13 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection, Row, func, select
+
 from smscodec import count_parts, reference_segment_count
-from sqlalchemy import Connection, Row, func, insert, select
 
 from ..storage.tables import campaign, gateway_phone, partner, sms
 from .blacklist import blacklisted_among
 from .context import Context
-from .dbutil import chunks
+from .dbutil import bulk_insert, chunks
 from .numbers import to_e164
 from .odoo_domain import compile_domain, parse_domain
 from .partners import partners_by_number
@@ -80,15 +81,13 @@ class _Slot:
     """A phone during one assignment call."""
 
     row: Row[Any]
-    daily: int
-    monthly: int
+    capacity: int  # segments it may still be given: min(daily, monthly) left
     load: int
     matches: set[int] | None  # partner ids its filter accepts; None = no filter
     used: int = 0
 
     def room(self, double_count: bool) -> int:
-        used = self.used * 2 if double_count else self.used
-        return min(self.daily, self.monthly) - used
+        return self.capacity - (self.used * 2 if double_count else self.used)
 
     @property
     def numbers(self) -> tuple[str, ...]:
@@ -96,7 +95,7 @@ class _Slot:
 
 
 def _load_slots(conn: Connection, partner_ids: set[int]) -> dict[int, _Slot]:
-    loads = dict(
+    loads: dict[int, int] = dict(
         conn.execute(
             select(sms.c.gateway_phone_id, func.count())
             .where(sms.c.state == "pending", sms.c.gateway_state.in_(QUEUED + IN_FLIGHT))
@@ -117,7 +116,7 @@ def _load_slots(conn: Connection, partner_ids: set[int]) -> dict[int, _Slot]:
                         select(partner.c.id).where(partner.c.id.in_(part), condition)
                     ).scalars()
                 )
-        slots[row.id] = _Slot(row, cap.daily, cap.monthly, int(loads.get(row.id, 0)), matches)
+        slots[row.id] = _Slot(row, min(cap.daily, cap.monthly), loads.get(row.id, 0), matches)
     return slots
 
 
@@ -156,6 +155,7 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
     by_sim = {n: slot for slot in slots.values() for n in slot.numbers}
     banned = set() if ctx.settings.defect("B8") else blacklisted_among(conn, numbers)
     double_count = ctx.settings.defect("B2")
+    online = [s for s in sorted(slots.values(), key=lambda s: s.row.id) if s.row.state == "online"]
 
     rows: list[dict[str, Any]] = []
     positions: list[int] = []
@@ -199,7 +199,7 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
         elif number in banned:
             _fail(row, "canceled", "sms_blacklist", f"Not sent: {number} is on the blacklist.")
         else:
-            slot, why = _choose(forced, slots, partner_id, segments, double_count)
+            slot, why = _choose(forced, online, partner_id, segments, double_count)
             if slot is None:
                 _fail(row, "error", "sms_server", why)
             else:
@@ -210,12 +210,19 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
         positions.append(index)
 
     result.ids = [None] * len(items)
-    for start, part in zip(range(0, len(rows), 5000), chunks(rows), strict=True):
-        inserted = conn.execute(
-            insert(sms).returning(sms.c.id, sort_by_parameter_order=True), list(part)
-        ).scalars()
-        for offset, sms_id in enumerate(inserted):
-            result.ids[positions[start + offset]] = sms_id
+    # No RETURNING: keeping its order makes SQLAlchemy insert row by row on SQLite. The
+    # uuids we generated map the new ids back, read in one range scan above the old maximum
+    # (rows another transaction committed meanwhile are simply not ours).
+    floor = conn.execute(select(func.coalesce(func.max(sms.c.id), 0))).scalar_one()
+    bulk_insert(conn, sms, rows)
+    mine = {row["uuid"] for row in rows}
+    ids_by_uuid = {
+        uuid: sms_id
+        for uuid, sms_id in conn.execute(select(sms.c.uuid, sms.c.id).where(sms.c.id > floor))
+        if uuid in mine
+    }
+    for position, row in zip(positions, rows, strict=True):
+        result.ids[position] = ids_by_uuid[row["uuid"]]
     for row in rows:
         result.states[row["state"]] += 1
         if row.get("failure_type"):
@@ -266,11 +273,12 @@ def _forced_slot(
 
 def _choose(
     forced: _Slot | None,
-    slots: dict[int, _Slot],
+    online: list[_Slot],
     partner_id: int | None,
     segments: int,
     double_count: bool,
 ) -> tuple[_Slot | None, str]:
+    """The phone for one SMS, or why there is none. Hot: runs once per enqueued SMS."""
     if forced is not None:
         if forced.room(double_count) >= segments:
             return forced, ""
@@ -278,21 +286,26 @@ def _choose(
             f"Gateway phone {forced.row.id} ({forced.row.name}) is forced for this SMS but "
             f"has no capacity left for {segments} segment(s) today or this month."
         )
-    online = [s for s in slots.values() if s.row.state == "online"]
     if not online:
         return None, "No gateway phone is online: start the app on a phone (heartbeat)."
-    matching = [
-        s for s in online if s.matches is None or (partner_id is not None and partner_id in s.matches)
-    ]
-    if not matching:
+    best: _Slot | None = None
+    accepted = False
+    for slot in online:  # ordered by id, so ties go to the lowest id
+        if slot.matches is not None and (partner_id is None or partner_id not in slot.matches):
+            continue
+        accepted = True
+        if slot.room(double_count) < segments:
+            continue
+        if best is None or slot.load < best.load:
+            best = slot
+    if best is not None:
+        return best, ""
+    if not accepted:
         return None, (
             "No online gateway phone accepts this recipient: every online phone has a partner "
             "filter that does not match it. Add a phone without a filter as a fallback."
         )
-    with_room = [s for s in matching if s.room(double_count) >= segments]
-    if not with_room:
-        return None, (
-            f"Every online gateway phone that accepts this recipient has reached its daily or "
-            f"monthly limit ({segments} segment(s) needed)."
-        )
-    return min(with_room, key=lambda s: (s.load, s.row.id)), ""
+    return None, (
+        f"Every online gateway phone that accepts this recipient has reached its daily or "
+        f"monthly limit ({segments} segment(s) needed)."
+    )

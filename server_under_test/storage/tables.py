@@ -170,9 +170,7 @@ sms = Table(
     Column("sent_at", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
-    CheckConstraint(
-        "state IN ('outgoing', 'pending', 'sent', 'error', 'canceled')", name="state"
-    ),
+    CheckConstraint("state IN ('outgoing', 'pending', 'sent', 'error', 'canceled')", name="state"),
     CheckConstraint(
         "gateway_state IS NULL OR gateway_state IN "
         "('pending', 'processing', 'sending', 'sent', 'error')",
@@ -187,7 +185,6 @@ sms = Table(
 Index("ix_sms_pickup", sms.c.gateway_phone_id, sms.c.gateway_state, sms.c.state, sms.c.id)
 Index("ix_sms_campaign_id", sms.c.campaign_id)
 Index("ix_sms_number_e164", sms.c.number_e164)
-Index("ix_sms_state", sms.c.state, sms.c.gateway_state)
 
 blacklist = Table(
     "blacklist",

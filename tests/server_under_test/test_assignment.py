@@ -35,8 +35,9 @@ def test_least_loaded_phone_wins(api):
     owners = [_phone_of(api, i) for i in ids]
     assert owners.count(first["id"]) == owners.count(second["id"]) == 3
     # A phone with a backlog gets the new SMS only once the other has caught up.
-    api.enqueue(*({"number": f"+42060800001{i}", "body": "Ahoj", "phone_id": first["id"]}
-                  for i in range(4)))
+    api.enqueue(
+        *({"number": f"+42060800001{i}", "body": "Ahoj", "phone_id": first["id"]} for i in range(4))
+    )
     more = api.enqueue(*({"number": f"+42060800002{i}", "body": "Ahoj"} for i in range(4)))["ids"]
     assert [_phone_of(api, i) for i in more] == [second["id"]] * 4
 
@@ -59,8 +60,10 @@ def test_campaign_forces_its_phone(api):
         "POST", "/campaigns", 201, json={"name": "Akce", "forced_phone_id": forced["id"]}
     ).json()
     ids = api.enqueue(
-        *({"number": f"+42060800000{i}", "body": "Ahoj", "campaign_id": campaign["id"]}
-          for i in range(3))
+        *(
+            {"number": f"+42060800000{i}", "body": "Ahoj", "campaign_id": campaign["id"]}
+            for i in range(3)
+        )
     )["ids"]
     assert {_phone_of(api, i) for i in ids} == {forced["id"]}
 
@@ -68,9 +71,9 @@ def test_campaign_forces_its_phone(api):
 def test_sim_number_is_kept_and_implies_its_phone(api):
     api.phone()
     dual = api.phone(phone_number_2="+420608987654")
-    (sms_id,) = api.enqueue({"number": "+420777999000", "body": "Ahoj", "sim_number": "608 987 654"})[
-        "ids"
-    ]
+    (sms_id,) = api.enqueue(
+        {"number": "+420777999000", "body": "Ahoj", "sim_number": "608 987 654"}
+    )["ids"]
     stored = api.sms(sms_id)
     assert stored["gateway_phone_id"] == dual["id"]
     assert stored["gateway_sim_number"] == "+420608987654"
@@ -82,7 +85,12 @@ def test_sim_number_of_another_phone_is_refused(api):
     first = api.phone()
     api.phone(phone_number_2="+420608987654")
     result = api.enqueue(
-        {"number": "+420777999000", "body": "Ahoj", "phone_id": first["id"], "sim_number": "+420608987654"}
+        {
+            "number": "+420777999000",
+            "body": "Ahoj",
+            "phone_id": first["id"],
+            "sim_number": "+420608987654",
+        }
     )
     assert result["ids"] == [None]
     assert "is not a SIM of gateway phone" in result["errors"][0]["error"]
@@ -92,7 +100,9 @@ def test_limits_are_in_segments_and_overflow_goes_elsewhere(api):
     small = api.phone(daily_limit=3)
     big = api.phone(daily_limit=100)
     # Load the big phone so the small one is preferred while it has room.
-    api.enqueue(*({"number": f"+42060800009{i}", "body": "x", "phone_id": big["id"]} for i in range(5)))
+    api.enqueue(
+        *({"number": f"+42060800009{i}", "body": "x", "phone_id": big["id"]} for i in range(5))
+    )
     two_part = "x" * 161
     ids = api.enqueue(*({"number": f"+42060800000{i}", "body": two_part} for i in range(3)))["ids"]
     owners = [_phone_of(api, i) for i in ids]
@@ -131,17 +141,28 @@ def test_partner_domain_filter_routes_recipients(api):
         201,
         json={
             "partners": [
-                {"name": "VIP Novak", "mobile": "+420601000001", "categories": ["VIP"],
-                 "country_code": "CZ", "region": "Praha"},
-                {"name": "Svoboda", "mobile": "+420601000002", "country_code": "CZ",
-                 "region": "Brno"},
+                {
+                    "name": "VIP Novak",
+                    "mobile": "+420601000001",
+                    "categories": ["VIP"],
+                    "country_code": "CZ",
+                    "region": "Praha",
+                },
+                {
+                    "name": "Svoboda",
+                    "mobile": "+420601000002",
+                    "country_code": "CZ",
+                    "region": "Brno",
+                },
                 {"name": "Kovac", "mobile": "+421901000003", "country_code": "SK"},
             ]
         },
     ).json()["ids"]
     vip = api.phone(domain_filter='[("category_id.name", "=", "VIP")]')
     prague = api.phone(domain_filter='[("state_id.name", "=", "Praha")]')
-    czech = api.phone(domain_filter='[("country_id.code", "=", "CZ"), ("id", "!=", %d)]' % partners[0])
+    czech = api.phone(
+        domain_filter=f'[("country_id.code", "=", "CZ"), ("id", "!=", {partners[0]})]'
+    )
     result = api.enqueue(
         {"number": "+420601000001", "body": "a"},
         {"number": "+420601000002", "body": "b"},

@@ -234,7 +234,9 @@ def test_blacklisted_number_is_cancelled_at_pickup(api, db):
     # Blacklisted behind the server's back (as if by another process): only the pickup
     # check can catch it.
     with db.begin() as conn:
-        conn.execute(insert(blacklist).values(number="+420999800001", created_at=datetime(2026, 3, 2)))
+        conn.execute(
+            insert(blacklist).values(number="+420999800001", created_at=datetime(2026, 3, 2))
+        )
     handed = [s["id"] for s in api.device(key, "pending", {"limit": 5})["sms_list"]]
     assert handed == [ids[0], ids[2]]
     cancelled = api.sms(ids[1])

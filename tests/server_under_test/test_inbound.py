@@ -43,16 +43,16 @@ def test_stop_keywords_are_configurable(make_app):
     with TestClient(make_app(stop_keywords=("STOP", "ODHLASIT"))) as client:
         api = Api(client)
         phone = api.phone()
-        out = api.device(phone["api_key"], "inbound", {"from_number": SENDER, "message": "odhlasit"})
+        out = api.device(
+            phone["api_key"], "inbound", {"from_number": SENDER, "message": "odhlasit"}
+        )
     assert out["is_stop"] is True and out["blacklisted"] is True
 
 
 def test_stop_blacklists_and_cancels_queued_sms(api):
     phone = api.phone()
     (queued,) = api.enqueue({"number": SENDER, "body": "Akce"})["ids"]
-    out = api.device(
-        phone["api_key"], "inbound", {"from_number": "999 888 777", "message": "STOP"}
-    )
+    out = api.device(phone["api_key"], "inbound", {"from_number": "999 888 777", "message": "STOP"})
     assert out == {
         "success": True,
         "id": out["id"],
@@ -173,7 +173,10 @@ def test_history_filters_and_pages(api):
     everything = api.device(key, "inbound-history", {})
     assert everything["total"] == 4
     assert [m["message"] for m in everything["messages"]] == [
-        "Kdy?", "stop prosim", "Dekuji", "STOP"
+        "Kdy?",
+        "stop prosim",
+        "Dekuji",
+        "STOP",
     ]
     assert api.device(key, "inbound-history", {"stop_only": True})["total"] == 2
     page = api.device(key, "inbound-history", {"limit": 1, "offset": 1})

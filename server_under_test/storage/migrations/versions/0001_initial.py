@@ -196,7 +196,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.CheckConstraint(
-            "gateway_state IS NULL OR gateway_state IN ('pending', 'processing', 'sending', 'sent', 'error')",
+            "gateway_state IS NULL OR gateway_state IN "
+            "('pending', 'processing', 'sending', 'sent', 'error')",
             name=op.f("ck_sms_gateway_state"),
         ),
         sa.CheckConstraint(
@@ -223,11 +224,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_sms_pickup", "sms", ["gateway_phone_id", "gateway_state", "state", "id"], unique=False
     )
-    op.create_index("ix_sms_state", "sms", ["state", "gateway_state"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_sms_state", table_name="sms")
     op.drop_index("ix_sms_pickup", table_name="sms")
     op.drop_index("ix_sms_number_e164", table_name="sms")
     op.drop_index("ix_sms_campaign_id", table_name="sms")
