@@ -23,7 +23,7 @@ from tests.conftest import ADMIN_TOKEN, Api
 OTHER = "+420999888777"
 SENDER = "+420777111222"
 
-# Every device endpoint, with a body it accepts ({sms} is replaced by a real SMS id).
+# Every device endpoint, with a body it accepts ("{sms}" stands for a real SMS id).
 VALID_BODIES: dict[str, Any] = {
     "heartbeat": {"battery_level": 80},
     "pending": {"limit": 5},
@@ -78,22 +78,23 @@ def lenient(app: FastAPI) -> Iterator[Api]:
         yield Api(client)
 
 
-def _is_error_body(response: Any) -> bool:
-    body = response.json()
-    return body.get("success") is False and isinstance(body.get("error"), str)
+# -- malformed and non-object bodies, wrong methods -------------------------------------
 
 
-# -- malformed and non-object bodies ---------------------------------------------------
-
-
-def test_malformed_json_is_a_400_that_says_so_on_every_endpoint(api):
+def test_malformed_or_non_object_bodies_are_a_400_on_every_endpoint(api):
     phone = api.phone()
+    key = phone["api_key"]
     sms_id = _handed_out_sms(api, phone)
     problems = []
     for endpoint in BODY_ENDPOINTS:
+        path = _path(endpoint, sms_id)
         for content in (b'{"limit": ', b"{bad json}", b'{"results": [1,]}'):
-            response = _raw(api.client, _path(endpoint, sms_id), content, phone["api_key"])
+            response = _raw(api.client, path, content, key)
             if response.status_code != 400 or "Malformed JSON" not in response.json()["error"]:
+                problems.append((endpoint, content, response.status_code, response.text))
+        for content in (b"[1, 2]", b"[]", b'"text"', b"42", b"null"):
+            response = _raw(api.client, path, content, key)
+            if response.status_code != 400 or "JSON object" not in response.json()["error"]:
                 problems.append((endpoint, content, response.status_code, response.text))
             elif response.json()["success"] is not False:
                 problems.append((endpoint, content, "success is not false", response.text))
@@ -101,43 +102,26 @@ def test_malformed_json_is_a_400_that_says_so_on_every_endpoint(api):
     # Nothing was applied by any of those requests.
     assert api.sms(sms_id)["gateway_state"] == "processing"
 
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="unclear: /stats takes no body, so it ignores a malformed one and answers 200, "
-    "unlike every other device endpoint",
-)
-def test_stats_rejects_a_malformed_body_like_the_other_endpoints(api):
-    phone = api.phone()
-    response = _raw(api.client, "/sms-gateway/stats", b'{"limit": ', phone["api_key"])
-    assert response.status_code == 400
-    assert "Malformed JSON" in response.json()["error"]
-
-
-def test_a_body_that_is_not_an_object_is_a_400_on_every_endpoint(api):
-    phone = api.phone()
-    sms_id = _handed_out_sms(api, phone)
-    problems = []
-    for endpoint in BODY_ENDPOINTS:
-        for content in (b"[1, 2]", b"[]", b'"text"', b"42", b"null"):
-            response = _raw(api.client, _path(endpoint, sms_id), content, phone["api_key"])
-            if response.status_code != 400 or not _is_error_body(response):
-                problems.append((endpoint, content, response.status_code, response.text))
-            elif "JSON object" not in response.json()["error"]:
-                problems.append((endpoint, content, "message", response.text))
-    assert problems == []
-    assert api.sms(sms_id)["gateway_state"] == "processing"
-
-
-def test_a_json_body_without_content_type_is_a_400_that_says_which_header(api):
-    phone = api.phone()
     response = api.client.post(
         "/sms-gateway/pending",
-        headers={"X-API-Key": phone["api_key"], "Content-Type": "text/plain"},
+        headers={"X-API-Key": key, "Content-Type": "text/plain"},
         content=b'{"limit": 5}',
     )
     assert response.status_code == 400
     assert "Content-Type: application/json" in response.json()["error"]
+
+
+def test_get_on_a_device_route_is_a_405_and_an_unknown_route_a_404(api):
+    phone = api.phone()
+    for endpoint in ENDPOINTS:
+        path = _path(endpoint, 1)
+        response = api.client.get(path, headers={"X-API-Key": phone["api_key"]})
+        assert response.status_code == 405, (path, response.text)
+        assert response.json()["success"] is False
+        assert "POST" in response.json()["error"]
+    response = api.client.post("/sms-gateway/no-such-thing", json={})
+    assert response.status_code == 404
+    assert response.json()["success"] is False
 
 
 # -- wrong types, missing fields, limits -------------------------------------------------
@@ -211,7 +195,7 @@ MISSING: list[tuple[str, dict[str, Any], list[str]]] = [
 ]
 
 
-def test_a_missing_required_field_is_a_422_naming_each_field(api):
+def test_missing_fields_and_empty_lists_are_a_422_naming_each_field(api):
     phone = api.phone()
     sms_id = _handed_out_sms(api, phone)
     problems = []
@@ -225,95 +209,61 @@ def test_a_missing_required_field_is_a_422_naming_each_field(api):
             problems.append((endpoint, body, response.status_code, response.text))
         elif not all(f in data["error"] for f in fields) or "required" not in data["error"]:
             problems.append((endpoint, body, "message", data["error"]))
-    assert problems == []
-
-
-def test_endpoints_with_only_optional_fields_accept_an_empty_or_absent_body(api):
-    phone = api.phone()
-    key = phone["api_key"]
-    for endpoint in ("heartbeat", "pending", "reconcile", "inbound-history", "stats"):
-        for response in (
-            api.client.post(f"/sms-gateway/{endpoint}", headers={"X-API-Key": key}, json={}),
-            api.client.post(f"/sms-gateway/{endpoint}", headers={"X-API-Key": key}),
-        ):
-            assert response.status_code == 200, (endpoint, response.text)
-            assert response.json()["success"] is True
-
-
-def test_empty_lists_where_items_are_required_are_a_422(api):
-    phone = api.phone()
     for endpoint, body, field in (
         ("confirm-batch", {"results": []}, "results"),
         ("inbound-batch", {"messages": []}, "messages"),
         ("inbound-blacklist", {"ids": []}, "ids"),
     ):
-        response = api.device(phone["api_key"], endpoint, body, expect=422)
-        assert [d["field"] for d in response["detail"]] == [field]
-        assert "at least 1 item" in response["error"]
+        data = api.device(phone["api_key"], endpoint, body, expect=422)
+        if [d["field"] for d in data["detail"]] != [field] or "at least 1" not in data["error"]:
+            problems.append((endpoint, body, data))
+    assert problems == []
+    assert api.sms(sms_id)["gateway_state"] == "processing"
+
+    # Endpoints whose fields are all optional take an empty or absent body.
+    for endpoint in ("heartbeat", "pending", "reconcile", "inbound-history", "stats"):
+        for kw in ({"json": {}}, {}):
+            response = api.client.post(
+                f"/sms-gateway/{endpoint}", headers={"X-API-Key": phone["api_key"]}, **kw
+            )
+            assert response.status_code == 200, (endpoint, kw, response.text)
+            assert response.json()["success"] is True
 
 
-@pytest.mark.parametrize(
-    ("endpoint", "maximum"), [("pending", 100), ("inbound-history", 200)], ids=str
-)
-def test_limits_outside_their_range_are_a_422_and_the_bounds_work(api, endpoint, maximum):
+def test_limits_outside_their_range_are_a_422_and_the_bounds_work(api):
     phone = api.phone()
     key = phone["api_key"]
     ids = api.enqueue(*({"number": f"+4209998887{i:02d}", "body": "x"} for i in range(3)))["ids"]
-    for limit in (-1, 0, maximum + 1, 10**12, -(10**12)):
-        response = api.device(key, endpoint, {"limit": limit}, expect=422)
-        assert response["detail"][0]["field"] == "limit"
-        assert "limit" in response["error"]
-    # Rejected polls handed nothing out.
-    assert all(api.sms(i)["gateway_state"] == "pending" for i in ids)
-    assert api.device(key, endpoint, {"limit": maximum})["success"] is True
-    assert api.device(key, endpoint, {"limit": 1})["success"] is True
-
-
-def test_pending_with_limit_one_hands_out_exactly_one(api):
-    phone = api.phone()
-    ids = api.enqueue(*({"number": f"+4209998887{i:02d}", "body": "x"} for i in range(3)))["ids"]
-    first = api.device(phone["api_key"], "pending", {"limit": 1})["sms_list"]
-    assert [s["id"] for s in first] == ids[:1]
-    assert [api.sms(i)["gateway_state"] for i in ids] == ["processing", "pending", "pending"]
-
-
-def test_too_many_batch_items_are_refused_whole(api):
-    phone = api.phone()
-    key = phone["api_key"]
-    sms_id = _handed_out_sms(api, phone)
-    out = api.device(
-        key, "confirm-batch", {"results": [{"id": sms_id, "status": "sent"}] * 501}, expect=422
-    )
-    assert "500" in out["error"] and "501" in out["error"]
-    assert api.sms(sms_id)["state"] == "pending"
-    assert api.get_phone(phone["id"])["sent_today"] == 0
-
-    messages = [{"from": SENDER, "body": f"m{i}"} for i in range(5001)]
-    out = api.device(key, "inbound-batch", {"messages": messages}, expect=422)
-    assert "5000" in out["error"]
-    assert api.device(key, "inbound-history", {})["total"] == 0
+    for endpoint, maximum in (("pending", 100), ("inbound-history", 200)):
+        for limit in (-1, 0, maximum + 1, 10**12, -(10**12)):
+            response = api.device(key, endpoint, {"limit": limit}, expect=422)
+            assert response["detail"][0]["field"] == "limit", (endpoint, limit)
+            assert "limit" in response["error"]
+        # Rejected polls handed nothing out.
+        assert all(api.sms(i)["gateway_state"] == "pending" for i in ids)
+        assert api.device(key, endpoint, {"limit": maximum})["success"] is True
+    assert api.device(key, "inbound-history", {"limit": 1})["limit"] == 1
+    # limit=100 took the whole queue; new SMS are handed out one at a time with limit=1.
+    more = api.enqueue(*({"number": f"+4209998886{i:02d}", "body": "x"} for i in range(2)))["ids"]
+    first = api.device(key, "pending", {"limit": 1})["sms_list"]
+    assert [s["id"] for s in first] == more[:1]
+    assert [api.sms(i)["gateway_state"] for i in more] == ["processing", "pending"]
 
 
 # -- unknown ids -------------------------------------------------------------------------
 
 
-def test_confirm_of_an_unknown_sms_is_a_404_naming_the_id(api):
+def test_unknown_ids_are_a_404_naming_the_id(api):
     phone = api.phone()
     for status in ("sent", "error", "sending"):
         out = api.device(phone["api_key"], "confirm/987654", {"status": status}, expect=404)
         assert out["success"] is False
         assert "987654" in out["error"]
     assert api.get_phone(phone["id"])["sent_today"] == 0
-
-
-def test_confirm_with_an_id_that_is_not_a_positive_integer_is_a_422(api):
-    phone = api.phone()
     for sms_id in ("0", "-3", "abc", "1.5", str(2**63)):
         out = api.device(phone["api_key"], f"confirm/{sms_id}", {"status": "sent"}, expect=422)
         assert "sms_id" in out["error"]
 
-
-def test_admin_get_of_unknown_ids_is_a_404_naming_the_id(api):
     for path, name in (
         ("/phones/424242", "424242"),
         ("/sms/424243", "424243"),
@@ -335,7 +285,7 @@ def test_admin_get_of_unknown_ids_is_a_404_naming_the_id(api):
 # -- authentication ----------------------------------------------------------------------
 
 
-def test_a_wrong_or_missing_api_key_is_a_401_on_every_endpoint(api):
+def test_a_wrong_missing_or_archived_api_key_is_a_401_on_every_endpoint(api):
     phone = api.phone()
     sms_id = _handed_out_sms(api, phone)
     problems = []
@@ -354,6 +304,14 @@ def test_a_wrong_or_missing_api_key_is_a_401_on_every_endpoint(api):
     assert problems == []
     assert api.sms(sms_id)["gateway_state"] == "processing"
 
+    # An archived phone's key is refused until the phone is reactivated.
+    api.admin("PATCH", f"/phones/{phone['id']}", 200, json={"active": False})
+    for endpoint in ("heartbeat", "pending", "stats"):
+        out = api.device(phone["api_key"], endpoint, {}, expect=401)
+        assert "archived" in out["error"]
+    api.admin("PATCH", f"/phones/{phone['id']}", 200, json={"active": True})
+    assert api.device(phone["api_key"], "stats", {})["phones"][0]["id"] == phone["id"]
+
 
 def test_the_api_key_is_accepted_in_the_body_as_api_key_or_params_api_key(api):
     phone = api.phone()
@@ -367,46 +325,36 @@ def test_the_api_key_is_accepted_in_the_body_as_api_key_or_params_api_key(api):
             assert response.json()["success"] is True
     # The body key really authenticated this phone: its confirm was applied.
     assert api.sms(sms_id)["gateway_state"] == "sending"
-    stats = api.client.post("/sms-gateway/stats", json={"api_key": key}).json()
-    assert [p["id"] for p in stats["phones"]] == [phone["id"]]
+    assert api.get_phone(phone["id"])["fcm_token"] == "fcm-token"
 
 
-def test_an_archived_phone_is_refused_until_reactivated(api):
-    phone = api.phone()
-    key = phone["api_key"]
-    api.enqueue({"number": OTHER, "body": "Ahoj", "phone_id": phone["id"]})
-    api.admin("PATCH", f"/phones/{phone['id']}", 200, json={"active": False})
-    for endpoint in ("heartbeat", "pending", "stats"):
-        out = api.device(key, endpoint, {}, expect=401)
-        assert "archived" in out["error"]
-    api.admin("PATCH", f"/phones/{phone['id']}", 200, json={"active": True})
-    assert len(api.device(key, "pending", {})["sms_list"]) == 1
+ADMIN_ROUTES = [
+    ("GET", "/admin/phones"),
+    ("POST", "/admin/phones"),
+    ("GET", "/admin/phones/1"),
+    ("PATCH", "/admin/phones/1"),
+    ("POST", "/admin/phones/1/api-key"),
+    ("POST", "/admin/partners"),
+    ("POST", "/admin/campaigns"),
+    ("GET", "/admin/campaigns/1"),
+    ("PATCH", "/admin/campaigns/1"),
+    ("POST", "/admin/sms"),
+    ("GET", "/admin/sms"),
+    ("GET", "/admin/sms/export"),
+    ("GET", "/admin/sms/1"),
+    ("POST", "/admin/blacklist"),
+    ("GET", "/admin/blacklist"),
+    ("DELETE", "/admin/blacklist/+420777111222"),
+    ("GET", "/admin/counters"),
+    ("GET", "/admin/clock"),
+    ("PUT", "/admin/clock"),
+]
 
 
 def test_admin_routes_need_the_admin_token(api):
-    routes = [
-        ("GET", "/admin/phones"),
-        ("POST", "/admin/phones"),
-        ("GET", "/admin/phones/1"),
-        ("PATCH", "/admin/phones/1"),
-        ("POST", "/admin/phones/1/api-key"),
-        ("POST", "/admin/partners"),
-        ("POST", "/admin/campaigns"),
-        ("GET", "/admin/campaigns/1"),
-        ("POST", "/admin/sms"),
-        ("GET", "/admin/sms"),
-        ("GET", "/admin/sms/export"),
-        ("GET", "/admin/sms/1"),
-        ("POST", "/admin/blacklist"),
-        ("GET", "/admin/blacklist"),
-        ("DELETE", "/admin/blacklist/+420777111222"),
-        ("GET", "/admin/counters"),
-        ("GET", "/admin/clock"),
-        ("PUT", "/admin/clock"),
-    ]
     body = {"name": "Phone", "phone_number": "+420777000001"}
     problems = []
-    for method, path in routes:
+    for method, path in ADMIN_ROUTES:
         for headers, expected in (
             ({}, "Missing admin token"),
             ({"Authorization": "Bearer wrong"}, "Invalid admin token"),
@@ -421,31 +369,19 @@ def test_admin_routes_need_the_admin_token(api):
     assert api.admin("GET", "/phones", 200).json() == []
 
 
-def test_get_on_a_device_route_is_a_405(api):
-    phone = api.phone()
-    for endpoint in ENDPOINTS:
-        path = _path(endpoint, 1)
-        response = api.client.get(path, headers={"X-API-Key": phone["api_key"]})
-        assert response.status_code == 405, (path, response.text)
-        assert "POST" in response.json()["error"]
-    response = api.client.post("/sms-gateway/no-such-thing", json={})
-    assert response.status_code == 404
-    assert response.json()["success"] is False
-
-
 # -- one phone cannot touch another's SMS ---------------------------------------------------
 
 
-def test_a_phone_cannot_see_or_confirm_another_phones_sms(api):
+def test_a_phone_cannot_see_or_touch_another_phones_sms(api):
     owner = api.phone()
     other = api.phone()
     sms_id = _handed_out_sms(api, owner)
     (queued,) = api.enqueue({"number": OTHER, "body": "Dva", "phone_id": owner["id"]})["ids"]
     key = other["api_key"]
 
-    out = api.device(key, "confirm/%d" % sms_id, {"status": "sent"}, expect=404)
+    out = api.device(key, f"confirm/{sms_id}", {"status": "sent"}, expect=404)
     assert str(sms_id) in out["error"]
-    api.device(key, "confirm/%d" % queued, {"status": "error"}, expect=404)
+    api.device(key, f"confirm/{queued}", {"status": "error"}, expect=404)
     batch = api.device(key, "confirm-batch", {"results": [{"id": sms_id, "status": "sent"}]})
     assert batch["processed"] == 0 and batch["ack_ids"] == []
     assert [(e["index"], e["id"]) for e in batch["errors"]] == [(0, sms_id)]
@@ -458,17 +394,14 @@ def test_a_phone_cannot_see_or_confirm_another_phones_sms(api):
     assert api.get_phone(other["id"])["sent_today"] == 0
     assert api.get_phone(owner["id"])["sent_today"] == 0
     # The owner still can.
-    api.device(owner["api_key"], "confirm/%d" % sms_id, {"status": "sent"})
+    api.device(owner["api_key"], f"confirm/{sms_id}", {"status": "sent"})
     assert api.sms(sms_id)["state"] == "sent"
 
-
-def test_a_phone_cannot_see_or_blacklist_another_phones_inbound(api):
-    owner = api.phone()
-    other = api.phone()
+    # Nor another phone's inbound SMS.
     record = api.device(owner["api_key"], "inbound", {"from_number": SENDER, "message": "Hi"})
-    history = api.device(other["api_key"], "inbound-history", {})
+    history = api.device(key, "inbound-history", {})
     assert history["total"] == 0 and history["messages"] == []
-    out = api.device(other["api_key"], "inbound-blacklist", {"ids": [record["id"]]})
+    out = api.device(key, "inbound-blacklist", {"ids": [record["id"]]})
     assert out["not_found_ids"] == [record["id"]] and out["blacklisted"] == 0
     assert api.admin("GET", "/blacklist", 200).json() == []
     (mine,) = api.device(owner["api_key"], "inbound-history", {})["messages"]
@@ -516,15 +449,12 @@ def test_confirm_batch_applies_good_items_and_lists_bad_ones(api):
     assert api.sms(failed)["error_message"] == "No signal"
     assert api.get_phone(phone["id"])["sent_today"] == 1
 
-
-def test_confirm_batch_of_only_bad_items_is_200_and_changes_nothing(api):
-    phone = api.phone()
-    sms_id = _handed_out_sms(api, phone)
-    out = api.device(phone["api_key"], "confirm-batch", {"results": [1, None, {"id": sms_id}, []]})
+    # A batch of only bad items is still a 200 that applies nothing.
+    out = api.device(key, "confirm-batch", {"results": [1, None, {"id": untouched}, []]})
     assert out["processed"] == 0 and out["ack_ids"] == []
     assert [e["index"] for e in out["errors"]] == [0, 1, 2, 3]
-    assert out["errors"][2]["id"] == sms_id and "status" in out["errors"][2]["error"]
-    assert api.sms(sms_id)["gateway_state"] == "processing"
+    assert out["errors"][2]["id"] == untouched and "status" in out["errors"][2]["error"]
+    assert api.sms(untouched)["gateway_state"] == "processing"
 
 
 def test_inbound_batch_records_good_items_and_lists_bad_ones(api):
@@ -607,16 +537,20 @@ def test_rejected_requests_leave_the_database_unchanged(api):
 
     api.device(key, "confirm-batch", {"results": []}, expect=422)
     api.device(key, "confirm-batch", {"results": {"id": sms_id, "status": "sent"}}, expect=422)
+    too_many = {"results": [{"id": sms_id, "status": "sent"}] * 501}
+    out = api.device(key, "confirm-batch", too_many, expect=422)
+    assert "500" in out["error"] and "501" in out["error"]
     api.device(key, f"confirm/{sms_id}", {"status": "done"}, expect=422)
-    assert (
-        _raw(api.client, f"/sms-gateway/confirm/{sms_id}", b'{"status": "sent"', key).status_code
-        == 400
-    )
+    broken = _raw(api.client, f"/sms-gateway/confirm/{sms_id}", b'{"status": "sent"', key)
+    assert broken.status_code == 400
+    api.device("wrong-key", f"confirm/{sms_id}", {"status": "sent"}, expect=401)
     api.device(key, "pending", {"limit": 0}, expect=422)
     api.device(key, "heartbeat", {"battery_level": 50, "signal_strength": 3}, expect=422)
     api.device(key, "register-fcm", {"fcm_token": ""}, expect=422)
-    api.device("wrong-key", "confirm/%d" % sms_id, {"status": "sent"}, expect=401)
     api.device(key, "inbound", {"from_number": SENDER}, expect=422)
+    messages = [{"from": SENDER, "body": f"m{i}"} for i in range(5001)]
+    out = api.device(key, "inbound-batch", {"messages": messages}, expect=422)
+    assert "5000" in out["error"]
     api.enqueue(expect=422)
     api.admin("POST", "/blacklist", 422, json={"numbers": [OTHER, "abc"]})
     api.admin("PATCH", f"/phones/{phone['id']}", 422, json={"daily_limit": -1, "name": "New"})
@@ -720,25 +654,56 @@ def test_text_with_nul_characters_is_stored_or_refused_never_a_500(lenient):
     phone = lenient.phone()
     key = phone["api_key"]
     (sms_id,) = lenient.enqueue({"number": OTHER, "body": "x", "phone_id": phone["id"]})["ids"]
-    requests: list[tuple[str, str, dict[str, Any]]] = [
-        ("POST", "/sms-gateway/inbound", {"from_number": SENDER, "message": "a\x00b"}),
-        ("POST", "/sms-gateway/inbound", {"from_number": "\x00", "message": "ab"}),
-        ("POST", "/sms-gateway/inbound-history", {"search": "a\x00"}),
-        ("POST", "/sms-gateway/register-fcm", {"fcm_token": "tok\x00en"}),
-        ("POST", f"/sms-gateway/confirm/{sms_id}", {"status": "error", "error_message": "\x00"}),
-        ("POST", "/admin/sms", {"messages": [{"number": OTHER, "body": "a\x00b"}]}),
-        ("POST", "/admin/phones", {"name": "N\x00", "phone_number": "+420777000999"}),
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("/sms-gateway/inbound", {"from_number": SENDER, "message": "a\x00b"}),
+        ("/sms-gateway/inbound", {"from_number": "\x00", "message": "ab"}),
+        ("/sms-gateway/inbound-history", {"search": "a\x00"}),
+        ("/sms-gateway/register-fcm", {"fcm_token": "tok\x00en"}),
+        (f"/sms-gateway/confirm/{sms_id}", {"status": "error", "error_message": "\x00"}),
+        ("/admin/sms", {"messages": [{"number": OTHER, "body": "a\x00b"}]}),
+        ("/admin/phones", {"name": "N\x00", "phone_number": "+420777000999"}),
     ]
     problems = []
-    for method, path, body in requests:
+    for path, body in requests:
         headers = {"X-API-Key": key, **lenient.admin_headers}
-        response = lenient.client.request(method, path, headers=headers, json=body)
+        response = lenient.client.post(path, headers=headers, json=body)
         if response.status_code >= 500:
             problems.append((path, body, response.status_code, response.text))
     assert problems == []
 
 
-# -- fuzz ------------------------------------------------------------------------------------
+# -- SQLite only: the fuzz, and one open question -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[TestClient, str, int]]:
+    """A server on a fresh SQLite file (shared by this module's SQLite-only tests), a phone's
+    key and an SMS that phone holds. A crash comes back as a 500 response."""
+    sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'gateway.sqlite3'}"
+    app = create_app(
+        Settings(database_url=sqlite_url, admin_token=ADMIN_TOKEN),
+        clock=ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC)),
+        ids=SeededIds(random.Random(7)),
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        api = Api(client)
+        phone = api.phone()
+        sms_id = _handed_out_sms(api, phone)
+        yield client, phone["api_key"], sms_id
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="unclear: /stats takes no body, so it ignores a malformed one and answers 200, "
+    "unlike every other device endpoint",
+)
+def test_stats_rejects_a_malformed_body_like_the_other_endpoints(fuzz_client):
+    client, key, _ = fuzz_client
+    response = _raw(client, "/sms-gateway/stats", b'{"limit": ', key)
+    assert response.status_code == 400
+    assert "Malformed JSON" in response.json()["error"]
 
 
 # The field names each endpoint reads (nested item fields included, for batch items).
@@ -772,7 +737,7 @@ SCALARS = st.one_of(
     TEXT,
     st.sampled_from(["sent", "error", "sending", SENDER, "STOP", "2026-03-02T08:00:00Z", ""]),
 )
-# Values each real field is also tried with, on top of a valid body, every run.
+# Every run also tries a valid body with each real field set to each of these.
 EDGE_VALUES: list[Any] = [
     *BOUNDARIES,
     1e300,
@@ -813,21 +778,6 @@ def _bodies(endpoint: str) -> st.SearchStrategy[Any]:
         return st.one_of(extra, values)
     real = st.fixed_dictionaries({}, optional={k: values for k in keys})
     return st.one_of(st.builds(lambda a, b: {**b, **a}, real, extra), real, values)
-
-
-@pytest.fixture
-def fuzz_client(sqlite_url: str) -> Iterator[tuple[TestClient, str, int]]:
-    """A server on a fresh SQLite file, a phone's key and an SMS that phone holds."""
-    app = create_app(
-        Settings(database_url=sqlite_url, admin_token=ADMIN_TOKEN),
-        clock=ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC)),
-        ids=SeededIds(random.Random(7)),
-    )
-    with TestClient(app, raise_server_exceptions=False) as client:
-        api = Api(client)
-        phone = api.phone()
-        sms_id = _handed_out_sms(api, phone)
-        yield client, phone["api_key"], sms_id
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
