@@ -45,13 +45,13 @@ from .admin_models import (
 )
 from .batch import validate_items
 from .deps import AdminDep, GatewayDep
-from .device_models import ItemProblem
+from .device_models import INT32, ItemProblem
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 
-Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+Id = Annotated[int, PathParam(ge=1, le=INT32)]
 MAX_ENQUEUE = 200_000
 NULLABLE_PHONE_FIELDS = {"phone_number_2", "domain_filter"}
 
@@ -214,11 +214,11 @@ def list_sms(
     gw: GatewayDep,
     state: SmsState | None = None,
     gateway_state: GatewayState | None = None,
-    phone_id: Annotated[int | None, Query(ge=1)] = None,
-    campaign_id: Annotated[int | None, Query(ge=1)] = None,
+    phone_id: Annotated[int | None, Query(ge=1, le=INT32)] = None,
+    campaign_id: Annotated[int | None, Query(ge=1, le=INT32)] = None,
     number: Annotated[str | None, Query(max_length=32, description="E.164")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> SmsPage:
     """SMS by id, filtered."""
     conditions = _sms_filter(state, gateway_state, phone_id, campaign_id, number)
@@ -241,8 +241,8 @@ def export_sms(
     format: Literal["csv", "jsonl"] = "jsonl",
     state: SmsState | None = None,
     gateway_state: GatewayState | None = None,
-    phone_id: Annotated[int | None, Query(ge=1)] = None,
-    campaign_id: Annotated[int | None, Query(ge=1)] = None,
+    phone_id: Annotated[int | None, Query(ge=1, le=INT32)] = None,
+    campaign_id: Annotated[int | None, Query(ge=1, le=INT32)] = None,
     number: Annotated[str | None, Query(max_length=32)] = None,
 ) -> StreamingResponse:
     """Every matching SMS as CSV or JSON Lines, streamed in id order."""
@@ -306,7 +306,7 @@ def add_to_blacklist(gw: GatewayDep, payload: BlacklistAdd) -> BlacklistAdded:
 def list_blacklist(
     gw: GatewayDep,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> list[BlacklistEntry]:
     """Blacklisted numbers, oldest first."""
     with gw.transaction() as conn:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from .device_models import ItemProblem, loose_list
+from .device_models import INT32, Id, ItemProblem, Text, loose_list
 
 __all__ = [
     "BlacklistAdd",
@@ -33,10 +33,10 @@ __all__ = [
     "SmsPublic",
 ]
 
-Int = Annotated[int, Strict()]
+Int = Annotated[int, Strict(), Field(ge=-INT32 - 1, le=INT32)]
 Bool = Annotated[bool, Strict()]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Number = Annotated[str, Field(min_length=3, max_length=32)]
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
+Number = Annotated[Text, Field(min_length=3, max_length=32)]
 DailyLimit = Annotated[Int, Field(ge=0, le=10_000_000, description="segments per day; 0 = none")]
 MonthlyLimit = Annotated[
     Int, Field(ge=0, le=300_000_000, description="segments per month; 0 = none")
@@ -45,7 +45,7 @@ MonthStartDay = Annotated[Int, Field(ge=1, le=28)]
 RateLimit = Annotated[Int, Field(ge=1, le=100_000, description="SMS per minute")]
 HeartbeatTimeout = Annotated[Int, Field(ge=1, le=1440, description="minutes")]
 DomainFilter = Annotated[
-    str | None,
+    Text | None,
     Field(max_length=10_000, description='Odoo domain, e.g. [("country_id.code", "=", "CZ")]'),
 ]
 
@@ -124,15 +124,15 @@ class PartnerCreate(Strict_):
     """A partner (recipient contact) to import."""
 
     name: Name
-    phone: Annotated[str | None, Field(max_length=64)] = None
-    mobile: Annotated[str | None, Field(max_length=64)] = None
-    email: Annotated[str | None, Field(max_length=200)] = None
-    country_code: Annotated[str | None, Field(pattern=r"^[A-Z]{2}$")] = None
-    country_name: Annotated[str | None, Field(max_length=100)] = None
-    region: Annotated[str | None, Field(max_length=100)] = None
-    region_code: Annotated[str | None, Field(max_length=16)] = None
+    phone: Annotated[Text | None, Field(max_length=64)] = None
+    mobile: Annotated[Text | None, Field(max_length=64)] = None
+    email: Annotated[Text | None, Field(max_length=200)] = None
+    country_code: Annotated[Text | None, Field(pattern=r"^[A-Z]{2}$")] = None
+    country_name: Annotated[Text | None, Field(max_length=100)] = None
+    region: Annotated[Text | None, Field(max_length=100)] = None
+    region_code: Annotated[Text | None, Field(max_length=16)] = None
     categories: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=50)
+        list[Annotated[Text, Field(min_length=1, max_length=100)]], Field(max_length=50)
     ] = Field(default_factory=list)
     is_company: Bool = False
     customer_rank: Annotated[Int, Field(ge=0)] = 0
@@ -159,7 +159,7 @@ class CampaignCreate(Strict_):
     """A campaign: a name, optionally a forced phone, optionally paused."""
 
     name: Name
-    forced_phone_id: Int | None = None
+    forced_phone_id: Id | None = None
     paused: Bool = False
 
 
@@ -187,11 +187,11 @@ class CampaignPublic(BaseModel):
 class SmsCreate(Strict_):
     """One SMS to enqueue."""
 
-    number: Annotated[str, Field(min_length=1, max_length=64)]
-    body: Annotated[str, Field(min_length=1, max_length=10_000)]
-    partner_id: Int | None = None
-    campaign_id: Int | None = None
-    phone_id: Int | None = Field(default=None, description="force this gateway phone")
+    number: Annotated[Text, Field(min_length=1, max_length=64)]
+    body: Annotated[Text, Field(min_length=1, max_length=10_000)]
+    partner_id: Id | None = None
+    campaign_id: Id | None = None
+    phone_id: Id | None = Field(default=None, description="force this gateway phone")
     sim_number: Number | None = Field(default=None, description="send from this SIM")
 
 
@@ -253,7 +253,7 @@ class BlacklistAdd(Strict_):
     """Numbers to blacklist."""
 
     numbers: Annotated[list[Number], Field(min_length=1, max_length=100_000)]
-    reason: Annotated[str | None, Field(max_length=200)] = None
+    reason: Annotated[Text | None, Field(max_length=200)] = None
 
 
 class BlacklistAdded(BaseModel):

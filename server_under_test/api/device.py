@@ -37,6 +37,7 @@ from .device_models import (
     ReconcileResponse,
     RegisterFcmRequest,
     RegisterFcmResponse,
+    StatsRequest,
     StatsResponse,
 )
 
@@ -255,7 +256,11 @@ def inbound_blacklist(
 
 
 @router.post("/stats", response_model=StatsResponse)
-def stats(gw: GatewayDep, phone: PhoneDep) -> StatsResponse:
+def stats(
+    gw: GatewayDep,
+    phone: PhoneDep,
+    _payload: Annotated[StatsRequest, Body()] = StatsRequest(),  # noqa: B008
+) -> StatsResponse:
     """This phone's statistics."""
     with gw.transaction() as conn:
         data = phones.phone_stats(conn, phones.get_phone(conn, phone.id))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "INT32",
     "ConfirmBatchRequest",
     "ConfirmBatchResponse",
     "ConfirmItem",
@@ -33,6 +35,7 @@ __all__ = [
     "ConfirmResponse",
     "HeartbeatRequest",
     "HeartbeatResponse",
+    "Id",
     "InboundBatchRequest",
     "InboundBatchResponse",
     "InboundBlacklistRequest",
@@ -48,12 +51,32 @@ __all__ = [
     "ReconcileResponse",
     "RegisterFcmRequest",
     "RegisterFcmResponse",
+    "StatsRequest",
     "StatsResponse",
+    "Text",
 ]
 
-Int = Annotated[int, Strict()]
+# Every integer fits the database's 32-bit INTEGER columns; a bigger one is a 422 naming
+# the field, never an overflow inside the database.
+INT32 = 2**31 - 1
+Int = Annotated[int, Strict(), Field(ge=-INT32 - 1, le=INT32)]
+# Ids past the 32-bit columns are accepted and are simply unknown (a 404 / not_found),
+# like any other id that does not exist.
+Id = Annotated[int, Strict(), Field(ge=1, le=2**63 - 1)]
 Bool = Annotated[bool, Strict()]
 Status = Literal["sent", "error", "sending"]
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store U+0000 in text; no real SMS or number contains it.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 def _to_datetime(value: Any) -> Any:
@@ -61,14 +84,25 @@ def _to_datetime(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
-        seconds = value / 1000 if value > 10**11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        seconds = value / 1000 if abs(value) > 10**11 else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("is not a time between 2000 and 2100") from None
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not EARLIEST <= aware < LATEST:
+        raise ValueError("is not a time between 2000 and 2100")
     return value
 
 
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_to_datetime),
+    AfterValidator(_in_range),
     WithJsonSchema(
         {
             "anyOf": [
@@ -124,7 +158,7 @@ class HeartbeatRequest(Request):
 
     battery_level: Annotated[Int | None, Field(ge=0, le=100)] = None
     signal_strength: Annotated[Int | None, Field(ge=-200, le=0)] = None
-    unsynced_count: Annotated[Int | None, Field(ge=0)] = None
+    unsynced_count: Annotated[Int | None, Field(ge=0, le=10**9)] = None
 
 
 class PhoneCounters(BaseModel):
@@ -181,7 +215,7 @@ class ConfirmRequest(Request):
     """``POST /sms-gateway/confirm/{sms_id}``."""
 
     status: Status
-    error_message: Annotated[str | None, Field(max_length=2000)] = None
+    error_message: Annotated[Text | None, Field(max_length=2000)] = None
 
 
 class ConfirmResponse(Response):
@@ -199,9 +233,9 @@ class ConfirmResponse(Response):
 class ConfirmItem(Request):
     """One status in ``confirm-batch``; the id may be keyed ``id`` (app) or ``sms_id`` (docs)."""
 
-    id: Int = Field(validation_alias=AliasChoices("id", "sms_id"))
+    id: Id = Field(validation_alias=AliasChoices("id", "sms_id"))
     status: Status
-    error_message: Annotated[str | None, Field(max_length=2000)] = None
+    error_message: Annotated[Text | None, Field(max_length=2000)] = None
 
 
 class ConfirmBatchRequest(Request):
@@ -224,7 +258,7 @@ class ConfirmBatchResponse(Response, PhoneCounters):
 class ReconcileRequest(Request):
     """``POST /sms-gateway/reconcile``."""
 
-    known_ids: Annotated[list[Int], Field(max_length=10_000)] = Field(default_factory=list)
+    known_ids: Annotated[list[Id], Field(max_length=10_000)] = Field(default_factory=list)
 
 
 class ReconcileResponse(Response):
@@ -242,13 +276,13 @@ class ReconcileResponse(Response):
 class InboundItem(Request):
     """One received SMS. ``from``/``body``/``date`` are accepted for the app's inbox rows."""
 
-    from_number: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+    from_number: Annotated[Text, Field(min_length=1, max_length=64)] = Field(
         validation_alias=AliasChoices("from_number", "from")
     )
-    message: Annotated[str, Field(max_length=10_000)] = Field(
+    message: Annotated[Text, Field(max_length=10_000)] = Field(
         validation_alias=AliasChoices("message", "body")
     )
-    to_number: Annotated[str | None, Field(max_length=64)] = None
+    to_number: Annotated[Text | None, Field(max_length=64)] = None
     received_at: Timestamp | None = Field(
         default=None, validation_alias=AliasChoices("received_at", "date")
     )
@@ -286,10 +320,10 @@ class InboundHistoryRequest(Request):
     """``POST /sms-gateway/inbound-history``."""
 
     limit: Annotated[Int, Field(ge=1, le=200)] = 50
-    offset: Annotated[Int, Field(ge=0)] = 0
+    offset: Annotated[Int, Field(ge=0, le=10**9)] = 0
     stop_only: Bool = False
     stop_not_blacklisted: Bool = False
-    search: Annotated[str | None, Field(max_length=200)] = None
+    search: Annotated[Text | None, Field(max_length=200)] = None
 
 
 class InboundRecord(BaseModel):
@@ -317,7 +351,7 @@ class InboundHistoryResponse(Response):
 class InboundBlacklistRequest(Request):
     """``POST /sms-gateway/inbound-blacklist``."""
 
-    ids: Annotated[list[Int], Field(min_length=1, max_length=1000)]
+    ids: Annotated[list[Id], Field(min_length=1, max_length=1000)]
 
 
 class InboundBlacklistResponse(Response):
@@ -346,6 +380,10 @@ class PhoneStats(PhoneCounters):
     queued_count: int
 
 
+class StatsRequest(Request):
+    """``POST /sms-gateway/stats``: no fields (a body, if sent, must still be JSON)."""
+
+
 class StatsResponse(Response):
     """``POST /sms-gateway/stats``."""
 
@@ -355,7 +393,7 @@ class StatsResponse(Response):
 class RegisterFcmRequest(Request):
     """``POST /sms-gateway/register-fcm``."""
 
-    fcm_token: Annotated[str, Field(min_length=1, max_length=4096)]
+    fcm_token: Annotated[Text, Field(min_length=1, max_length=4096)]
 
 
 class RegisterFcmResponse(Response):

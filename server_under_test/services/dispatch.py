@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 FINAL = ("sent", "error", "canceled")
+MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns; a larger id cannot exist
 
 
 @dataclass
@@ -169,11 +170,15 @@ def confirm(
     error_message: str | None = None,
 ) -> ConfirmOutcome:
     """Apply a phone's status report for one of its SMS (idempotent)."""
-    row = conn.execute(
-        select(sms.c.id, sms.c.segments).where(
-            sms.c.id == sms_id, sms.c.gateway_phone_id == phone.id
-        )
-    ).first()
+    row = (
+        None
+        if sms_id > MAX_ID
+        else conn.execute(
+            select(sms.c.id, sms.c.segments).where(
+                sms.c.id == sms_id, sms.c.gateway_phone_id == phone.id
+            )
+        ).first()
+    )
     if row is None:
         raise NotFound(f"SMS {sms_id} was not found or is not assigned to this phone.")
     now = ctx.now()
@@ -241,7 +246,7 @@ def reconcile(conn: Connection, phone: Row[Any], known_ids: Sequence[int]) -> Re
     result = Reconciliation()
     wanted = sorted(set(known_ids))
     seen: set[int] = set()
-    for part in chunks(wanted):
+    for part in chunks([i for i in wanted if i <= MAX_ID]):
         for row in conn.execute(
             select(sms.c.id, sms.c.state, sms.c.gateway_state).where(
                 sms.c.id.in_(part), sms.c.gateway_phone_id == phone.id

@@ -213,9 +213,10 @@ def blacklist_inbound(
 
     Returns how many records were marked and the requested ids this phone does not own.
     """
+    possible = [i for i in ids if i <= 2**31 - 1]  # 32-bit ids: larger ones cannot exist
     rows = conn.execute(
         select(inbound_sms.c.id, inbound_sms.c.from_number).where(
-            inbound_sms.c.id.in_(ids), inbound_sms.c.phone_id == phone.id
+            inbound_sms.c.id.in_(possible), inbound_sms.c.phone_id == phone.id
         )
     ).all()
     owned = {r.id for r in rows}
