@@ -54,8 +54,10 @@ def main() -> None:
     parser.add_argument("--phones", type=int, default=20)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} "
-          f"{platform.python_version()}; {args.count} SMS over {args.phones} online phones")
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}; {args.count} SMS over {args.phones} online phones"
+    )
     print(f"{'database':<12}{'seconds':>10}{'SMS/s':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         seconds = run(str(Path(tmp) / "bench.sqlite3"), args.count, args.phones)

@@ -11,9 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name(tool)
-    return subprocess.run(
-        [str(exe), *args], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    return subprocess.run([str(exe), *args], cwd=ROOT, capture_output=True, text=True, check=False)
 
 
 def test_ruff_finds_nothing():

@@ -21,6 +21,8 @@ from ..clock import ManualClock
 from ..errors import Conflict, InvalidInput, NotFound
 from ..services import blacklist as blacklist_service
 from ..services import partners, phones, queue
+from ..services.context import Context
+from ..services.numbers import to_e164
 from ..storage.tables import campaign, gateway_phone, sms
 from .admin_models import (
     BlacklistAdd,
@@ -46,14 +48,25 @@ from .admin_models import (
 from .batch import validate_items
 from .deps import AdminDep, GatewayDep
 from .device_models import INT32, ItemProblem
+from .errors import ERROR_RESPONSES
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/admin", tags=["admin"], dependencies=[AdminDep], responses=ERROR_RESPONSES
+)
 
 Id = Annotated[int, PathParam(ge=1, le=INT32)]
 MAX_ENQUEUE = 200_000
 NULLABLE_PHONE_FIELDS = {"phone_number_2", "domain_filter"}
+
+
+def _non_null_changes(changes: dict[str, Any], nullable: set[str]) -> dict[str, Any]:
+    """The fields a PATCH sets; an explicit null is refused unless the field may be empty."""
+    nulls = sorted(k for k, v in changes.items() if v is None and k not in nullable)
+    if nulls:
+        raise InvalidInput(f"{', '.join(nulls)} cannot be null; leave a field out to keep it.")
+    return changes
 
 
 def _phone(row: Row[Any]) -> PhonePublic:
@@ -84,10 +97,7 @@ def get_phone(gw: GatewayDep, phone_id: Id) -> PhonePublic:
 @router.patch("/phones/{phone_id}", response_model=PhonePublic)
 def update_phone(gw: GatewayDep, phone_id: Id, payload: PhoneUpdate) -> PhonePublic:
     """Change a phone's settings (only the fields given)."""
-    changes = payload.model_dump(exclude_unset=True)
-    nulls = sorted(k for k, v in changes.items() if v is None and k not in NULLABLE_PHONE_FIELDS)
-    if nulls:
-        raise InvalidInput(f"{', '.join(nulls)} cannot be null; leave a field out to keep it.")
+    changes = _non_null_changes(payload.model_dump(exclude_unset=True), NULLABLE_PHONE_FIELDS)
     with gw.transaction() as conn:
         return _phone(phones.update_phone(conn, gw.ctx, phone_id, changes))
 
@@ -152,7 +162,7 @@ def get_campaign(gw: GatewayDep, campaign_id: Id) -> CampaignPublic:
 @router.patch("/campaigns/{campaign_id}", response_model=CampaignPublic)
 def update_campaign(gw: GatewayDep, campaign_id: Id, payload: CampaignUpdate) -> CampaignPublic:
     """Pause, resume or rename a campaign. Paused campaigns' SMS are not handed out."""
-    changes = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
+    changes = _non_null_changes(payload.model_dump(exclude_unset=True), nullable=set())
     with gw.transaction() as conn:
         _campaign(conn, campaign_id)
         if changes:
@@ -185,6 +195,7 @@ def enqueue(gw: GatewayDep, payload: EnqueueRequest) -> EnqueueResponse:
 
 
 def _sms_filter(
+    ctx: Context,
     state: str | None,
     gateway_state: str | None,
     phone_id: int | None,
@@ -201,7 +212,7 @@ def _sms_filter(
     if campaign_id is not None:
         conditions.append(sms.c.campaign_id == campaign_id)
     if number:
-        conditions.append(sms.c.number_e164 == number)
+        conditions.append(sms.c.number_e164 == to_e164(number, ctx.settings.default_region))
     return conditions
 
 
@@ -216,12 +227,12 @@ def list_sms(
     gateway_state: GatewayState | None = None,
     phone_id: Annotated[int | None, Query(ge=1, le=INT32)] = None,
     campaign_id: Annotated[int | None, Query(ge=1, le=INT32)] = None,
-    number: Annotated[str | None, Query(max_length=32, description="E.164")] = None,
+    number: Annotated[str | None, Query(max_length=32, description="recipient number")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> SmsPage:
     """SMS by id, filtered."""
-    conditions = _sms_filter(state, gateway_state, phone_id, campaign_id, number)
+    conditions = _sms_filter(gw.ctx, state, gateway_state, phone_id, campaign_id, number)
     with gw.transaction() as conn:
         total = conn.execute(select(func.count()).select_from(sms).where(*conditions)).scalar_one()
         rows = conn.execute(
@@ -235,7 +246,16 @@ def list_sms(
     )
 
 
-@router.get("/sms/export")
+@router.get(
+    "/sms/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "One row (CSV) or one JSON object per line (JSONL) per SMS",
+            "content": {"text/csv": {}, "application/x-ndjson": {}},
+        }
+    },
+)
 def export_sms(
     gw: GatewayDep,
     format: Literal["csv", "jsonl"] = "jsonl",
@@ -246,7 +266,7 @@ def export_sms(
     number: Annotated[str | None, Query(max_length=32)] = None,
 ) -> StreamingResponse:
     """Every matching SMS as CSV or JSON Lines, streamed in id order."""
-    conditions = _sms_filter(state, gateway_state, phone_id, campaign_id, number)
+    conditions = _sms_filter(gw.ctx, state, gateway_state, phone_id, campaign_id, number)
     columns = [c.name for c in sms.columns]
 
     def rows() -> Iterator[str]:

@@ -40,10 +40,11 @@ from .device_models import (
     StatsRequest,
     StatsResponse,
 )
+from .errors import ERROR_RESPONSES
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sms-gateway", tags=["device"])
+router = APIRouter(prefix="/sms-gateway", tags=["device"], responses=ERROR_RESPONSES)
 
 MAX_CONFIRM_ITEMS = 500
 MAX_INBOUND_ITEMS = 5000

@@ -4,7 +4,7 @@ Every error body is ``{"success": false, "error": "<sentence>"}`` (the reference
 plus ``detail`` for validation errors: a list of ``{"field", "problem"}``.
 
 * ``GatewayError`` subclasses → their own status (401, 404, 409, 422);
-* malformed JSON → 400 naming line and column; a body that is not a JSON object → 400;
+* malformed JSON → 400 naming the character position; a body that is not a JSON object → 400;
 * a field of the wrong type, missing or out of range → 422 naming each field;
 * unknown routes and wrong methods → 404 / 405 in the same shape;
 * the database unreachable → 503;
@@ -19,14 +19,53 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import GatewayError
 
-__all__ = ["describe_validation_errors", "install_error_handlers"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "ErrorBody",
+    "FieldProblem",
+    "ValidationErrorBody",
+    "describe_validation_errors",
+    "install_error_handlers",
+]
 
 log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer."""
+
+    success: bool = False
+    error: str = Field(description="What was wrong and what to do, in a sentence")
+
+
+class FieldProblem(BaseModel):
+    """One invalid field."""
+
+    field: str = Field(description="e.g. results[2].status")
+    problem: str
+
+
+class ValidationErrorBody(ErrorBody):
+    """A request whose fields are invalid."""
+
+    detail: list[FieldProblem]
+
+
+# Documented on every route, so that a client generated from the OpenAPI document reads
+# the errors the server really sends.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed JSON, or a body that is not an object"},
+    401: {"model": ErrorBody, "description": "Missing or wrong API key / admin token"},
+    404: {"model": ErrorBody, "description": "Unknown id"},
+    422: {"model": ValidationErrorBody, "description": "Invalid fields, each named"},
+    503: {"model": ErrorBody, "description": "The database is unavailable"},
+}
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

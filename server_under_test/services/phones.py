@@ -75,10 +75,13 @@ def next_reset_date(month_start_day: int, after: date) -> date:
 
 
 def _check_numbers(values: dict[str, Any], region: str) -> None:
+    """Normalise the SIM numbers present in ``values``; absent ones are left alone."""
     for field in ("phone_number", "phone_number_2"):
-        raw = values.get(field)
+        if field not in values:
+            continue
+        raw = values[field]
         if raw in (None, ""):
-            if field == "phone_number" and field in values:
+            if field == "phone_number":
                 raise InvalidInput("phone_number is required: the phone's main SIM number.")
             values[field] = None
             continue
@@ -140,8 +143,7 @@ def update_phone(
         )
     current = get_phone(conn, phone_id)
     changes = dict(changes)
-    if "phone_number" in changes or "phone_number_2" in changes:
-        _check_numbers(changes, ctx.settings.default_region)
+    _check_numbers(changes, ctx.settings.default_region)
     _check_filter(changes)
     if "month_start_day" in changes:
         changes["next_month_reset"] = next_reset_date(changes["month_start_day"], ctx.now().date())
