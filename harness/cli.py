@@ -8,12 +8,18 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from server_under_test import KNOWN_DEFECTS, Database, GatewayError, Settings
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from server_under_test import KNOWN_DEFECTS, Database, GatewayError, Settings, pairing
+from server_under_test.services import phones
 
 __all__ = ["main"]
 
 DEFAULT_DB = Settings.database_url
+DEFAULT_PAIR_URL = "http://127.0.0.1:8069"
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -71,12 +77,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="switch on a known defect of the reference server (repeatable): "
         + "; ".join(f"{k} {v}" for k, v in KNOWN_DEFECTS.items()),
     )
+    serve.add_argument(
+        "--job-period",
+        action="append",
+        default=[],
+        metavar="JOB=SECONDS",
+        help="run a periodic job more often than its real period (tests, demos); jobs: "
+        "heartbeat_check (60 s), stuck_reset (300 s); daily jobs keep their times",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_sub.add_parser("upgrade", help="migrate the schema to the newest version")
     _add_db(upgrade)
+
+    pair = sub.add_parser(
+        "pair",
+        help="show a phone's QR pairing code for the real Android app",
+        description=(
+            "Print the QR code the real app scans to pair with the server (in Unicode half "
+            "blocks, for a dark-background terminal) and its JSON content, read straight "
+            "from the database. The app rewrites http:// to https://, so an http URL pairs "
+            "only behind a TLS-terminating proxy. An archived phone is refused."
+        ),
+    )
+    pair.add_argument("phone", metavar="PHONE", help="the phone's id, exact name or SIM number")
+    _add_db(pair)
+    pair.add_argument(
+        "--url",
+        default=DEFAULT_PAIR_URL,
+        help=(
+            "the server base URL the app will call; the phone must reach it, so give the "
+            f"LAN address or the TLS proxy's URL (default {DEFAULT_PAIR_URL})"
+        ),
+    )
+    pair.add_argument("--png", metavar="FILE", type=Path, help="also write the code as a PNG")
     return parser
 
 
@@ -86,6 +122,19 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("hil serve: --workers must be at least 1.", file=sys.stderr)
         return 2
+    for spec in args.job_period:
+        name, _, seconds = spec.partition("=")
+        try:
+            valid = name in ("heartbeat_check", "stuck_reset") and float(seconds) > 0
+        except ValueError:
+            valid = False
+        if not valid:
+            print(
+                f"hil serve: --job-period {spec!r} is not JOB=SECONDS with JOB "
+                "heartbeat_check or stuck_reset and SECONDS > 0.",
+                file=sys.stderr,
+            )
+            return 2
     token = args.admin_token or secrets.token_urlsafe(24)
     if not args.admin_token:
         print(f"Admin token (generated): {token}", flush=True)
@@ -99,6 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
         HIL_MIGRATE="0",
         HIL_MANUAL_CLOCK="1" if args.manual_clock else "0",
         HIL_DEFECTS=",".join(args.defect),
+        HIL_JOB_PERIODS=",".join(args.job_period),
     )
     print(f"Gateway server on http://{args.host}:{args.port} (database {args.db})", flush=True)
     uvicorn.run(
@@ -120,6 +170,51 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pair(args: argparse.Namespace) -> int:
+    pairing.check_url(args.url)  # a typo in --url is reported before the database is read
+    database = Database(args.db)
+    try:
+        sqlite_file = make_url(database.url).database if database.is_sqlite else None
+        # Opening a missing SQLite file would create an empty one: refuse instead.
+        if sqlite_file is not None and not Path(sqlite_file).is_file():
+            print(
+                f"hil pair: there is no database at {sqlite_file}; give the one hil serve "
+                "uses with --db.",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            with database.begin() as conn:
+                phone = phones.find_phone(conn, args.phone, region=Settings.default_region)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            print(
+                f"hil pair: cannot read the phones from {args.db}: {reason} "
+                "(is it a gateway database? hil db upgrade migrates one).",
+                file=sys.stderr,
+            )
+            return 2
+    finally:
+        database.dispose()
+    text = pairing.phone_pairing_payload(phone, args.url)
+    print(pairing.qr_terminal(text))
+    print(text)
+    if args.png is not None:
+        try:
+            args.png.write_bytes(pairing.qr_png(text))
+        except OSError as exc:
+            print(f"hil pair: cannot write {args.png}: {exc.strerror or exc}.", file=sys.stderr)
+            return 2
+        print(f"PNG written to {args.png}")
+    if args.url.lower().startswith("http://"):
+        print(
+            "Note: the app rewrites http:// to https://; it pairs only with a TLS-terminating "
+            "proxy answering on that host.",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hil``; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -130,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "pair":
+            return _pair(args)
         return _db_upgrade(args)
     except GatewayError as exc:
         print(f"hil {args.command}: {exc.message}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -13,6 +14,7 @@ from .api.deps import Gateway
 from .api.errors import install_error_handlers
 from .clock import Clock, SystemClock
 from .ids import IdSource, SecureIds
+from .scheduler import JobScheduler
 from .services.context import Context
 from .settings import Settings
 from .storage.database import Database
@@ -46,7 +48,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if settings.run_scheduler:
+            periods = {name: timedelta(seconds=s) for name, s in settings.job_periods}
+            scheduler = JobScheduler(db, gateway.ctx, periods)
+            scheduler.start()
         yield
+        if scheduler is not None:
+            await scheduler.stop()
         if database is None:
             db.dispose()
 

@@ -22,6 +22,14 @@ def settings_from_environment(env: dict[str, str] | None = None) -> tuple[Settin
     """Settings and clock from ``HIL_DB``, ``HIL_ADMIN_TOKEN``, ``HIL_DEFECTS``, ..."""
     env = dict(os.environ if env is None else env)
     defects = frozenset(d for d in env.get("HIL_DEFECTS", "").split(",") if d)
+    manual = env.get("HIL_MANUAL_CLOCK") == "1"
+    periods = tuple(
+        (name, float(seconds))
+        for name, _, seconds in (
+            p.partition("=") for p in env.get("HIL_JOB_PERIODS", "").split(",")
+        )
+        if name
+    )
     settings = Settings(
         database_url=env.get("HIL_DB", Settings.database_url),
         admin_token=env.get("HIL_ADMIN_TOKEN") or None,
@@ -30,8 +38,10 @@ def settings_from_environment(env: dict[str, str] | None = None) -> tuple[Settin
         # One process migrates before the workers start (see ``hil serve``).
         migrate_on_start=env.get("HIL_MIGRATE", "1") == "1",
         defects=defects,
+        run_scheduler=not manual,
+        job_periods=periods,
     )
-    clock: Clock = ManualClock() if env.get("HIL_MANUAL_CLOCK") == "1" else SystemClock()
+    clock: Clock = ManualClock() if manual else SystemClock()
     return settings, clock
 
 

@@ -12,6 +12,7 @@ __all__ = ["KNOWN_DEFECTS", "Settings"]
 KNOWN_DEFECTS: dict[str, str] = {
     "B1": "queued SMS count against the capacity that gates their own release",
     "B2": "assignment subtracts already-assigned SMS twice from a phone's capacity",
+    "B3": "the stuck reset measures from before pickup, re-issuing SMS a phone still sends",
     "B8": "a STOP does not cancel SMS already queued for that number",
     "B10": "STOP is a substring match ('nonstop' blacklists the sender)",
     "B11": "counters move on every 'sent' confirm after an 'error', and 'error' downgrades 'sent'",
@@ -35,7 +36,14 @@ class Settings:
     pending_limit_max: int = 100
     timezone: str = "Europe/Prague"
     fcm_enabled: bool = False
+    fcm_credentials: str | None = None  # service-account JSON, inline or a file path
+    fcm_debounce: timedelta = timedelta(seconds=5)
     migrate_on_start: bool = True
+    # Run the periodic jobs on a scheduler in this process (served, real time). In virtual
+    # time the harness fires them instead, through the admin API.
+    run_scheduler: bool = False
+    # Override job periods in seconds, e.g. (("heartbeat_check", 1.0),), for tests/demos.
+    job_periods: tuple[tuple[str, float], ...] = ()
     defects: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
@@ -44,6 +52,9 @@ class Settings:
             raise ValueError(
                 f"Unknown defect switch(es) {sorted(unknown)}; known: {sorted(KNOWN_DEFECTS)}."
             )
+        for name, seconds in self.job_periods:
+            if seconds <= 0:
+                raise ValueError(f"The period of job {name!r} must be positive, got {seconds}.")
         if not self.stop_keywords:
             raise ValueError("stop_keywords must name at least one keyword, e.g. ('STOP',).")
 

@@ -12,18 +12,19 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Connection, Row, func, insert, select, update
 
+from .. import pairing
 from ..clock import ManualClock
 from ..errors import Conflict, InvalidInput, NotFound
 from ..services import blacklist as blacklist_service
-from ..services import partners, phones, queue
+from ..services import jobs, partners, phones, queue
 from ..services.context import Context
 from ..services.numbers import to_e164
-from ..storage.tables import campaign, gateway_phone, sms
+from ..storage.tables import campaign, gateway_phone, job_run, sms
 from .admin_models import (
     BlacklistAdd,
     BlacklistAdded,
@@ -36,6 +37,11 @@ from .admin_models import (
     CountersPublic,
     EnqueueRequest,
     EnqueueResponse,
+    JobPublic,
+    JobRunPublic,
+    JobsPublic,
+    PairingPayload,
+    PairingPublic,
     PartnerImport,
     PartnerImported,
     PhoneCreate,
@@ -109,6 +115,61 @@ def rotate_api_key(gw: GatewayDep, phone_id: Id) -> PhonePublic:
         return _phone(phones.rotate_api_key(conn, gw.ctx, phone_id))
 
 
+PAIRING_HELP = (
+    "The server base URL the app will call (default: this request's own base URL). It "
+    "must be http:// or https:// with a host. The app rewrites http:// to https://, so "
+    "an http URL pairs only behind a TLS-terminating proxy."
+)
+PairingUrl = Annotated[
+    str | None, Query(max_length=pairing.MAX_URL_LENGTH, description=PAIRING_HELP)
+]
+
+
+def _pairing_payload(gw: GatewayDep, request: Request, phone_id: int, url: str | None) -> str:
+    """The pairing text of a phone; 404 for an unknown one, 409 for an archived one."""
+    with gw.transaction() as conn:
+        phone = phones.get_phone(conn, phone_id)
+    if url is None:
+        url = str(request.base_url).rstrip("/")
+    return pairing.phone_pairing_payload(phone, url)
+
+
+@router.get("/phones/{phone_id}/pairing", response_model=PairingPublic)
+def get_pairing(
+    gw: GatewayDep, request: Request, phone_id: Id, url: PairingUrl = None
+) -> PairingPublic:
+    """The QR pairing code of a phone: its JSON content and the code for a terminal.
+
+    The real app pairs by scanning a code holding ``{"type": "sms_gateway", "url": ...,
+    "api_key": ...}``. The app rewrites http:// to https://, so a code with an http URL
+    pairs only behind a TLS-terminating proxy. An archived phone is refused (409).
+    """
+    text = _pairing_payload(gw, request, phone_id, url)
+    return PairingPublic(
+        payload=PairingPayload.model_validate_json(text), terminal=pairing.qr_terminal(text)
+    )
+
+
+@router.get(
+    "/phones/{phone_id}/pairing.png",
+    response_class=Response,
+    responses={200: {"description": "The QR pairing code", "content": {"image/png": {}}}},
+)
+def get_pairing_png(
+    gw: GatewayDep, request: Request, phone_id: Id, url: PairingUrl = None
+) -> Response:
+    """The QR pairing code of a phone as a PNG image, for the app to scan.
+
+    The same content as ``GET /admin/phones/{phone_id}/pairing``. The app rewrites http://
+    to https://, so a code with an http URL pairs only behind a TLS-terminating proxy.
+    """
+    text = _pairing_payload(gw, request, phone_id, url)
+    # The code holds the phone's key: keep it out of shared caches.
+    return Response(
+        pairing.qr_png(text), media_type="image/png", headers={"Cache-Control": "no-store"}
+    )
+
+
 @router.post("/partners", response_model=PartnerImported, status_code=201)
 def import_partners(gw: GatewayDep, payload: PartnerImport) -> PartnerImported:
     """Import partners (recipients) in bulk, with their category names."""
@@ -133,6 +194,7 @@ def _campaign(conn: Connection, campaign_id: int) -> CampaignPublic:
         name=row.name,
         forced_phone_id=row.forced_phone_id,
         paused=row.paused,
+        delivery=row.delivery,
         created_at=row.created_at,
         sms_states={str(k): int(v) for k, v in states.items()},
     )
@@ -175,7 +237,9 @@ def enqueue(gw: GatewayDep, payload: EnqueueRequest) -> EnqueueResponse:
     """Enqueue SMS and assign each to a phone. Bad items are reported, the rest stored."""
     good, errors = validate_items(payload.messages, SmsCreate, MAX_ENQUEUE, "messages")
     items = [
-        queue.OutgoingSms(i.number, i.body, i.partner_id, i.campaign_id, i.phone_id, i.sim_number)
+        queue.OutgoingSms(
+            i.number, i.body, i.partner_id, i.campaign_id, i.phone_id, i.sim_number, i.delivery
+        )
         for _, i in good
     ]
     with gw.transaction() as conn:
@@ -388,3 +452,52 @@ def set_clock(gw: GatewayDep, payload: ClockSet) -> ClockPublic:
     else:
         clock.advance(payload.advance_seconds or 0.0)
     return ClockPublic(now=clock.now(), kind="manual")
+
+
+def _job_run(row: Any) -> JobRunPublic:
+    return JobRunPublic(
+        job=row.job,
+        slot=row.slot,
+        started_at=row.started_at,
+        runner=row.runner,
+        ran=True,
+        affected=row.affected,
+    )
+
+
+@router.get("/jobs", response_model=JobsPublic)
+def list_jobs(gw: GatewayDep) -> JobsPublic:
+    """The periodic jobs, when each is next due, and its last run."""
+    listing = []
+    with gw.transaction() as conn:
+        for name, job in jobs.JOBS.items():
+            last = conn.execute(
+                select(job_run).where(job_run.c.job == name).order_by(job_run.c.slot.desc())
+            ).first()
+            schedule = (
+                f"every {int(job.period.total_seconds())} s"
+                if job.at is None
+                else f"daily at {job.at.strftime('%H:%M')} {gw.ctx.settings.timezone}"
+            )
+            listing.append(
+                JobPublic(
+                    name=name,
+                    schedule=schedule,
+                    next_slot=jobs.next_slot(gw.ctx, name),
+                    last_run=_job_run(last) if last else None,
+                )
+            )
+    return JobsPublic(jobs=listing)
+
+
+@router.post("/jobs/{name}/run", response_model=JobRunPublic)
+def run_job(gw: GatewayDep, name: str) -> JobRunPublic:
+    """Run a periodic job now (virtual time: the harness fires jobs at their times).
+
+    A second run at the very same server time is a no-op (``ran: false``).
+    """
+    with gw.transaction() as conn:
+        run = jobs.run_job(conn, gw.ctx, name)
+    return JobRunPublic(
+        job=run.job, slot=run.slot, ran=run.affected is not None, affected=run.affected
+    )

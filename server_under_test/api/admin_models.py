@@ -20,8 +20,14 @@ __all__ = [
     "ClockPublic",
     "ClockSet",
     "CountersPublic",
+    "Delivery",
     "EnqueueRequest",
     "EnqueueResponse",
+    "JobPublic",
+    "JobRunPublic",
+    "JobsPublic",
+    "PairingPayload",
+    "PairingPublic",
     "PartnerCreate",
     "PartnerImport",
     "PartnerImported",
@@ -117,6 +123,24 @@ class PhonePublic(BaseModel):
     created_at: datetime
 
 
+class PairingPayload(BaseModel):
+    """What the app's pairing QR code holds, keys in the app's order."""
+
+    type: Literal["sms_gateway"]
+    url: str = Field(description="the server base URL the app will call")
+    api_key: str = Field(description="the phone's current API key")
+
+
+class PairingPublic(BaseModel):
+    """A phone's pairing code: its content and the code drawn for a terminal."""
+
+    success: bool = True
+    payload: PairingPayload
+    terminal: str = Field(
+        description="the QR code in Unicode half blocks, for a dark-background terminal"
+    )
+
+
 # -- partners ----------------------------------------------------------------------------
 
 
@@ -155,12 +179,20 @@ class PartnerImported(BaseModel):
 # -- campaigns ---------------------------------------------------------------------------
 
 
+Delivery = Literal["at_most_once", "at_least_once"]
+
+
 class CampaignCreate(Strict_):
     """A campaign: a name, optionally a forced phone, optionally paused."""
 
     name: Name
     forced_phone_id: Id | None = None
     paused: Bool = False
+    delivery: Delivery = Field(
+        default="at_most_once",
+        description="what happens to an SMS a phone never confirms: at_most_once ends it "
+        "as an error (marketing), at_least_once sends it again (may duplicate)",
+    )
 
 
 class CampaignUpdate(Strict_):
@@ -177,6 +209,7 @@ class CampaignPublic(BaseModel):
     name: str
     forced_phone_id: int | None
     paused: bool
+    delivery: str
     created_at: datetime
     sms_states: dict[str, int]
 
@@ -193,6 +226,10 @@ class SmsCreate(Strict_):
     campaign_id: Id | None = None
     phone_id: Id | None = Field(default=None, description="force this gateway phone")
     sim_number: Number | None = Field(default=None, description="send from this SIM")
+    delivery: Delivery | None = Field(
+        default=None,
+        description="default: the campaign's, else at_least_once (transactional)",
+    )
 
 
 class EnqueueRequest(Strict_):
@@ -229,6 +266,7 @@ class SmsPublic(BaseModel):
     gateway_phone_id: int | None
     gateway_sim_number: str | None
     segments: int
+    delivery: str
     picked_at: datetime | None
     issue_count: int
     sent_at: datetime | None
@@ -294,3 +332,30 @@ class ClockPublic(BaseModel):
     success: bool = True
     now: datetime
     kind: Literal["manual", "system"]
+
+
+class JobRunPublic(BaseModel):
+    """One run of a periodic job."""
+
+    job: str
+    slot: datetime
+    started_at: datetime | None = None
+    runner: str | None = None
+    ran: bool = Field(description="false: this slot had already been run")
+    affected: int | None = Field(description="rows the run changed")
+
+
+class JobPublic(BaseModel):
+    """A periodic job, when it is next due and its last run."""
+
+    name: str
+    schedule: str
+    next_slot: datetime
+    last_run: JobRunPublic | None
+
+
+class JobsPublic(BaseModel):
+    """Every periodic job."""
+
+    success: bool = True
+    jobs: list[JobPublic]

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path
 
 from ..clock import to_naive_utc
-from ..errors import NotFound
 from ..services import dispatch, inbound, phones
 from ..services.inbound import InboundReport
 from .batch import validate_items
@@ -126,16 +125,20 @@ def confirm_batch(
     status it already had, so the app can stop resending them.
     """
     good, errors = validate_items(payload.results, ConfirmItem, MAX_CONFIRM_ITEMS, "results")
-    acked: list[int] = []
+    reports = [dispatch.Report(i.id, i.status, i.error_message) for _, i in good]
     with gw.transaction() as conn:
-        for index, item in good:
-            try:
-                dispatch.confirm(conn, gw.ctx, phone, item.id, item.status, item.error_message)
-            except NotFound as exc:
-                errors.append(ItemProblem(index=index, id=item.id, error=exc.message))
-                continue
-            acked.append(item.id)
+        owned, _changed = dispatch.apply_reports(conn, gw.ctx, phone, reports)
         counts = phones.counters(phones.get_phone(conn, phone.id))
+    acked = [r.sms_id for r in reports if r.sms_id in owned]
+    errors += [
+        ItemProblem(
+            index=index,
+            id=item.id,
+            error=f"SMS {item.id} was not found or is not assigned to this phone.",
+        )
+        for index, item in good
+        if item.id not in owned
+    ]
     errors.sort(key=lambda p: p.index)
     return ConfirmBatchResponse(processed=len(acked), ack_ids=acked, errors=errors, **counts)
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["bulk_insert", "chunks", "insert_ignoring_conflicts", "xact_lock"]
+__all__ = ["bulk_insert", "chunks", "claim", "insert_ignoring_conflicts", "xact_lock"]
 
 T = TypeVar("T")
 
@@ -22,19 +22,29 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _on_conflict_do_nothing(conn: Connection, table: Table, conflict: Sequence[str]) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+
+
 def insert_ignoring_conflicts(
     conn: Connection, table: Table, rows: Iterable[dict[str, Any]], conflict: Sequence[str]
-) -> int:
-    """Insert rows, silently skipping those that collide on the unique ``conflict`` columns.
-
-    Returns the number of rows inserted.
-    """
+) -> None:
+    """Insert rows, silently skipping those that collide on the unique ``conflict`` columns."""
     rows = list(rows)
-    if not rows:
-        return 0
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-    return int(conn.execute(stmt, rows).rowcount or 0)
+    if rows:
+        conn.execute(_on_conflict_do_nothing(conn, table, conflict), rows)
+
+
+def claim(conn: Connection, table: Table, row: dict[str, Any], conflict: Sequence[str]) -> bool:
+    """Insert one row unless its unique ``conflict`` key exists; True if this call inserted it.
+
+    ``RETURNING`` says whether a row went in: psycopg reports no row count for an
+    ``INSERT ... ON CONFLICT`` here, and counts after an executemany are unreliable anyway.
+    """
+    key = next(iter(table.primary_key.columns))
+    stmt = _on_conflict_do_nothing(conn, table, conflict).values(**row).returning(key)
+    return conn.execute(stmt).first() is not None
 
 
 def xact_lock(conn: Connection, key: str) -> None:

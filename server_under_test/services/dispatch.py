@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, or_, select, update
+from sqlalchemy import Connection, Row, case, or_, select, update
 
 from ..errors import NotFound
 from ..storage.tables import campaign, gateway_phone, sms
@@ -37,6 +37,8 @@ __all__ = [
     "ConfirmOutcome",
     "Pickup",
     "Reconciliation",
+    "Report",
+    "apply_reports",
     "confirm",
     "pickup",
     "reconcile",
@@ -152,6 +154,15 @@ def _cancel_blacklisted(conn: Connection, ctx: Context, ids: Sequence[int]) -> N
 
 
 @dataclass(frozen=True)
+class Report:
+    """One status report from a phone."""
+
+    sms_id: int
+    status: str  # "sent", "error" or "sending"
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
 class ConfirmOutcome:
     """The result of one status report."""
 
@@ -159,6 +170,93 @@ class ConfirmOutcome:
     changed: bool
     state: str
     gateway_state: str | None
+
+
+def apply_reports(
+    conn: Connection, ctx: Context, phone: Row[Any], reports: Sequence[Report]
+) -> tuple[set[int], set[int]]:
+    """Apply status reports for the phone's SMS; returns (applied ids, changed ids).
+
+    Ids that do not exist or are another phone's are in neither set. Each status is one
+    ``UPDATE ... RETURNING`` for all its SMS, and the counters move once per call; a
+    batch that reports one SMS twice is applied report by report, in order.
+    """
+    wanted = sorted({r.sms_id for r in reports if r.sms_id <= MAX_ID})
+    owned: set[int] = set()
+    for part in chunks(wanted):
+        owned.update(
+            conn.execute(
+                select(sms.c.id).where(sms.c.id.in_(part), sms.c.gateway_phone_id == phone.id)
+            ).scalars()
+        )
+    mine = [r for r in reports if r.sms_id in owned]
+    if len({r.sms_id for r in mine}) == len(mine):
+        rounds: list[list[Report]] = [mine]
+    else:
+        rounds = [[r] for r in mine]
+    changed: set[int] = set()
+    segments = 0
+    for batch in rounds:
+        for status in ("sending", "error", "sent"):
+            group = [r for r in batch if r.status == status]
+            if group:
+                done, seg = _apply(conn, ctx, status, group)
+                changed |= done
+                segments += seg
+    if segments:
+        conn.execute(
+            update(gateway_phone)
+            .where(gateway_phone.c.id == phone.id)
+            .values(
+                sent_today=gateway_phone.c.sent_today + segments,
+                sent_month=gateway_phone.c.sent_month + segments,
+                sent_total=gateway_phone.c.sent_total + segments,
+            )
+        )
+    return owned, changed
+
+
+def _apply(
+    conn: Connection, ctx: Context, status: str, group: Sequence[Report]
+) -> tuple[set[int], int]:
+    """One status for many SMS: the ids it changed and the segments newly sent."""
+    now = ctx.now()
+    legacy = ctx.settings.defect("B11")
+    ids = [r.sms_id for r in group]
+    target = update(sms).where(sms.c.id.in_(ids))
+    if status == "sent":
+        guard = sms.c.gateway_state.is_distinct_from("sent") if legacy else sms.c.state != "sent"
+        rows = conn.execute(
+            target.where(guard)
+            .values(
+                state="sent",
+                gateway_state="sent",
+                failure_type=None,
+                error_message=None,
+                sent_at=now,
+                updated_at=now,
+            )
+            .returning(sms.c.id, sms.c.segments)
+        ).all()
+        return {r.id for r in rows}, sum(r.segments for r in rows)
+    if status == "error":
+        messages = {
+            r.sms_id: (r.error_message or "The phone reported an error.")[:2000] for r in group
+        }
+        stmt = target.values(
+            state="error",
+            gateway_state="error",
+            failure_type="sms_server",
+            error_message=case(messages, value=sms.c.id),
+            updated_at=now,
+        )
+        if not legacy:
+            stmt = stmt.where(sms.c.state.in_(("pending", "outgoing", "error")))
+        return set(conn.execute(stmt.returning(sms.c.id)).scalars()), 0
+    stmt = target.where(
+        sms.c.state == "pending", sms.c.gateway_state.in_(("pending", "processing"))
+    ).values(gateway_state="sending", updated_at=now)
+    return set(conn.execute(stmt.returning(sms.c.id)).scalars()), 0
 
 
 def confirm(
@@ -169,63 +267,12 @@ def confirm(
     status: str,
     error_message: str | None = None,
 ) -> ConfirmOutcome:
-    """Apply a phone's status report for one of its SMS (idempotent)."""
-    row = (
-        None
-        if sms_id > MAX_ID
-        else conn.execute(
-            select(sms.c.id, sms.c.segments).where(
-                sms.c.id == sms_id, sms.c.gateway_phone_id == phone.id
-            )
-        ).first()
-    )
-    if row is None:
+    """Apply one status report (idempotent); ``NotFound`` for an unknown or foreign id."""
+    owned, changed = apply_reports(conn, ctx, phone, [Report(sms_id, status, error_message)])
+    if sms_id not in owned:
         raise NotFound(f"SMS {sms_id} was not found or is not assigned to this phone.")
-    now = ctx.now()
-    legacy = ctx.settings.defect("B11")
-    target = update(sms).where(sms.c.id == sms_id)
-    if status == "sent":
-        guard = sms.c.gateway_state.is_distinct_from("sent") if legacy else sms.c.state != "sent"
-        changed = conn.execute(
-            target.where(guard).values(
-                state="sent",
-                gateway_state="sent",
-                failure_type=None,
-                error_message=None,
-                sent_at=now,
-                updated_at=now,
-            )
-        ).rowcount
-        if changed:
-            seg = row.segments
-            conn.execute(
-                update(gateway_phone)
-                .where(gateway_phone.c.id == phone.id)
-                .values(
-                    sent_today=gateway_phone.c.sent_today + seg,
-                    sent_month=gateway_phone.c.sent_month + seg,
-                    sent_total=gateway_phone.c.sent_total + seg,
-                )
-            )
-    elif status == "error":
-        guard = sms.c.id == sms_id if legacy else sms.c.state.in_(("pending", "outgoing", "error"))
-        changed = conn.execute(
-            target.where(guard).values(
-                state="error",
-                gateway_state="error",
-                failure_type="sms_server",
-                error_message=(error_message or "The phone reported an error.")[:2000],
-                updated_at=now,
-            )
-        ).rowcount
-    else:  # "sending"
-        changed = conn.execute(
-            target.where(
-                sms.c.state == "pending", sms.c.gateway_state.in_(("pending", "processing"))
-            ).values(gateway_state="sending", updated_at=now)
-        ).rowcount
     final = conn.execute(select(sms.c.state, sms.c.gateway_state).where(sms.c.id == sms_id)).one()
-    return ConfirmOutcome(sms_id, bool(changed), final.state, final.gateway_state)
+    return ConfirmOutcome(sms_id, sms_id in changed, final.state, final.gateway_state)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, or_, select, update
 
 from ..errors import InvalidInput, NotFound, Unauthorized
 from ..storage.tables import gateway_phone, sms
@@ -22,6 +22,7 @@ __all__ = [
     "Capacity",
     "authenticate",
     "create_phone",
+    "find_phone",
     "get_phone",
     "hash_key",
     "heartbeat",
@@ -38,6 +39,9 @@ __all__ = [
 QUEUED = ("pending",)
 IN_FLIGHT = ("processing", "sending")
 UNLIMITED = 10**9
+# The largest id an INTEGER column holds; a bigger number cannot be an id (and PostgreSQL
+# would refuse to compare it with one).
+MAX_ID = 2**31 - 1
 
 EDITABLE = frozenset(
     {
@@ -125,6 +129,46 @@ def get_phone(conn: Connection, phone_id: int) -> Row[Any]:
     if row is None:
         raise NotFound(f"Gateway phone {phone_id} does not exist.")
     return row
+
+
+def find_phone(conn: Connection, ref: str, *, region: str = "CZ") -> Row[Any]:
+    """The phone ``ref`` names: its id, else its exact name, else one of its SIM numbers.
+
+    A number may be national (read in ``region``) or E.164. ``NotFound`` if nothing
+    matches; ``InvalidInput`` if a name or number belongs to several phones.
+    """
+    if ref.isascii() and ref.isdigit() and 1 <= int(ref) <= MAX_ID:
+        row = conn.execute(select(gateway_phone).where(gateway_phone.c.id == int(ref))).first()
+        if row is not None:
+            return row
+    by_name = _only(conn, ref, "name", gateway_phone.c.name == ref)
+    if by_name is not None:
+        return by_name
+    e164 = to_e164(ref, region)
+    if e164 is not None:
+        by_number = _only(
+            conn,
+            ref,
+            "number",
+            or_(gateway_phone.c.phone_number == e164, gateway_phone.c.phone_number_2 == e164),
+        )
+        if by_number is not None:
+            return by_number
+    raise NotFound(
+        f"No gateway phone has the id, name or number {ref!r}; list the phones with "
+        "GET /admin/phones on the running server (hil serve)."
+    )
+
+
+def _only(conn: Connection, ref: str, what: str, condition: Any) -> Row[Any] | None:
+    """The one phone matching ``condition``, ``None`` for none, ``InvalidInput`` for more."""
+    rows = conn.execute(
+        select(gateway_phone).where(condition).order_by(gateway_phone.c.id).limit(10)
+    ).all()
+    if len(rows) > 1:
+        ids = ", ".join(str(r.id) for r in rows)
+        raise InvalidInput(f"The {what} {ref!r} belongs to several phones ({ids}); give the id.")
+    return rows[0] if rows else None
 
 
 def list_phones(conn: Connection) -> list[Row[Any]]:

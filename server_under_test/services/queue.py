@@ -49,6 +49,7 @@ class OutgoingSms:
     campaign_id: int | None = None
     phone_id: int | None = None
     sim_number: str | None = None
+    delivery: str | None = None  # default: the campaign's, else at_least_once
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,8 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
             "segments": segments,
             "phone_forced": forced is not None,
             "gateway_sim_number": to_e164(item.sim_number, region) if item.sim_number else None,
+            "delivery": item.delivery
+            or (campaigns[item.campaign_id].delivery if item.campaign_id else "at_least_once"),
             "created_at": now,
             "updated_at": now,
             # executemany takes its column list from the first row: every row names them all.

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -36,6 +37,7 @@ __all__ = [
     "campaign",
     "gateway_phone",
     "inbound_sms",
+    "job_run",
     "metadata",
     "partner",
     "partner_category",
@@ -143,6 +145,9 @@ campaign = Table(
     Column("forced_phone_id", Integer, ForeignKey("gateway_phone.id")),
     Column("paused", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime, nullable=False),
+    # Delivery guarantee of its SMS (DESIGN.md, "Indeterminate outcomes").
+    Column("delivery", String(16), nullable=False, server_default=text("'at_most_once'")),
+    CheckConstraint("delivery IN ('at_most_once', 'at_least_once')", name="delivery"),
 )
 
 sms = Table(
@@ -167,6 +172,10 @@ sms = Table(
     Column("segments", Integer, nullable=False),
     Column("picked_at", DateTime),
     Column("issue_count", Integer, nullable=False, server_default=text("0")),
+    # What the stuck-reset job does when a phone never confirms: at_most_once ends the SMS
+    # as an error (it may have been sent), at_least_once queues it again (it may be sent
+    # twice).
+    Column("delivery", String(16), nullable=False, server_default=text("'at_least_once'")),
     Column("sent_at", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
@@ -177,6 +186,7 @@ sms = Table(
         name="gateway_state",
     ),
     CheckConstraint("segments >= 1", name="segments"),
+    CheckConstraint("delivery IN ('at_most_once', 'at_least_once')", name="delivery"),
 )
 
 # The pickup query: WHERE gateway_phone_id IN (...) AND state = 'pending'
@@ -216,4 +226,18 @@ inbound_sms = Table(
     # concurrent reports of one message can never both be stored.  NULL (server-timed
     # reports) never collides; those are deduplicated within a window under a lock.
     Column("reported_key", String(64), unique=True),
+)
+
+# One row per run of a periodic job. A run claims its slot (the scheduled time) by
+# inserting the row; the unique key makes the claim succeed for exactly one worker.
+job_run = Table(
+    "job_run",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job", String(32), nullable=False),
+    Column("slot", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("runner", String(64), nullable=False),
+    Column("affected", Integer, nullable=False, server_default=text("0")),
+    UniqueConstraint("job", "slot", name="uq_job_run_job_slot"),
 )

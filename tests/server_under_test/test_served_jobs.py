@@ -1,0 +1,166 @@
+"""``hil serve --workers 2`` runs each periodic job once per period."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, select
+
+from server_under_test.storage.tables import job_run, sms
+from tests.server_under_test.test_live_compat import _free_port
+
+
+def _serve(db_url: str, log_path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the process below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "serve",
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+            "--admin-token",
+            "t",
+            *extra,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(log_path.read_text())
+        time.sleep(0.1)
+
+
+@pytest.mark.pg
+def test_two_workers_run_each_job_once_per_period_on_postgresql(pg_url, tmp_path):
+    proc, _ = _serve(
+        pg_url,
+        tmp_path / "serve.log",
+        "--workers",
+        "2",
+        "--job-period",
+        "heartbeat_check=1",
+        "--job-period",
+        "stuck_reset=2",
+    )
+    try:
+        time.sleep(7)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        runs = conn.execute(select(job_run.c.job, job_run.c.slot, job_run.c.runner)).all()
+    engine.dispose()
+    per_slot = Counter((r.job, r.slot) for r in runs)
+    assert max(per_slot.values()) == 1
+    for job, period, at_least in (("heartbeat_check", 1, 5), ("stuck_reset", 2, 2)):
+        slots = sorted(r.slot for r in runs if r.job == job)
+        assert len(slots) >= at_least, (job, slots)
+        gaps = {b - a for a, b in itertools.pairwise(slots)}
+        assert gaps == {timedelta(seconds=period)}, (job, slots)  # none missed, none doubled
+    # Daily jobs whose slot fell due before start ran once, at start, on one worker only.
+    assert Counter(r.job for r in runs)["daily_reset"] == 1
+    assert Counter(r.job for r in runs)["monthly_reset"] == 1
+    log = (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in log
+    workers = {r.runner for r in runs}
+    assert 1 <= len(workers) <= 2
+
+
+def test_served_process_logs_each_request_and_stops_cleanly(sqlite_url, tmp_path):
+    proc, base = _serve(sqlite_url, tmp_path / "serve.log")
+    httpx.get(f"{base}/healthz")
+    httpx.post(f"{base}/sms-gateway/heartbeat", json={}, headers={"X-API-Key": "nope"})
+    proc.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM: the service-manager convention.
+    assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+    log = (tmp_path / "serve.log").read_text()
+    assert '"GET /healthz HTTP/1.1" 200' in log
+    assert '"POST /sms-gateway/heartbeat HTTP/1.1" 401' in log
+    assert "Application shutdown complete" in log
+
+
+def test_a_confirm_acknowledged_during_shutdown_is_committed(sqlite_url, tmp_path):
+    proc, base = _serve(sqlite_url, tmp_path / "serve.log")
+    admin = {"Authorization": "Bearer t"}
+    try:
+        key = httpx.post(
+            f"{base}/admin/phones",
+            headers=admin,
+            json={"name": "P", "phone_number": "+420777123456", "daily_limit": 0},
+        ).json()["api_key"]
+        device = {"X-API-Key": key}
+        httpx.post(f"{base}/sms-gateway/heartbeat", headers=device, json={})
+        body = {"messages": [{"number": f"+4206{i:08d}", "body": "x"} for i in range(2000)]}
+        httpx.post(f"{base}/admin/sms", headers=admin, json=body, timeout=60)
+        ids: list[int] = []
+        while batch := httpx.post(
+            f"{base}/sms-gateway/pending", headers=device, json={"limit": 100}
+        ).json()["sms_list"]:
+            ids += [s["id"] for s in batch]
+        acked: list[int] = []
+        refused = 0
+        problems: list[Exception] = []
+        first_acks = threading.Event()
+
+        def confirm(chunk: list[int]) -> None:
+            nonlocal refused
+            try:
+                out = httpx.post(
+                    f"{base}/sms-gateway/confirm-batch",
+                    headers=device,
+                    timeout=30,
+                    json={"results": [{"id": i, "status": "sent"} for i in chunk]},
+                )
+                acked.extend(out.json()["ack_ids"])
+                if len(acked) >= 100:
+                    first_acks.set()
+            except httpx.TransportError:
+                refused += 1  # never acknowledged: the phone keeps the status and retries
+            except Exception as exc:  # anything else is a bug: fail the test with it
+                problems.append(exc)
+
+        chunks = [ids[i : i + 20] for i in range(0, len(ids), 20)]
+        threads = [threading.Thread(target=confirm, args=(c,)) for c in chunks]
+        for t in threads:
+            t.start()
+        # Stop the server while confirms are in flight: after the first acknowledgements.
+        assert first_acks.wait(timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert not problems, problems
+    assert acked, "no confirm was acknowledged before the shutdown"
+    engine = create_engine(f"sqlite:///{sqlite_url.removeprefix('sqlite:///')}")
+    with engine.connect() as conn:
+        sent = set(conn.execute(select(sms.c.id).where(sms.c.state == "sent")).scalars())
+    engine.dispose()
+    assert set(acked) <= sent  # every acknowledged status survived the shutdown
