@@ -13,7 +13,15 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from server_under_test import KNOWN_DEFECTS, Database, GatewayError, Settings, pairing
+from server_under_test import (
+    KNOWN_DEFECTS,
+    Database,
+    GatewayError,
+    Settings,
+    SystemClock,
+    make_waker,
+    pairing,
+)
 from server_under_test.services import phones
 
 __all__ = ["main"]
@@ -62,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--admin-token",
         default=os.environ.get("HIL_ADMIN_TOKEN"),
         help="admin API token (default: $HIL_ADMIN_TOKEN, else a random one printed at start)",
+    )
+    serve.add_argument(
+        "--fcm-credentials",
+        default=os.environ.get("HIL_FCM_CREDENTIALS"),
+        metavar="JSON_OR_PATH",
+        help="Firebase service-account JSON (inline or a file path): turns on FCM wake-ups "
+        "after assignment (default: $HIL_FCM_CREDENTIALS; off when not given)",
     )
     serve.add_argument(
         "--manual-clock",
@@ -135,6 +150,9 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    if args.fcm_credentials:
+        # Refuse bad credentials here, in one line, not in every worker's traceback.
+        make_waker(enabled=True, credentials=args.fcm_credentials, clock=SystemClock()).close()
     token = args.admin_token or secrets.token_urlsafe(24)
     if not args.admin_token:
         print(f"Admin token (generated): {token}", flush=True)
@@ -149,6 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
         HIL_MANUAL_CLOCK="1" if args.manual_clock else "0",
         HIL_DEFECTS=",".join(args.defect),
         HIL_JOB_PERIODS=",".join(args.job_period),
+        HIL_FCM_CREDENTIALS=args.fcm_credentials or "",
     )
     print(f"Gateway server on http://{args.host}:{args.port} (database {args.db})", flush=True)
     uvicorn.run(

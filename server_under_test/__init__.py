@@ -13,6 +13,7 @@ from __future__ import annotations
 from .app import create_app
 from .clock import Clock, ManualClock, SystemClock
 from .errors import GatewayError
+from .fcm import FirebaseWaker, NullWaker, RecordingWaker, Waker, make_waker
 from .ids import IdSource, SecureIds, SeededIds
 from .settings import KNOWN_DEFECTS, Settings
 from .storage.database import Database
@@ -21,12 +22,17 @@ __all__ = [
     "KNOWN_DEFECTS",
     "Clock",
     "Database",
+    "FirebaseWaker",
     "GatewayError",
     "IdSource",
     "ManualClock",
+    "NullWaker",
+    "RecordingWaker",
     "SecureIds",
     "SeededIds",
     "Settings",
     "SystemClock",
+    "Waker",
     "create_app",
+    "make_waker",
 ]

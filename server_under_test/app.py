@@ -13,6 +13,7 @@ from .api import admin, device
 from .api.deps import Gateway
 from .api.errors import install_error_handlers
 from .clock import Clock, SystemClock
+from .fcm import Waker, make_waker
 from .ids import IdSource, SecureIds
 from .scheduler import JobScheduler
 from .services.context import Context
@@ -30,13 +31,16 @@ def create_app(
     clock: Clock | None = None,
     ids: IdSource | None = None,
     database: Database | None = None,
+    waker: Waker | None = None,
 ) -> FastAPI:
     """Build the gateway server.
 
     ``clock`` defaults to the system clock (give a ``ManualClock`` for virtual time),
     ``ids`` to secure random identifiers (give ``SeededIds`` for reproducible runs), and
-    ``database`` to one opened from ``settings.database_url``. The schema is migrated to
-    the newest version unless ``settings.migrate_on_start`` is false.
+    ``database`` to one opened from ``settings.database_url``, ``waker`` to FCM through
+    firebase-admin when ``settings.fcm_enabled`` (else none; give a ``RecordingWaker`` to
+    simulate pushes). The schema is migrated to the newest version unless
+    ``settings.migrate_on_start`` is false.
     """
     settings = settings or Settings()
     db = database or Database(settings.database_url)
@@ -44,7 +48,16 @@ def create_app(
         db.migrate()
     if settings.defects:
         log.warning("Reference defects switched ON: %s", ", ".join(sorted(settings.defects)))
-    gateway = Gateway(db=db, ctx=Context(clock or SystemClock(), settings, ids or SecureIds()))
+    clock = clock or SystemClock()
+    own_waker = waker is None
+    if waker is None:
+        waker = make_waker(
+            enabled=settings.fcm_enabled,
+            credentials=settings.fcm_credentials,
+            clock=clock,
+            debounce=settings.fcm_debounce,
+        )
+    gateway = Gateway(db=db, ctx=Context(clock, settings, ids or SecureIds()), waker=waker)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -56,6 +69,8 @@ def create_app(
         yield
         if scheduler is not None:
             await scheduler.stop()
+        if own_waker:
+            gateway.waker.close()
         if database is None:
             db.dispose()
 

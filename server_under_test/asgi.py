@@ -34,7 +34,8 @@ def settings_from_environment(env: dict[str, str] | None = None) -> tuple[Settin
         database_url=env.get("HIL_DB", Settings.database_url),
         admin_token=env.get("HIL_ADMIN_TOKEN") or None,
         default_region=env.get("HIL_REGION", Settings.default_region),
-        fcm_enabled=env.get("HIL_FCM", "") == "1",
+        fcm_enabled=bool(env.get("HIL_FCM_CREDENTIALS")),
+        fcm_credentials=env.get("HIL_FCM_CREDENTIALS") or None,
         # One process migrates before the workers start (see ``hil serve``).
         migrate_on_start=env.get("HIL_MIGRATE", "1") == "1",
         defects=defects,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Connection, Row, func, insert, select, update
@@ -21,7 +21,7 @@ from .. import pairing
 from ..clock import ManualClock
 from ..errors import Conflict, InvalidInput, NotFound
 from ..services import blacklist as blacklist_service
-from ..services import jobs, partners, phones, queue
+from ..services import jobs, partners, phones, queue, wakeups
 from ..services.context import Context
 from ..services.numbers import to_e164
 from ..storage.tables import campaign, gateway_phone, job_run, sms
@@ -233,8 +233,11 @@ def update_campaign(gw: GatewayDep, campaign_id: Id, payload: CampaignUpdate) ->
 
 
 @router.post("/sms", response_model=EnqueueResponse, status_code=201)
-def enqueue(gw: GatewayDep, payload: EnqueueRequest) -> EnqueueResponse:
-    """Enqueue SMS and assign each to a phone. Bad items are reported, the rest stored."""
+def enqueue(gw: GatewayDep, payload: EnqueueRequest, tasks: BackgroundTasks) -> EnqueueResponse:
+    """Enqueue SMS and assign each to a phone. Bad items are reported, the rest stored.
+
+    Phones given SMS are woken by FCM (when on) after the answer is sent.
+    """
     good, errors = validate_items(payload.messages, SmsCreate, MAX_ENQUEUE, "messages")
     items = [
         queue.OutgoingSms(
@@ -244,6 +247,7 @@ def enqueue(gw: GatewayDep, payload: EnqueueRequest) -> EnqueueResponse:
     ]
     with gw.transaction() as conn:
         result = queue.enqueue(conn, gw.ctx, items)
+    tasks.add_task(wakeups.wake_phones, gw.db, gw.waker, result.phones)
     ids: list[int | None] = [None] * len(payload.messages)
     for (index, _), sms_id in zip(good, result.ids, strict=True):
         ids[index] = sms_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -15,6 +16,12 @@ __all__ = ["validate_items"]
 M = TypeVar("M", bound=BaseModel)
 
 
+@cache
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    # Building a validator is costly (and probes imports); one per item model is enough.
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
 def validate_items(
     raw: list[Any], model: type[M], limit: int, what: str
 ) -> tuple[list[tuple[int, M]], list[ItemProblem]]:
@@ -23,7 +30,7 @@ def validate_items(
         raise InvalidInput(f"At most {limit} {what} per request; got {len(raw)}. Split the batch.")
     try:
         # The common case, all valid, in one pass of the compiled validator.
-        return list(enumerate(TypeAdapter(list[model]).validate_python(raw))), []  # type: ignore[valid-type]
+        return list(enumerate(_list_adapter(model).validate_python(raw))), []
     except ValidationError:
         pass
     good: list[tuple[int, M]] = []

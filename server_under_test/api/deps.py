@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection, Row
 
 from ..errors import Unauthorized
+from ..fcm import Waker
 from ..services.context import Context
 from ..services.phones import authenticate
 from ..storage.database import Database
@@ -23,15 +24,22 @@ __all__ = ["AdminDep", "Gateway", "GatewayDep", "PhoneDep"]
 
 @dataclass(frozen=True)
 class Gateway:
-    """What the app holds: the database and the services' context."""
+    """What the app holds: the database, the services' context and the phone waker."""
 
     db: Database
     ctx: Context
+    waker: Waker
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One database transaction, committed before the response is sent."""
         with self.db.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction (no write lock on SQLite)."""
+        with self.db.read() as conn:
             yield conn
 
 
@@ -68,7 +76,7 @@ async def authenticated_phone(
     key = x_api_key or await _body_api_key(request)
 
     def lookup() -> Row[Any]:
-        with gateway.transaction() as conn:
+        with gateway.reading() as conn:
             return authenticate(conn, key)
 
     return await run_in_threadpool(lookup)

@@ -127,8 +127,7 @@ def confirm_batch(
     good, errors = validate_items(payload.results, ConfirmItem, MAX_CONFIRM_ITEMS, "results")
     reports = [dispatch.Report(i.id, i.status, i.error_message) for _, i in good]
     with gw.transaction() as conn:
-        owned, _changed = dispatch.apply_reports(conn, gw.ctx, phone, reports)
-        counts = phones.counters(phones.get_phone(conn, phone.id))
+        owned, _changed, counts = dispatch.apply_reports(conn, gw.ctx, phone, reports)
     acked = [r.sms_id for r in reports if r.sms_id in owned]
     errors += [
         ItemProblem(

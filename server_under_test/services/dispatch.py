@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 FINAL = ("sent", "error", "canceled")
+COUNTERS = ("sent_today", "sent_month", "sent_total", "daily_limit", "monthly_limit")
 MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns; a larger id cannot exist
 
 
@@ -60,8 +61,9 @@ class Pickup:
 def pickup(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Pickup:
     """Hand up to ``limit`` queued SMS to ``phone``, within its remaining capacity."""
     # Serialise pickups of one phone: capacity is read, then spent.
-    conn.execute(select(gateway_phone.c.id).where(gateway_phone.c.id == phone.id).with_for_update())
-    phone = conn.execute(select(gateway_phone).where(gateway_phone.c.id == phone.id)).one()
+    phone = conn.execute(
+        select(gateway_phone).where(gateway_phone.c.id == phone.id).with_for_update()
+    ).one()
     counting = QUEUED + IN_FLIGHT if ctx.settings.defect("B1") else IN_FLIGHT
     budget = phone_capacity(conn, phone, counting=counting).remaining
     result = Pickup()
@@ -174,8 +176,8 @@ class ConfirmOutcome:
 
 def apply_reports(
     conn: Connection, ctx: Context, phone: Row[Any], reports: Sequence[Report]
-) -> tuple[set[int], set[int]]:
-    """Apply status reports for the phone's SMS; returns (applied ids, changed ids).
+) -> tuple[set[int], set[int], dict[str, int]]:
+    """Apply status reports for the phone's SMS: (applied ids, changed ids, counters).
 
     Ids that do not exist or are another phone's are in neither set. Each status is one
     ``UPDATE ... RETURNING`` for all its SMS, and the counters move once per call; a
@@ -203,17 +205,19 @@ def apply_reports(
                 done, seg = _apply(conn, ctx, status, group)
                 changed |= done
                 segments += seg
-    if segments:
-        conn.execute(
-            update(gateway_phone)
-            .where(gateway_phone.c.id == phone.id)
-            .values(
-                sent_today=gateway_phone.c.sent_today + segments,
-                sent_month=gateway_phone.c.sent_month + segments,
-                sent_total=gateway_phone.c.sent_total + segments,
-            )
+    # Always one statement: it moves the counters (by 0 if nothing was newly sent) and
+    # returns them for the phone's display.
+    counters = conn.execute(
+        update(gateway_phone)
+        .where(gateway_phone.c.id == phone.id)
+        .values(
+            sent_today=gateway_phone.c.sent_today + segments,
+            sent_month=gateway_phone.c.sent_month + segments,
+            sent_total=gateway_phone.c.sent_total + segments,
         )
-    return owned, changed
+        .returning(*(gateway_phone.c[name] for name in COUNTERS))
+    ).one()
+    return owned, changed, dict(zip(COUNTERS, counters, strict=True))
 
 
 def _apply(
@@ -268,7 +272,7 @@ def confirm(
     error_message: str | None = None,
 ) -> ConfirmOutcome:
     """Apply one status report (idempotent); ``NotFound`` for an unknown or foreign id."""
-    owned, changed = apply_reports(conn, ctx, phone, [Report(sms_id, status, error_message)])
+    owned, changed, _ = apply_reports(conn, ctx, phone, [Report(sms_id, status, error_message)])
     if sms_id not in owned:
         raise NotFound(f"SMS {sms_id} was not found or is not assigned to this phone.")
     final = conn.execute(select(sms.c.state, sms.c.gateway_state).where(sms.c.id == sms_id)).one()

@@ -264,6 +264,8 @@ def phone_capacity(
     Assignment also counts the queue (``QUEUED + IN_FLIGHT``), so a phone is never given
     more than it may send.
     """
+    if not phone.daily_limit and not phone.monthly_limit:
+        return Capacity(daily=UNLIMITED, monthly=UNLIMITED)
     busy = _segments_in(conn, phone.id, counting)
     daily = phone.daily_limit - phone.sent_today - busy if phone.daily_limit else UNLIMITED
     monthly = phone.monthly_limit - phone.sent_month - busy if phone.monthly_limit else UNLIMITED

@@ -68,6 +68,7 @@ class EnqueueResult:
     states: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     errors: list[ItemError] = field(default_factory=list)
+    phones: set[int] = field(default_factory=set)  # phones that were given SMS
 
 
 def segments_of(ctx: Context, body: str) -> int:
@@ -209,6 +210,7 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
                 slot.used += segments
                 slot.load += 1
                 row["gateway_phone_id"] = slot.row.id
+                result.phones.add(slot.row.id)
         rows.append(row)
         positions.append(index)
 
