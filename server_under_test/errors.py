@@ -41,6 +41,10 @@ class InvalidInput(GatewayError):
 
     status_code = 422
 
+    def __init__(self, message: str, field: str = "request") -> None:
+        super().__init__(message)
+        self.field = field
+
 
 class InvalidDomain(InvalidInput):
     """A partner domain filter that cannot be parsed or compiled."""

@@ -449,6 +449,7 @@ def set_clock(gw: GatewayDep, payload: ClockSet) -> ClockPublic:
             "This server runs on the system clock; start it with a manual clock "
             "(hil serve --manual-clock) to set the time."
         )
+    _non_null_changes(payload.model_dump(exclude_unset=True), nullable=set())
     if (payload.now is None) == (payload.advance_seconds is None):
         raise InvalidInput("Give exactly one of now (a datetime) or advance_seconds.")
     if payload.now is not None:

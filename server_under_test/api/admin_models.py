@@ -6,9 +6,27 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
-from .device_models import INT32, Id, ItemProblem, Text, loose_list
+from .device_models import (
+    INT32,
+    Id,
+    ItemProblem,
+    Text,
+    Utc,
+    in_range,
+    loose_list,
+    whole_numbers,
+)
 
 __all__ = [
     "BlacklistAdd",
@@ -56,10 +74,22 @@ DomainFilter = Annotated[
 ]
 
 
+def _iso_text_only(value: Any) -> Any:
+    # The schema says an ISO date-time string; a bare number is refused, not guessed at.
+    if isinstance(value, int | float | bool):
+        raise ValueError("must be an ISO 8601 date-time string")
+    return value
+
+
 class Strict_(BaseModel):
     """Admin requests reject unknown fields: a typo must not be silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        return whole_numbers(data)
 
 
 # -- phones ------------------------------------------------------------------------------
@@ -83,16 +113,17 @@ class PhoneCreate(Strict_):
 class PhoneUpdate(Strict_):
     """Fields to change on a phone (only those given)."""
 
-    name: Name | None = None
-    phone_number: Number | None = None
+    # Fields that may not be emptied accept no null (the schema says so); leave them out.
+    name: Name | SkipJsonSchema[None] = None
+    phone_number: Number | SkipJsonSchema[None] = None
     phone_number_2: Number | None = None
-    daily_limit: DailyLimit | None = None
-    monthly_limit: MonthlyLimit | None = None
-    month_start_day: MonthStartDay | None = None
-    rate_limit: RateLimit | None = None
-    heartbeat_timeout: HeartbeatTimeout | None = None
+    daily_limit: DailyLimit | SkipJsonSchema[None] = None
+    monthly_limit: MonthlyLimit | SkipJsonSchema[None] = None
+    month_start_day: MonthStartDay | SkipJsonSchema[None] = None
+    rate_limit: RateLimit | SkipJsonSchema[None] = None
+    heartbeat_timeout: HeartbeatTimeout | SkipJsonSchema[None] = None
     domain_filter: DomainFilter = None
-    active: Bool | None = None
+    active: Bool | SkipJsonSchema[None] = None
 
 
 class PhonePublic(BaseModel):
@@ -112,7 +143,8 @@ class PhonePublic(BaseModel):
     heartbeat_timeout: int
     domain_filter: str | None
     state: str
-    last_heartbeat: datetime | None
+
+    last_heartbeat: Utc | None
     battery_level: int | None
     signal_strength: int | None
     unsynced_count: int
@@ -120,7 +152,8 @@ class PhonePublic(BaseModel):
     sent_today: int
     sent_month: int
     sent_total: int
-    created_at: datetime
+
+    created_at: Utc
 
 
 class PairingPayload(BaseModel):
@@ -151,7 +184,7 @@ class PartnerCreate(Strict_):
     phone: Annotated[Text | None, Field(max_length=64)] = None
     mobile: Annotated[Text | None, Field(max_length=64)] = None
     email: Annotated[Text | None, Field(max_length=200)] = None
-    country_code: Annotated[Text | None, Field(pattern=r"^[A-Z]{2}$")] = None
+    country_code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
     country_name: Annotated[Text | None, Field(max_length=100)] = None
     region: Annotated[Text | None, Field(max_length=100)] = None
     region_code: Annotated[Text | None, Field(max_length=16)] = None
@@ -160,7 +193,7 @@ class PartnerCreate(Strict_):
     ] = Field(default_factory=list)
     is_company: Bool = False
     customer_rank: Annotated[Int, Field(ge=0)] = 0
-    create_date: datetime | None = None
+    create_date: Annotated[datetime, BeforeValidator(_iso_text_only)] | None = None
 
 
 class PartnerImport(Strict_):
@@ -196,10 +229,10 @@ class CampaignCreate(Strict_):
 
 
 class CampaignUpdate(Strict_):
-    """Pause or resume a campaign, or rename it."""
+    """Pause or resume a campaign, or rename it (only the fields given; no nulls)."""
 
-    name: Name | None = None
-    paused: Bool | None = None
+    name: Name | SkipJsonSchema[None] = None
+    paused: Bool | SkipJsonSchema[None] = None
 
 
 class CampaignPublic(BaseModel):
@@ -210,7 +243,8 @@ class CampaignPublic(BaseModel):
     forced_phone_id: int | None
     paused: bool
     delivery: str
-    created_at: datetime
+
+    created_at: Utc
     sms_states: dict[str, int]
 
 
@@ -267,11 +301,14 @@ class SmsPublic(BaseModel):
     gateway_sim_number: str | None
     segments: int
     delivery: str
-    picked_at: datetime | None
+
+    picked_at: Utc | None
     issue_count: int
-    sent_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+
+    sent_at: Utc | None
+
+    created_at: Utc
+    updated_at: Utc
 
 
 class SmsPage(BaseModel):
@@ -307,7 +344,8 @@ class BlacklistEntry(BaseModel):
 
     number: str
     reason: str | None
-    created_at: datetime
+
+    created_at: Utc
 
 
 class CountersPublic(BaseModel):
@@ -319,11 +357,21 @@ class CountersPublic(BaseModel):
     total_sms: int
 
 
+Seconds = Annotated[float, Strict(), Field(ge=0, le=10 * 365 * 86400)]
+
+
 class ClockSet(Strict_):
     """Set the manual clock to ``now``, or move it by ``advance_seconds``."""
 
-    now: datetime | None = None
-    advance_seconds: Annotated[float | None, Field(ge=0, le=10 * 365 * 86400)] = None
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["now"]}, {"required": ["advance_seconds"]}]},
+    )
+
+    now: Annotated[datetime, AfterValidator(in_range)] | SkipJsonSchema[None] = Field(
+        default=None, description="between 2000 and 2100"
+    )
+    advance_seconds: Seconds | SkipJsonSchema[None] = None
 
 
 class ClockPublic(BaseModel):
@@ -338,8 +386,9 @@ class JobRunPublic(BaseModel):
     """One run of a periodic job."""
 
     job: str
-    slot: datetime
-    started_at: datetime | None = None
+
+    slot: Utc
+    started_at: Utc | None = None
     runner: str | None = None
     ran: bool = Field(description="false: this slot had already been run")
     affected: int | None = Field(description="rows the run changed")
@@ -350,7 +399,8 @@ class JobPublic(BaseModel):
 
     name: str
     schedule: str
-    next_slot: datetime
+
+    next_slot: Utc
     last_run: JobRunPublic | None
 
 

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     Strict,
     WithJsonSchema,
+    model_validator,
 )
 
 __all__ = [
@@ -54,6 +55,10 @@ __all__ = [
     "StatsRequest",
     "StatsResponse",
     "Text",
+    "Utc",
+    "as_utc",
+    "in_range",
+    "whole_numbers",
 ]
 
 # Every integer fits the database's 32-bit INTEGER columns; a bigger one is a 422 naming
@@ -76,7 +81,26 @@ def _no_nul(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\x00]*$"})]
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes (the database's UTC) as aware UTC, so JSON carries the offset."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def in_range(value: datetime) -> datetime:
+    """Times the server accepts: between 2000 and 2100 (UTC)."""
+    try:
+        inside = EARLIEST <= as_utc(value) < LATEST
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        inside = False
+    if not inside:
+        raise ValueError("is not a time between 2000 and 2100")
+    return value
+
+
+Utc = Annotated[datetime, AfterValidator(as_utc)]
 
 
 def _to_datetime(value: Any) -> Any:
@@ -92,32 +116,46 @@ def _to_datetime(value: Any) -> Any:
     return value
 
 
-def _in_range(value: datetime) -> datetime:
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not EARLIEST <= aware < LATEST:
-        raise ValueError("is not a time between 2000 and 2100")
-    return value
-
-
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_to_datetime),
-    AfterValidator(_in_range),
+    AfterValidator(in_range),
     WithJsonSchema(
         {
             "anyOf": [
                 {"type": "string", "format": "date-time"},
                 {"type": "integer", "description": "Unix time in seconds or milliseconds"},
-            ]
+            ],
+            "description": "between 2000 and 2100",
         }
     ),
 ]
+
+
+def whole_numbers(value: Any) -> Any:
+    """JSON numbers with no fraction as integers, throughout a request body.
+
+    JSON Schema counts ``20.0`` as an integer, and some clients serialise that way; the
+    integer fields stay strict, so ``"20"`` and ``true`` are still refused.
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    return value
 
 
 class Request(BaseModel):
     """Base of device requests: unknown fields (``api_key``, ``phone_numbers``) ignored."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        return whole_numbers(data)
 
 
 class Response(BaseModel):

@@ -22,8 +22,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from ..errors import GatewayError
+from ..errors import GatewayError, InvalidInput
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -63,6 +64,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed JSON, or a body that is not an object"},
     401: {"model": ErrorBody, "description": "Missing or wrong API key / admin token"},
     404: {"model": ErrorBody, "description": "Unknown id"},
+    409: {"model": ErrorBody, "description": "The server's state forbids it (archived phone, ...)"},
     422: {"model": ValidationErrorBody, "description": "Invalid fields, each named"},
     503: {"model": ErrorBody, "description": "The database is unavailable"},
 }
@@ -92,6 +94,16 @@ def describe_validation_errors(errors: list[Any]) -> list[dict[str, str]]:
     return described
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route accepts on the request's path."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"success": False, "error": message, **extra}, status_code=status)
 
@@ -101,6 +113,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        if isinstance(exc, InvalidInput):
+            # The same shape as a schema validation error: clients read one 422 body.
+            return _error(422, exc.message, detail=[{"field": exc.field, "problem": exc.message}])
         return _error(exc.status_code, exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -129,16 +144,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, f"Invalid request: {summary}.", detail=detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail)
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the first route's method; a path served by several
+            # routes (GET and POST /admin/phones) allows them all.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
         if exc.status_code == 404 and message == "Not Found":
             message = "No such endpoint."
         elif exc.status_code == 405:
-            message = "Method not allowed: the gateway API takes POST with a JSON body."
+            message = (
+                "Method not allowed here: device endpoints take POST with a JSON body; "
+                "see /docs for each admin route's methods."
+            )
         return JSONResponse(
-            {"success": False, "error": message},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"success": False, "error": message}, status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(OperationalError)

@@ -277,22 +277,24 @@ def pending_by_sim(conn: Connection, phone: Row[Any]) -> dict[str, int]:
 
     The values add up to the phone's queue, so an app that sums them (as the real one
     does) gets the right total (the reference repeats the total under both numbers, B19).
+    The total comes from the pickup index alone and the per-SIM part from a partial index
+    of the few SMS that carry a SIM choice: a heartbeat never reads the queue's rows.
     """
-    rows = conn.execute(
-        select(sms.c.gateway_sim_number, func.count())
-        .where(
-            sms.c.gateway_phone_id == phone.id,
-            sms.c.state == "pending",
-            sms.c.gateway_state == "pending",
-        )
-        .group_by(sms.c.gateway_sim_number)
-    ).all()
+    queued = (sms.c.gateway_phone_id == phone.id, sms.c.gateway_state == "pending")
+    total = conn.execute(select(func.count()).where(*queued, sms.c.state == "pending")).scalar_one()
     counts = {phone.phone_number: 0}
     if phone.phone_number_2:
         counts[phone.phone_number_2] = 0
-    for sim, count in rows:
-        key = sim if sim in counts else phone.phone_number
-        counts[key] += int(count)
+    for sim, count in conn.execute(
+        select(sms.c.gateway_sim_number, func.count())
+        .where(*queued, sms.c.state == "pending", sms.c.gateway_sim_number.is_not(None))
+        .group_by(sms.c.gateway_sim_number)
+    ):
+        if sim in counts and sim != phone.phone_number:
+            counts[sim] += int(count)
+    counts[phone.phone_number] = int(total) - sum(
+        v for k, v in counts.items() if k != phone.phone_number
+    )
     return counts
 
 

@@ -193,6 +193,14 @@ sms = Table(
 # AND gateway_state = 'pending' ORDER BY id LIMIT n.  The same index serves the in-flight
 # capacity sum (gateway_state IN ('processing', 'sending')) and the heartbeat counts.
 Index("ix_sms_pickup", sms.c.gateway_phone_id, sms.c.gateway_state, sms.c.state, sms.c.id)
+# Per-SIM queue counts (heartbeat): only the few SMS with a SIM choice are indexed.
+Index(
+    "ix_sms_sim_queue",
+    sms.c.gateway_phone_id,
+    sms.c.gateway_sim_number,
+    postgresql_where=sms.c.gateway_sim_number.is_not(None),
+    sqlite_where=sms.c.gateway_sim_number.is_not(None),
+)
 Index("ix_sms_campaign_id", sms.c.campaign_id)
 Index("ix_sms_number_e164", sms.c.number_e164)
 

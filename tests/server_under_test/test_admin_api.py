@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from server_under_test import Settings, create_app
 from tests.conftest import ADMIN_TOKEN, Api
 
-START = "2026-03-02T08:00:00"  # the ``clock`` fixture's time, as the API shows it
+START = "2026-03-02T08:00:00Z"  # the ``clock`` fixture's time, as the API shows it (UTC)
 
 
 @pytest.fixture
@@ -556,13 +556,13 @@ def test_counters_add_up(api):
 
 def test_the_manual_clock_can_be_read_set_and_advanced(api):
     now = api.admin("GET", "/clock", 200).json()
-    assert now == {"success": True, "now": START + "Z", "kind": "manual"}
+    assert now == {"success": True, "now": START, "kind": "manual"}
 
     out = api.admin("PUT", "/clock", 200, json={"now": "2026-05-01T12:00:00+02:00"}).json()
     assert out["now"] == "2026-05-01T10:00:00Z" and out["kind"] == "manual"
     assert api.admin("GET", "/clock", 200).json()["now"] == "2026-05-01T10:00:00Z"
     # The server uses it: what it stores now carries the new time.
-    assert api.phone(online=False)["created_at"] == "2026-05-01T10:00:00"
+    assert api.phone(online=False)["created_at"] == "2026-05-01T10:00:00Z"
 
     out = api.admin("PUT", "/clock", 200, json={"advance_seconds": 90.5}).json()
     assert out["now"] == "2026-05-01T10:01:30.500000Z"

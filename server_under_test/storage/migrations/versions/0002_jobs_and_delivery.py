@@ -1,4 +1,4 @@
-"""Periodic job runs, and the delivery guarantee of SMS and campaigns.
+"""Periodic job runs, the delivery guarantee of SMS and campaigns, per-SIM queue index.
 
 Revision ID: 0002
 Revises: 0001
@@ -40,6 +40,13 @@ def upgrade() -> None:
         batch.create_check_constraint(
             "ck_sms_delivery", "delivery IN ('at_most_once', 'at_least_once')"
         )
+    op.create_index(
+        "ix_sms_sim_queue",
+        "sms",
+        ["gateway_phone_id", "gateway_sim_number"],
+        postgresql_where=sa.text("gateway_sim_number IS NOT NULL"),
+        sqlite_where=sa.text("gateway_sim_number IS NOT NULL"),
+    )
     with op.batch_alter_table("campaign") as batch:
         batch.add_column(
             sa.Column(
@@ -55,6 +62,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sms_sim_queue", table_name="sms")
     with op.batch_alter_table("campaign") as batch:
         batch.drop_constraint("ck_campaign_delivery", type_="check")
         batch.drop_column("delivery")
