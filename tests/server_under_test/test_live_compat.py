@@ -7,65 +7,24 @@ document's troubleshooting section send.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from harness.process import served_gateway
+
 ADMIN = "live-admin-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def live(db_url: str, tmp_path) -> Iterator[httpx.Client]:
     """``hil serve`` on a free port; a client pointed at it."""
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "serve",
-            "--db",
-            db_url,
-            "--port",
-            str(port),
-            "--admin-token",
-            ADMIN,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((tmp_path / "serve.log").read_text())
-            time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=10) as client:
-            yield client
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
+    with (
+        served_gateway(db_url, tmp_path / "serve.log", admin_token=ADMIN) as served,
+        httpx.Client(base_url=served.url, timeout=10) as client,
+    ):
+        yield client
 
 
 def _setup(live: httpx.Client) -> dict:

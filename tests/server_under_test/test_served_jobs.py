@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -16,62 +13,18 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
+from harness.process import served_gateway
 from server_under_test.storage.tables import job_run, sms
-from tests.server_under_test.test_live_compat import _free_port
-
-
-def _serve(db_url: str, log_path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    log = open(log_path, "w")  # noqa: SIM115 - closed with the process below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "serve",
-            "--db",
-            db_url,
-            "--port",
-            str(port),
-            "--admin-token",
-            "t",
-            *extra,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(log_path.read_text())
-        time.sleep(0.1)
 
 
 @pytest.mark.pg
 def test_two_workers_run_each_job_once_per_period_on_postgresql(pg_url, tmp_path):
-    proc, _ = _serve(
-        pg_url,
-        tmp_path / "serve.log",
-        "--workers",
-        "2",
-        "--job-period",
-        "heartbeat_check=1",
-        "--job-period",
-        "stuck_reset=2",
-    )
-    try:
+    options = ("--workers", "2", "--job-period", "heartbeat_check=1")
+    with served_gateway(
+        pg_url, tmp_path / "serve.log", *options, "--job-period", "stuck_reset=2", admin_token="t"
+    ) as served:
         time.sleep(7)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        served.stop(timeout=20)
     engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
         runs = conn.execute(select(job_run.c.job, job_run.c.slot, job_run.c.runner)).all()
@@ -93,12 +46,11 @@ def test_two_workers_run_each_job_once_per_period_on_postgresql(pg_url, tmp_path
 
 
 def test_served_process_logs_each_request_and_stops_cleanly(sqlite_url, tmp_path):
-    proc, base = _serve(sqlite_url, tmp_path / "serve.log")
-    httpx.get(f"{base}/healthz")
-    httpx.post(f"{base}/sms-gateway/heartbeat", json={}, headers={"X-API-Key": "nope"})
-    proc.send_signal(signal.SIGTERM)
-    # uvicorn shuts down gracefully, then re-raises SIGTERM: the service-manager convention.
-    assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+    with served_gateway(sqlite_url, tmp_path / "serve.log", admin_token="t") as served:
+        httpx.get(f"{served.url}/healthz")
+        httpx.post(f"{served.url}/sms-gateway/heartbeat", json={}, headers={"X-API-Key": "x"})
+        # uvicorn shuts down gracefully, then re-raises SIGTERM: the service convention.
+        assert served.stop(timeout=20) in (0, -signal.SIGTERM)
     log = (tmp_path / "serve.log").read_text()
     assert '"GET /healthz HTTP/1.1" 200' in log
     assert '"POST /sms-gateway/heartbeat HTTP/1.1" 401' in log
@@ -106,9 +58,10 @@ def test_served_process_logs_each_request_and_stops_cleanly(sqlite_url, tmp_path
 
 
 def test_a_confirm_acknowledged_during_shutdown_is_committed(sqlite_url, tmp_path):
-    proc, base = _serve(sqlite_url, tmp_path / "serve.log")
-    admin = {"Authorization": "Bearer t"}
-    try:
+    served_context = served_gateway(sqlite_url, tmp_path / "serve.log", admin_token="t")
+    with served_context as served:
+        base = served.url
+        admin = {"Authorization": "Bearer t"}
         key = httpx.post(
             f"{base}/admin/phones",
             headers=admin,
@@ -151,12 +104,10 @@ def test_a_confirm_acknowledged_during_shutdown_is_committed(sqlite_url, tmp_pat
             t.start()
         # Stop the server while confirms are in flight: after the first acknowledgements.
         assert first_acks.wait(timeout=60)
-        proc.send_signal(signal.SIGTERM)
+        served.process.send_signal(signal.SIGTERM)
         for t in threads:
             t.join()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        served.stop()
     assert not problems, problems
     assert acked, "no confirm was acknowledged before the shutdown"
     engine = create_engine(f"sqlite:///{sqlite_url.removeprefix('sqlite:///')}")
