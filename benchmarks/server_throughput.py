@@ -151,23 +151,35 @@ def free_port() -> int:
 async def drain(base: str, keys: list[str]) -> int:
     """50 phones poll and confirm until every queue is empty; returns SMS confirmed."""
     confirmed = 0
-    limits = httpx.Limits(max_connections=len(keys), max_keepalive_connections=len(keys))
+    # Expire idle connections before uvicorn's 5 s keep-alive does, so a request is never
+    # sent on a connection the server is closing at that moment.
+    limits = httpx.Limits(
+        max_connections=len(keys), max_keepalive_connections=len(keys), keepalive_expiry=2
+    )
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+        async def post(path: str, headers: dict[str, str], body: object) -> dict:
+            # Both calls are safe to repeat (a lost /pending answer strands its SMS in
+            # processing, which the run then reports as unconfirmed).
+            for attempt in range(3):
+                try:
+                    reply = await client.post(path, headers=headers, json=body)
+                    return dict(reply.json())
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
 
         async def phone(key: str) -> None:
             nonlocal confirmed
             headers = {"X-API-Key": key}
             while True:
-                got = (
-                    await client.post("/sms-gateway/pending", headers=headers, json={"limit": 20})
-                ).json()["sms_list"]
+                got = (await post("/sms-gateway/pending", headers, {"limit": 20}))["sms_list"]
                 if not got:
                     return
                 results = [{"id": s["id"], "status": "sent"} for s in got]
-                reply = await client.post(
-                    "/sms-gateway/confirm-batch", headers=headers, json={"results": results}
-                )
-                confirmed += len(reply.json()["ack_ids"])
+                reply = await post("/sms-gateway/confirm-batch", headers, {"results": results})
+                confirmed += len(reply["ack_ids"])
 
         await asyncio.gather(*(phone(k) for k in keys))
     return confirmed
