@@ -33,7 +33,6 @@ class Settings:
     default_region: str = "CZ"
     stop_keywords: tuple[str, ...] = ("STOP",)
     inbound_dedupe_window: timedelta = timedelta(minutes=10)
-    pending_limit_max: int = 100
     timezone: str = "Europe/Prague"
     fcm_enabled: bool = False
     fcm_credentials: str | None = None  # service-account JSON, inline or a file path

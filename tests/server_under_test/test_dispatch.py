@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, update
+from sqlalchemy import insert
 
-from server_under_test.storage.tables import blacklist, sms
+from server_under_test.storage.tables import blacklist
 from tests.conftest import Api
 
 
@@ -148,15 +148,20 @@ def test_confirm_batch_acks_repeats_so_the_app_stops_resending(api):
     assert again["sent_today"] == 1
 
 
-def test_confirm_after_a_reset_and_reissue_is_applied_once(api, clock, db):
-    """A confirm from the first issuance of an SMS that was queued again and re-issued."""
+def _picked_then_requeued(api, clock):
+    """A phone takes an SMS and never confirms; the stuck-reset job queues it again."""
     phone = api.phone()
-    (sms_id,) = _queue(api, 1)
-    key = phone["api_key"]
-    api.device(key, "pending", {"limit": 1})
-    # What the stuck-reset job does: the SMS goes back to the queue.
-    with db.begin() as conn:
-        conn.execute(update(sms).where(sms.c.id == sms_id).values(gateway_state="pending"))
+    (sms_id,) = _queue(api, 1)  # outside a campaign: at-least-once
+    api.device(phone["api_key"], "pending", {"limit": 1})
+    clock.advance(timedelta(minutes=31))
+    api.device(phone["api_key"], "heartbeat", {})
+    assert api.admin("POST", "/jobs/stuck_reset/run", 200).json()["affected"] == 1
+    return phone, phone["api_key"], sms_id
+
+
+def test_confirm_after_a_reset_and_reissue_is_applied_once(api, clock):
+    """A confirm from the first issuance of an SMS that was queued again and re-issued."""
+    phone, key, sms_id = _picked_then_requeued(api, clock)
     assert api.device(key, "reconcile", {"known_ids": [sms_id]})["requeued_ids"] == [sms_id]
     assert [s["id"] for s in api.device(key, "pending", {"limit": 5})["sms_list"]] == [sms_id]
     assert api.sms(sms_id)["issue_count"] == 2
@@ -166,13 +171,8 @@ def test_confirm_after_a_reset_and_reissue_is_applied_once(api, clock, db):
     assert api.get_phone(phone["id"])["sent_total"] == 1
 
 
-def test_a_sent_report_for_a_queued_sms_takes_it_out_of_the_queue(api, db):
-    phone = api.phone()
-    (sms_id,) = _queue(api, 1)
-    key = phone["api_key"]
-    api.device(key, "pending", {"limit": 1})
-    with db.begin() as conn:
-        conn.execute(update(sms).where(sms.c.id == sms_id).values(gateway_state="pending"))
+def test_a_sent_report_for_a_queued_sms_takes_it_out_of_the_queue(api, clock):
+    _, key, sms_id = _picked_then_requeued(api, clock)
     _confirm(api, key, {"id": sms_id, "status": "sent"})
     assert api.device(key, "pending", {"limit": 5})["sms_list"] == []
     assert api.device(key, "heartbeat", {})["pending_total"] == 0
