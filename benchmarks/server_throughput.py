@@ -89,7 +89,8 @@ def seed(client: httpx.Client | TestClient, queued: int, n_phones: int) -> list[
         response.raise_for_status()
         done += chunk
         print(f"    queued {done:,}", end="\r", flush=True)
-    print(" " * 30, end="\r")
+    if queued:
+        print(" " * 30, end="\r")
     return keys
 
 
