@@ -7,9 +7,12 @@ process death), of SIMs and carriers, of the network and of recipients, and the 
 ledger that records every transmission. It talks to a gateway server only through a port
 (a ``typing.Protocol`` it defines) and imports no other part of this project.
 
-Nothing is implemented here yet; see the project's issues.
+So far: the radio ledger and Android's per-SIM SMS cap; the rest follows the issues.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .ledger import RadioLedger, Transmission
+from .sms_monitor import PRESETS, SmsCap, SmsUsageMonitor, Verdict
+
+__all__ = ["PRESETS", "RadioLedger", "SmsCap", "SmsUsageMonitor", "Transmission", "Verdict"]
