@@ -383,10 +383,9 @@ def get_sms(gw: GatewayDep, sms_id: Id) -> SmsPublic:
 def add_to_blacklist(gw: GatewayDep, payload: BlacklistAdd) -> BlacklistAdded:
     """Blacklist numbers; their queued SMS are cancelled."""
     with gw.transaction() as conn:
-        added = blacklist_service.add_numbers(conn, gw.ctx, payload.numbers, payload.reason)
-        canceled = 0
-        if not gw.ctx.settings.defect("B8"):
-            canceled = sum(blacklist_service.cancel_queued_for(conn, gw.ctx, n) for n in added)
+        added, canceled = blacklist_service.add_numbers(
+            conn, gw.ctx, payload.numbers, payload.reason
+        )
     return BlacklistAdded(added=added, canceled_sms=canceled)
 
 

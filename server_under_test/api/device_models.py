@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..storage.tables import MAX_ID
+
 __all__ = [
     "INT32",
     "ConfirmBatchRequest",
@@ -63,7 +65,7 @@ __all__ = [
 
 # Every integer fits the database's 32-bit INTEGER columns; a bigger one is a 422 naming
 # the field, never an overflow inside the database.
-INT32 = 2**31 - 1
+INT32 = MAX_ID
 Int = Annotated[int, Strict(), Field(ge=-INT32 - 1, le=INT32)]
 # Ids past the 32-bit columns are accepted and are simply unknown (a 404 / not_found),
 # like any other id that does not exist.

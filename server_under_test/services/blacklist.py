@@ -29,8 +29,12 @@ def normalise_or_fail(ctx: Context, number: str) -> str:
 
 def add_numbers(
     conn: Connection, ctx: Context, numbers: Iterable[str], reason: str | None = None
-) -> list[str]:
-    """Blacklist numbers; returns the E.164 numbers that were not blacklisted before."""
+) -> tuple[list[str], int]:
+    """Blacklist numbers and cancel the SMS queued for them.
+
+    Returns the E.164 numbers that were not blacklisted before, and how many queued SMS
+    were cancelled (none with the reference's defect B8 switched on).
+    """
     wanted = sorted({normalise_or_fail(ctx, n) for n in numbers})
     known = blacklisted_among(conn, wanted)
     fresh = [n for n in wanted if n not in known]
@@ -40,7 +44,9 @@ def add_numbers(
         ({"number": n, "reason": reason, "created_at": ctx.now()} for n in fresh),
         ["number"],
     )
-    return fresh
+    if ctx.settings.defect("B8"):
+        return fresh, 0
+    return fresh, sum(cancel_queued_for(conn, ctx, n) for n in wanted)
 
 
 def blacklisted_among(conn: Connection, numbers: Iterable[str | None]) -> set[str]:

@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, case, or_, select, update
 
 from ..errors import NotFound
-from ..storage.tables import campaign, gateway_phone, sms
+from ..storage.tables import MAX_ID, campaign, gateway_phone, sms
 from .blacklist import blacklisted_among
 from .context import Context
 from .dbutil import chunks
-from .phones import IN_FLIGHT, QUEUED, phone_capacity
+from .phones import COUNTERS, IN_FLIGHT, QUEUED, phone_capacity
 
 __all__ = [
     "ConfirmOutcome",
@@ -45,8 +45,6 @@ __all__ = [
 ]
 
 FINAL = ("sent", "error", "canceled")
-COUNTERS = ("sent_today", "sent_month", "sent_total", "daily_limit", "monthly_limit")
-MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns; a larger id cannot exist
 
 
 @dataclass

@@ -29,8 +29,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, or_, select, update
 
-from ..storage.tables import inbound_sms, partner
-from .blacklist import add_numbers, blacklisted_among, cancel_queued_for
+from ..storage.tables import MAX_ID, inbound_sms, partner
+from .blacklist import add_numbers, blacklisted_among
 from .context import Context
 from .dbutil import xact_lock
 from .numbers import to_e164
@@ -131,9 +131,8 @@ def record_inbound(
     canceled = 0
     blacklisted = stop and _is_number(sender)
     if blacklisted:
-        newly = bool(add_numbers(conn, ctx, [sender], reason="STOP reply"))
-        if not ctx.settings.defect("B8"):
-            canceled = cancel_queued_for(conn, ctx, sender)
+        fresh, canceled = add_numbers(conn, ctx, [sender], reason="STOP reply")
+        newly = bool(fresh)
     partner_id = partners_by_number(conn, [sender]).get(sender)
     values = {
         "from_number": sender,
@@ -213,7 +212,7 @@ def blacklist_inbound(
 
     Returns how many records were marked and the requested ids this phone does not own.
     """
-    possible = [i for i in ids if i <= 2**31 - 1]  # 32-bit ids: larger ones cannot exist
+    possible = [i for i in ids if i <= MAX_ID]
     rows = conn.execute(
         select(inbound_sms.c.id, inbound_sms.c.from_number).where(
             inbound_sms.c.id.in_(possible), inbound_sms.c.phone_id == phone.id
@@ -222,9 +221,6 @@ def blacklist_inbound(
     owned = {r.id for r in rows}
     numbers = sorted({r.from_number for r in rows if _is_number(r.from_number)})
     add_numbers(conn, ctx, numbers, reason="blacklisted from the app")
-    for number in numbers:
-        if not ctx.settings.defect("B8"):
-            cancel_queued_for(conn, ctx, number)
     marked = 0
     listed = blacklisted_among(conn, numbers)
     if listed:

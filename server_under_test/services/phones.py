@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, or_, select, update
 
 from ..errors import InvalidInput, NotFound, Unauthorized
-from ..storage.tables import gateway_phone, sms
+from ..storage.tables import MAX_ID, gateway_phone, sms
 from .context import Context
 from .numbers import to_e164
 from .odoo_domain import validate_domain
 
 __all__ = [
+    "COUNTERS",
     "IN_FLIGHT",
     "QUEUED",
     "Capacity",
@@ -39,9 +40,8 @@ __all__ = [
 QUEUED = ("pending",)
 IN_FLIGHT = ("processing", "sending")
 UNLIMITED = 10**9
-# The largest id an INTEGER column holds; a bigger number cannot be an id (and PostgreSQL
-# would refuse to compare it with one).
-MAX_ID = 2**31 - 1
+# The counters every device response carries, in the order the app reads them.
+COUNTERS = ("sent_today", "sent_month", "sent_total", "daily_limit", "monthly_limit")
 
 EDITABLE = frozenset(
     {
@@ -313,13 +313,7 @@ def in_flight_count(conn: Connection, phone_id: int) -> int:
 
 def counters(phone: Row[Any]) -> dict[str, int]:
     """The counters every device response carries."""
-    return {
-        "sent_today": phone.sent_today,
-        "sent_month": phone.sent_month,
-        "sent_total": phone.sent_total,
-        "daily_limit": phone.daily_limit,
-        "monthly_limit": phone.monthly_limit,
-    }
+    return {name: getattr(phone, name) for name in COUNTERS}
 
 
 def heartbeat(

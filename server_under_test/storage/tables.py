@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "MAX_ID",
     "blacklist",
     "campaign",
     "gateway_phone",
@@ -54,6 +55,10 @@ NAMING = {
 }
 
 metadata = MetaData(naming_convention=NAMING)
+
+# Every id is an INTEGER column: a larger number cannot be an id (and PostgreSQL would
+# refuse to compare one with it).
+MAX_ID = 2**31 - 1
 
 gateway_phone = Table(
     "gateway_phone",
