@@ -24,6 +24,9 @@ from server_under_test import (
 )
 from server_under_test.services import phones
 
+from .run_cli import add_parsers as add_run_parsers
+from .run_cli import run_command, scenarios_command
+
 __all__ = ["main"]
 
 DEFAULT_DB = Settings.database_url
@@ -128,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     pair.add_argument("--png", metavar="FILE", type=Path, help="also write the code as a PNG")
+    add_run_parsers(sub)
     return parser
 
 
@@ -246,6 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "pair":
             return _pair(args)
+        if args.command == "run":
+            logging.getLogger("server_under_test").setLevel(logging.ERROR)
+            return run_command(args)
+        if args.command == "scenarios":
+            return scenarios_command(args)
         return _db_upgrade(args)
     except GatewayError as exc:
         print(f"hil {args.command}: {exc.message}", file=sys.stderr)

@@ -1,12 +1,41 @@
 """Scenarios: what to run (fleet, workload, faults, expectations) and their loader.
 
-This part will hold the TOML scenario catalogue (``smoke``, ``dual-sim``, ``doze-night``,
-``lost-callbacks``, ``android-cap``, ``stop-race``, ``campaign-100k``) and the loader that
-validates a scenario file with errors naming the file, the field and the reason.
+A scenario is a TOML file (format: ``scenarios/README.md``) that the loader turns into a
+``Scenario``: a ``simulator.config.WorldSpec`` plus the workload (``Batch``), the server's
+defect switches and what the run must show (``Expect``). ``load("smoke")`` reads a packaged
+catalogue scenario (``smoke``, ``dual-sim``, ``doze-night``, ``lost-callbacks``,
+``android-cap``, ``stop-race``, ``campaign-100k``; see ``catalogue()``), ``load(path)`` any
+file and ``loads(text)`` a string. Every problem in a file is reported at once in one
+``ScenarioError``, each ``Problem`` naming the file, the line, the dotted field and the
+reason.
 
-Nothing is implemented here yet; see the project's issues.
+Errors: ``ScenarioError`` (attributes ``file``, ``line``, ``field``, ``reason`` of the
+first ``Problem`` and ``problems``, the full list) is the only exception this part raises.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .errors import Problem, ScenarioError
+from .fields import evenly_spread, parse_duration, parse_share
+from .fleet import RESULT_CODES
+from .loader import catalogue, load, loads
+from .model import DEFECTS, DELIVERIES, HITS, ORACLES, Batch, Expect, Scenario
+
+__all__ = [
+    "DEFECTS",
+    "DELIVERIES",
+    "HITS",
+    "ORACLES",
+    "RESULT_CODES",
+    "Batch",
+    "Expect",
+    "Problem",
+    "Scenario",
+    "ScenarioError",
+    "catalogue",
+    "evenly_spread",
+    "load",
+    "loads",
+    "parse_duration",
+    "parse_share",
+]

@@ -1,0 +1,606 @@
+"""Jepsen-style oracles: checkers that judge a finished run after the fact.
+
+An oracle reads the run's history (events in time order, the radio ledger among them) and
+the server's final state, and returns a :class:`Verdict`: passed or not, how many items it
+judged, precise examples of what went wrong, and figures worth reporting. ``ORACLES`` names
+them in reporting order; :func:`judge` runs several over one :class:`Evidence`.
+
+The radio ledger is the ground truth: the server's ``sent`` is an opinion, a ``radio``
+event is what reached the network. The module uses the standard library only, so a
+history saved as JSONL can be judged again anywhere.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cached_property, partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+__all__ = ["MAX_EXAMPLES", "ORACLES", "Evidence", "Verdict", "judge"]
+
+MAX_EXAMPLES = 20  # violations kept as examples per verdict; all of them are counted
+TERMINAL = frozenset({"sent", "error", "canceled"})
+_CAP_VERDICTS = {"hold": "held", "refuse": "refused"}
+
+Event = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A finished run: its history in time order and the server's final state.
+
+    The oracles index the history once per Evidence, so do not mutate it after judging.
+    """
+
+    events: Sequence[Mapping[str, Any]]
+    server: Mapping[str, Any]
+
+    @cached_property
+    def _index(self) -> _Index:
+        return _Index(self)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one oracle concluded about a run."""
+
+    name: str
+    passed: bool
+    checked: int
+    violation_count: int
+    violations: tuple[str, ...]
+    figures: Mapping[str, float | int]
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as JSON-ready plain data."""
+        return {**asdict(self), "violations": list(self.violations), "figures": dict(self.figures)}
+
+
+class _Findings:
+    """Violations found so far: every one counted, the first MAX_EXAMPLES kept."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.examples: list[str] = []
+
+    def add(self, text: str | Callable[[], str]) -> None:
+        """Count a violation; ``text`` may be a function, so unkept texts cost nothing."""
+        self.count += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(text if isinstance(text, str) else text())
+
+    def verdict(
+        self, name: str, checked: int, what: str, broken: str, figures: Mapping[str, float | int]
+    ) -> Verdict:
+        if checked == 0 and self.count == 0:
+            summary = f"nothing to judge: no {what}"
+        else:
+            summary = f"{checked} {what} judged, {self.count} {broken}"
+        return Verdict(
+            name, self.count == 0, checked, self.count, tuple(self.examples), dict(figures), summary
+        )
+
+
+class _Index:
+    """The evidence sorted once into what the oracles look up.
+
+    Events are kept with their position in the history, so "after" means later in the
+    history even when two events share a virtual time.
+    """
+
+    _KINDS = ("enqueued", "issued", "radio", "cap", "inbound_received", "inbound_ack", "app_final")
+
+    def __init__(self, evidence: Evidence) -> None:
+        buckets: dict[str, list[tuple[int, Event]]] = {kind: [] for kind in self._KINDS}
+        self._config: Event | None = None
+        for pos, event in enumerate(evidence.events):
+            kind = event["kind"]
+            bucket = buckets.get(kind)
+            if bucket is not None:
+                bucket.append((pos, event))
+            elif kind == "config":
+                if pos != 0:
+                    raise ValueError(
+                        f"The history has a config event at position {pos}; a run has exactly "
+                        "one, and it comes first."
+                    )
+                self._config = event
+        self.issued = buckets["issued"]
+        self.radio = buckets["radio"]
+        self.caps = buckets["cap"]
+        self.received = buckets["inbound_received"]
+        self.acks = buckets["inbound_ack"]
+        self.app_finals = buckets["app_final"]
+        self.enqueued_ids = list(
+            dict.fromkeys(int(i) for _, event in buckets["enqueued"] for i in event["ids"])
+        )
+        server = evidence.server
+        self.sms: dict[int, Event] = {int(row["id"]): row for row in server.get("sms", ())}
+        self.server_phones: list[Event] = list(server.get("phones", ()))
+        self.server_inbound: list[Event] = list(server.get("inbound", ()))
+
+    @property
+    def config(self) -> Event:
+        if self._config is None:
+            raise ValueError(
+                "The history has no config event; record the run's configuration first so "
+                "the oracles know its start, time zone and phones."
+            )
+        return self._config
+
+    @cached_property
+    def start(self) -> datetime:
+        started = datetime.fromisoformat(str(self.config["start"]))
+        return started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
+
+    @cached_property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(str(self.config.get("timezone", "UTC")))
+
+    @property
+    def phones(self) -> Mapping[str, Event]:
+        phones: Mapping[str, Event] = self.config.get("phones", {})
+        return phones
+
+    @cached_property
+    def radio_by_sms(self) -> dict[int, list[Event]]:
+        grouped: dict[int, list[Event]] = defaultdict(list)
+        for _, event in self.radio:
+            if event["sms_id"] is not None:
+                grouped[int(event["sms_id"])].append(event)
+        return grouped
+
+    @cached_property
+    def sent_ids(self) -> list[int]:
+        """Ids of the SMS the server ends with as sent, in id order."""
+        return sorted(sms_id for sms_id, row in self.sms.items() if row["state"] == "sent")
+
+    @cached_property
+    def fully_sent(self) -> set[int]:
+        """Ids of SMS that left some radio whole at least once."""
+        return {
+            int(event["sms_id"])
+            for _, event in self.radio
+            if event["sms_id"] is not None and event["parts_sent"] == event["parts"]
+        }
+
+    @cached_property
+    def app_sends_by_phone(self) -> dict[str, list[Event]]:
+        """Transmissions the app made that reached the network, per phone."""
+        grouped: dict[str, list[Event]] = defaultdict(list)
+        for _, event in self.radio:
+            if event["cause"] == "app" and event["parts_sent"] > 0:
+                grouped[event["phone"]].append(event)
+        return grouped
+
+    def when(self, t: float) -> str:
+        """A run time for people: virtual seconds plus the UTC wall time when known."""
+        if self._config is None:
+            return f"t={t:g}s"
+        wall = (self.start + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"t={t:g}s ({wall}Z)"
+
+
+class _Calendar:
+    """Local calendar days of run times, converting only when a day boundary is crossed."""
+
+    def __init__(self, start: datetime, tz: tzinfo) -> None:
+        self._start = start
+        self._tz = tz
+        self._lo = self._hi = 0.0  # an empty range: the first call converts
+        self._day = date.min
+
+    def day(self, t: float) -> date:
+        if not self._lo <= t < self._hi:
+            self._day = (self._start + timedelta(seconds=t)).astimezone(self._tz).date()
+            self._lo = self._offset(self._day)
+            self._hi = self._offset(self._day + timedelta(days=1))
+        return self._day
+
+    def _offset(self, day: date) -> float:
+        return (datetime.combine(day, time(), tzinfo=self._tz) - self._start).total_seconds()
+
+
+def _over_window(
+    times: Sequence[float], weights: Sequence[int], width: float, limit: int | None
+) -> tuple[int, list[tuple[float, int]]]:
+    """Slide a window (x - width, x] over weighted points in time order.
+
+    Returns the peak sum and every (x, sum) at which the sum exceeded ``limit``.
+    """
+    total = peak = oldest = 0
+    over: list[tuple[float, int]] = []
+    for newest, t in enumerate(times):
+        total += weights[newest]
+        while oldest < newest and times[oldest] <= t - width:
+            total -= weights[oldest]
+            oldest += 1
+        peak = max(peak, total)
+        if limit is not None and total > limit:
+            over.append((t, total))
+    return peak, over
+
+
+def _listed(items: Sequence[Any], most: int = 10, show: Callable[[Any], str] = str) -> str:
+    """The first ``most`` items for people, and how many more there are."""
+    text = ", ".join(show(item) for item in items[:most])
+    return text + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _campaign_twice(ix: _Index, campaign: Any, recipient: str, sends: dict[int, float]) -> str:
+    each = ", ".join(f"SMS {i} at {ix.when(t)}" for i, t in sends.items())
+    return f"campaign {campaign} reached {recipient} with {len(sends)} SMS: {each}"
+
+
+def exactly_once(evidence: Evidence) -> Verdict:
+    """No SMS reaches the radio twice unless its delivery guarantee and a re-issue allow it."""
+    ix = evidence._index
+    found = _Findings()
+    app_times: dict[int, list[float]] = defaultdict(list)
+    reached: set[int] = set()  # ids that already had parts reach the network
+    telephony_duplicates = 0
+    campaign_sends: dict[tuple[Any, str], dict[int, float]] = defaultdict(dict)
+    for _, event in ix.radio:
+        sms_id = event["sms_id"]
+        if sms_id is None:
+            continue
+        if event["cause"] == "app":
+            app_times[sms_id].append(event["t"])
+            row = ix.sms.get(sms_id)
+            campaign = None if row is None else row.get("campaign_id")
+            if campaign is not None:
+                campaign_sends[(campaign, event["recipient"])].setdefault(sms_id, event["t"])
+        elif sms_id in reached:
+            telephony_duplicates += 1
+        if event["parts_sent"] > 0:
+            reached.add(sms_id)
+
+    declared = 0
+    suspects = {i for i, times in app_times.items() if len(times) > 1}
+    suspects.update(i for i, row in ix.sms.items() if row.get("issue_count", 0) > 1)
+    for sms_id in sorted(suspects):
+        row = ix.sms.get(sms_id, {})
+        delivery = row.get("delivery", "at_most_once")
+        issues = int(row.get("issue_count", 0))
+        times = app_times.get(sms_id, [])
+        sent = len(times)
+        at = _listed(times, 5, ix.when)
+        if delivery == "at_least_once":
+            if 1 < sent <= issues:  # each extra send follows a re-issue
+                declared += sent - 1
+            elif sent > 1:
+                found.add(
+                    f"SMS {sms_id} (at_least_once) left the radio {sent} times "
+                    f"({at}) but the server issued it only {issues} time(s)"
+                )
+        else:
+            if sent > 1:
+                found.add(f"SMS {sms_id} ({delivery}) left the radio {sent} times: {at}")
+            if issues > 1:
+                found.add(f"SMS {sms_id} was re-issued despite {delivery}: issued {issues} times")
+    for (campaign, recipient), sends in campaign_sends.items():
+        if len(sends) > 1:
+            found.add(partial(_campaign_twice, ix, campaign, recipient, sends))
+    figures = {
+        "transmitted": len(app_times),
+        "declared_duplicates": declared,
+        "telephony_duplicates": telephony_duplicates,
+    }
+    checked = len(ix.sms.keys() | app_times.keys())
+    return found.verdict("exactly_once", checked, "SMS", "transmitted twice", figures)
+
+
+def no_loss(evidence: Evidence) -> Verdict:
+    """Every enqueued SMS is known to the server and terminal, with a reason if it failed."""
+    ix = evidence._index
+    found = _Findings()
+    states: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
+    for sms_id in ix.enqueued_ids:
+        row = ix.sms.get(sms_id)
+        if row is None:
+            found.add(f"SMS {sms_id} was enqueued but the server has no record of it")
+            continue
+        state = row["state"]
+        failure = row.get("failure_type")
+        if failure:
+            failures[failure] += 1
+        if state not in TERMINAL:
+            found.add(f"SMS {sms_id} is still {state} at the end of the run")
+            continue
+        states[state] += 1
+        if state != "sent" and not failure:
+            found.add(f"SMS {sms_id} ended {state} without a failure_type")
+    figures: dict[str, int] = {
+        "sent": states["sent"],
+        "error": states["error"],
+        "canceled": states["canceled"],
+        "indeterminate": failures["sms_unconfirmed"],
+    }
+    figures.update({f"failure:{kind}": n for kind, n in sorted(failures.items())})
+    return found.verdict("no_loss", len(ix.enqueued_ids), "enqueued SMS", "lost", figures)
+
+
+def no_phantom_sent(evidence: Evidence) -> Verdict:
+    """An SMS the server calls sent had all its parts leave some phone's radio."""
+    ix = evidence._index
+    found = _Findings()
+    for sms_id in ix.sent_ids:
+        if sms_id in ix.fully_sent:
+            continue
+        sends = ix.radio_by_sms.get(sms_id, [])
+        if not sends:
+            found.add(f"SMS {sms_id} is sent on the server but never left any phone's radio")
+        else:
+            best = max(sends, key=lambda e: e["parts_sent"])
+            found.add(
+                f"SMS {sms_id} is sent on the server but at best {best['parts_sent']} of its "
+                f"{best['parts']} parts left {best['phone']} ({ix.when(best['t'])})"
+            )
+    checked = len(ix.sent_ids)
+    figures = {"sent_checked": checked}
+    return found.verdict("no_phantom_sent", checked, "sent SMS", "never fully transmitted", figures)
+
+
+def limits(evidence: Evidence) -> Verdict:
+    """Each phone stays within its daily and monthly parts and its SMS per minute."""
+    ix = evidence._index
+    found = _Findings()
+    max_day = max_month = max_minute = 0
+    for name, config in ix.phones.items():
+        sends = ix.app_sends_by_phone.get(name, [])
+        calendar = _Calendar(ix.start, ix.tz)
+        days: Counter[date] = Counter()
+        for event in sends:
+            days[calendar.day(event["t"])] += event["parts"]
+        months: Counter[str] = Counter()
+        for day, parts in days.items():
+            months[f"{day.year}-{day.month:02d}"] += parts
+        max_day = max(max_day, *days.values(), 0)
+        max_month = max(max_month, *months.values(), 0)
+        periods = (("daily_limit", "on", days), ("monthly_limit", "in", months))
+        for key, preposition, totals in periods:
+            limit = int(config.get(key, 0))
+            for period, parts in sorted(totals.items()):
+                if limit > 0 and parts > limit:
+                    found.add(
+                        f"{name} sent {parts} parts {preposition} {period} ({ix.tz}), "
+                        f"over its {key} of {limit}"
+                    )
+        rate = int(config.get("rate_limit", 0))
+        times = [e["t"] for e in sends]
+        peak, over = _over_window(times, [1] * len(times), 60.0, rate if rate > 0 else None)
+        max_minute = max(max_minute, peak)
+        for t, count in over:
+            found.add(
+                f"{name} had {count} SMS leave the radio in the 60 s ending {ix.when(t)}, "
+                f"over its rate_limit of {rate}"
+            )
+    figures = {"max_day_parts": max_day, "max_month_parts": max_month, "max_minute_sms": max_minute}
+    return found.verdict("limits", len(ix.phones), "phones", "limit breaches", figures)
+
+
+def android_cap(evidence: Evidence) -> Verdict:
+    """Android's SMS cap holds: per SIM slot within its window, and capped SMS never sent."""
+    ix = evidence._index
+    found = _Findings()
+    slots = 0
+    for name, config in ix.phones.items():
+        sends = ix.app_sends_by_phone.get(name, [])
+        for cap in config.get("caps", ()):
+            if cap.get("exempt"):
+                continue
+            slots += 1
+            slot, period, most = cap["slot"], float(cap["period"]), int(cap["max_count"])
+            on_slot = [e for e in sends if e["sim_slot"] == slot]
+            times, weights = [e["t"] for e in on_slot], [e["parts"] for e in on_slot]
+            for t, parts in _over_window(times, weights, period, most)[1]:
+                found.add(
+                    f"{name} SIM slot {slot} sent {parts} parts in the {period:g} s ending "
+                    f"{ix.when(t)}, over Android's cap of {most}"
+                )
+    verdicts: Counter[str] = Counter()
+    first_cap: dict[int, Event] = {}
+    for _, event in ix.caps:
+        verdicts[event["verdict"]] += 1
+        first_cap.setdefault(int(event["sms_id"]), event)
+    for sms_id, event in sorted(first_cap.items()):
+        row = ix.sms.get(sms_id)
+        state = "unknown to the server" if row is None else row["state"]
+        if state == "sent" or state not in TERMINAL:
+            found.add(
+                f"SMS {sms_id} was {_CAP_VERDICTS.get(event['verdict'], event['verdict'])} "
+                f"by Android's cap on {event['phone']} slot "
+                f"{event['sim_slot']} at {ix.when(event['t'])}, yet ends {state}"
+            )
+    figures = {"held": verdicts["hold"], "refused": verdicts["refuse"], "capped_slots": slots}
+    checked = slots + len(first_cap)
+    return found.verdict("android_cap", checked, "capped slots and SMS", "cap breaches", figures)
+
+
+def stop_respected(evidence: Evidence) -> Verdict:
+    """Once the server acknowledged a STOP, it hands out no more SMS to that number."""
+    ix = evidence._index
+    found = _Findings()
+    stop_at: dict[str, tuple[int, float]] = {}
+    for pos, event in ix.acks:
+        if event.get("stop"):
+            stop_at.setdefault(event["sender"], (pos, event["t"]))
+    issued_before: set[int] = set()
+    for pos, event in ix.issued:
+        for sms in event["sms"]:
+            stop = stop_at.get(sms["number"])
+            if stop is None:
+                continue
+            if pos > stop[0]:
+                found.add(
+                    f"SMS {sms['id']} to {sms['number']} was issued to {event['phone']} at "
+                    f"{ix.when(event['t'])}, {event['t'] - stop[1]:g} s after the server "
+                    f"acknowledged that number's STOP at {ix.when(stop[1])}"
+                )
+            else:
+                issued_before.add(int(sms["id"]))
+    in_flight = 0
+    for pos, event in ix.radio:
+        stop = stop_at.get(event["recipient"])
+        late = stop is not None and pos > stop[0] and event["parts_sent"] > 0
+        if late and event["sms_id"] in issued_before:
+            in_flight += 1
+    figures = {"stops": len(stop_at), "in_flight_at_stop": in_flight}
+    return found.verdict("stop_respected", len(stop_at), "STOPs", "ignored", figures)
+
+
+def counters_consistent(evidence: Evidence) -> Verdict:
+    """Each phone's sent_total matches its sent SMS, and every sent SMS fully left a radio."""
+    ix = evidence._index
+    found = _Findings()
+    known = {int(phone["id"]) for phone in ix.server_phones}
+    segments: Counter[int] = Counter()
+    sent_ids = ix.sent_ids
+    for sms_id in sent_ids:
+        row = ix.sms[sms_id]
+        phone_id = row.get("gateway_phone_id")
+        if phone_id in known:
+            segments[phone_id] += int(row["segments"])
+        else:
+            found.add(f"SMS {sms_id} is sent but names no known gateway phone ({phone_id})")
+    for phone in ix.server_phones:
+        expected = segments[int(phone["id"])]
+        if phone["sent_total"] != expected:
+            found.add(
+                f"phone {phone['name']} (id {phone['id']}) has sent_total {phone['sent_total']} "
+                f"but its sent SMS add up to {expected} segments"
+            )
+    unbacked = [i for i in sent_ids if i not in ix.fully_sent]
+    if unbacked:
+        found.add(
+            f"the server counts {len(sent_ids)} SMS as sent but only "
+            f"{len(sent_ids) - len(unbacked)} fully left a radio; not: {_listed(unbacked)}"
+        )
+    figures = {
+        "phones": len(ix.server_phones),
+        "sent_sms": len(sent_ids),
+        "sent_segments": sum(segments.values()),
+    }
+    checked = len(ix.server_phones) + len(sent_ids)
+    return found.verdict("counters_consistent", checked, "phones and sent SMS", "off", figures)
+
+
+def _disagreement(by_phone: Mapping[str, str], state: str) -> str | None:
+    """How the apps' statuses of one SMS (phone -> status) contradict its server state."""
+    if "sent" in by_phone.values():
+        if state == "sent":
+            return None
+        senders = ", ".join(sorted(p for p, status in by_phone.items() if status == "sent"))
+        return f"ends {state} but {senders} reported it sent"
+    if state == "sent":
+        said = ", ".join(f"{p}: {status}" for p, status in sorted(by_phone.items()))
+        return f"ends sent but no app reports it sent ({said})"
+    if all(status == "error" for status in by_phone.values()) and state not in TERMINAL:
+        return f"ends {state} though every app reports error"
+    return None
+
+
+def reconcile_converges(evidence: Evidence) -> Verdict:
+    """At the end the apps have synced everything, and apps and server agree on each SMS."""
+    ix = evidence._index
+    found = _Findings()
+    reports: dict[int, dict[str, str]] = defaultdict(dict)  # sms id -> phone -> status
+    unsynced = 0
+    for _, event in ix.app_finals:
+        phone = event["phone"]
+        pending = [int(i) for i in event.get("unsynced", ())]
+        unsynced += len(pending)
+        if pending:
+            found.add(f"{phone} ended with {len(pending)} SMS not synced: {_listed(pending)}")
+        for key, status in event.get("statuses", {}).items():
+            reports[int(key)][phone] = status
+    unreported = [i for i in ix.sent_ids if i not in reports]
+    problems = [(i, "ends sent but no app reports it at all") for i in unreported]
+    for sms_id, by_phone in reports.items():
+        row = ix.sms.get(sms_id)
+        problem = _disagreement(by_phone, "unknown to the server" if row is None else row["state"])
+        if problem is not None:
+            problems.append((sms_id, problem))
+    for sms_id, problem in sorted(problems):
+        found.add(f"SMS {sms_id} {problem}")
+    figures = {
+        "app_statuses": sum(len(r) for r in reports.values()),
+        "unsynced": unsynced,
+        "apps": len(ix.app_finals),
+    }
+    checked = len(ix.app_finals) + len(reports) + len(unreported)
+    return found.verdict("reconcile_converges", checked, "apps and SMS", "diverged", figures)
+
+
+def _second(stamp: str) -> str:
+    """An ISO time as UTC to the second, so equal instants in other spellings compare equal."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def inbound_once(evidence: Evidence) -> Verdict:
+    """Each inbound SMS a phone received is recorded by the server exactly once."""
+    ix = evidence._index
+    found = _Findings()
+    received: dict[tuple[str, str, str], str] = {}  # (sender, body, date) -> first phone
+    for _, event in ix.received:
+        key = (event["sender"], event["body"], _second(event["date"]))
+        received.setdefault(key, event["phone"])
+    rows = Counter(
+        (row["from_number"], row["message"], _second(row["received_at"]))
+        for row in ix.server_inbound
+    )
+    lost = duplicated = 0
+    for (sender, body, sent_at), phone in received.items():
+        count = rows.get((sender, body, sent_at), 0)
+        if count == 1:
+            continue
+        what = "never recorded" if count == 0 else f"recorded {count} times"
+        lost += count == 0
+        duplicated += count > 1
+        found.add(f"SMS from {sender} dated {sent_at} received by {phone} ({body[:40]!r}) {what}")
+    figures = {
+        "received": len(received),
+        "recorded": len(ix.server_inbound),
+        "lost": lost,
+        "duplicated": duplicated,
+        "unmatched_rows": sum(n for key, n in rows.items() if key not in received),
+    }
+    return found.verdict(
+        "inbound_once", len(received), "inbound SMS", "not recorded exactly once", figures
+    )
+
+
+ORACLES: dict[str, Callable[[Evidence], Verdict]] = {
+    "exactly_once": exactly_once,
+    "no_loss": no_loss,
+    "no_phantom_sent": no_phantom_sent,
+    "limits": limits,
+    "android_cap": android_cap,
+    "stop_respected": stop_respected,
+    "counters_consistent": counters_consistent,
+    "reconcile_converges": reconcile_converges,
+    "inbound_once": inbound_once,
+}
+
+
+def judge(evidence: Evidence, names: Iterable[str] | None = None) -> list[Verdict]:
+    """Run the named oracles (all of them, in ``ORACLES`` order, by default) over a run."""
+    chosen = list(ORACLES) if names is None else [names] if isinstance(names, str) else list(names)
+    unknown = [name for name in chosen if name not in ORACLES]
+    if unknown:
+        raise ValueError(
+            f"There is no oracle named {', '.join(map(repr, unknown))}; "
+            f"choose from: {', '.join(ORACLES)}."
+        )
+    return [ORACLES[name](evidence) for name in chosen]

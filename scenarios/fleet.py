@@ -1,0 +1,457 @@
+"""Reading the world of a scenario: [fleet], [[phones]], [carrier], [network], [fcm],
+[recipients] and [[faults]], into a ``simulator.config.WorldSpec``.
+
+The fleet is generated (``phone-01`` .. ``phone-NN``, numbered SIMs, evenly spread dual SIMs
+and start times); ``[[phones]]`` overrides single phones; ``[[faults]]`` become each phone's
+``Fault`` list. ``why_impossible`` says when an expected hit cannot happen in a world.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+
+from simulator import PRESETS
+from simulator.config import (
+    APP_PROFILES,
+    FAULT_KINDS,
+    AndroidSpec,
+    AppProfile,
+    CarrierSpec,
+    Fault,
+    FcmSpec,
+    NetworkSpec,
+    PhoneSpec,
+    RecipientSpec,
+    SimSpec,
+    WorldSpec,
+)
+
+from .fields import (
+    Checker,
+    Invalid,
+    Table,
+    boolean,
+    choice,
+    evenly_spread,
+    format_duration,
+    integer,
+    is_number,
+    parse_duration,
+    parse_share,
+    positive_duration,
+    probability,
+    show,
+    suggest,
+    text,
+)
+from .locate import Location
+
+__all__ = ["KEYS", "RESULT_CODES", "WorldReader", "why_impossible"]
+
+# Android's sent-callback result codes by the names a scenario uses.
+RESULT_CODES = {
+    "ok": -1,
+    "generic_failure": 1,
+    "radio_off": 2,
+    "null_pdu": 3,
+    "no_service": 4,
+    "limit_exceeded": 5,
+    "network_reject": 10,
+    "ril_retry": 101,
+}
+RIL_RETRY = RESULT_CODES["ril_retry"]
+
+MAX_PHONES = 500
+MAX_REPEATS = 10_000  # occurrences of one repeating [[faults]] entry
+DEFAULT_PREFIX = "+4206"
+NUMBER_DIGITS = 12  # digits after the '+' of every generated SIM number
+FAULT_DURATION = {"process_death": 10.0, "reboot": 60.0}  # restart delay when not given
+
+_PHONE_KEYS = (
+    "app",
+    "daily_limit",
+    "monthly_limit",
+    "rate_limit",
+    "sms_cap",
+    "granted",
+    "charging",
+    "battery_exempt",
+    "doze_after",
+    "compress_time",
+)
+# The keys of each world table.
+KEYS: dict[str, tuple[str, ...]] = {
+    "fleet": ("count", "number_prefix", "dual_sim", "start_spread", *_PHONE_KEYS),
+    "phones": ("name", "dual_sim", "start_at", "carrier", *_PHONE_KEYS),
+    "carrier": tuple(spec.name for spec in fields(CarrierSpec)),
+    "network": tuple(spec.name for spec in fields(NetworkSpec)),
+    "fcm": tuple(spec.name for spec in fields(FcmSpec)),
+    "recipients": tuple(spec.name for spec in fields(RecipientSpec)),
+    "faults": ("phones", "kind", "at", "duration", "every"),
+}
+
+_PREFIX = re.compile(r"\+\d{1,8}")
+
+
+def _prefix(value: object) -> str:
+    if isinstance(value, str) and _PREFIX.fullmatch(value):
+        return value
+    raise Invalid(f"must be '+' followed by 1 to 8 digits, such as '+4206', not {show(value)}")
+
+
+def _weight(value: object) -> float:
+    if is_number(value) and 0 < value < math.inf:
+        return float(value)
+    raise Invalid(f"must be a weight above zero, not {show(value)}")
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What a phone takes from [fleet] and may override in [[phones]]; config's defaults."""
+
+    app: str = AppProfile.name
+    android: AndroidSpec = field(default_factory=AndroidSpec)
+    daily_limit: int = PhoneSpec.daily_limit
+    monthly_limit: int = PhoneSpec.monthly_limit
+    rate_limit: int = PhoneSpec.rate_limit
+
+
+@dataclass
+class _Plan:
+    """One phone of the fleet while the file is being read."""
+
+    name: str
+    settings: _Settings
+    carrier: CarrierSpec
+    dual: bool
+    start_at: float
+    faults: list[Fault] = field(default_factory=list)
+
+
+def _carriers(world: WorldSpec) -> list[CarrierSpec]:
+    return [sim.carrier for phone in world.phones for sim in phone.sims]
+
+
+def _kinds(world: WorldSpec) -> set[str]:
+    return {fault.kind for phone in world.phones for fault in phone.faults}
+
+
+# hit -> (can it happen in this world?, why not)
+_POSSIBLE: dict[str, tuple[Callable[[WorldSpec], bool], str]] = {
+    "process_death_in_flight": (
+        lambda w: bool(_kinds(w) & {"process_death", "reboot"}),
+        "no process_death or reboot is scheduled in [[faults]]",
+    ),
+    "lost_callback": (
+        lambda w: any(c.lost_callback > 0 for c in _carriers(w)),
+        "every carrier has lost_callback = 0",
+    ),
+    "stop_race": (
+        lambda w: w.recipients.stop_probability > 0,
+        "recipients.stop_probability is 0, so nobody replies STOP",
+    ),
+    "doze_idle": (
+        lambda w: any(not p.android.charging for p in w.phones) or "unplug" in _kinds(w),
+        "every phone is charging and none is unplugged, so Doze never starts",
+    ),
+    "request_lost": (
+        lambda w: w.network.request_loss > 0 or "partition" in _kinds(w),
+        "network.request_loss is 0 and no phone is partitioned",
+    ),
+    "response_lost": (
+        lambda w: w.network.response_loss > 0 or "partition" in _kinds(w),
+        "network.response_loss is 0 and no phone is partitioned",
+    ),
+    "telephony_retry": (
+        lambda w: any(code == RIL_RETRY for c in _carriers(w) for code, _ in c.results),
+        "no carrier has ril_retry among its results",
+    ),
+    "dual_sim": (
+        lambda w: any(len(p.sims) > 1 for p in w.phones),
+        "no phone has a second SIM (fleet.dual_sim)",
+    ),
+    "fcm_wake": (lambda w: w.fcm.enabled, "fcm.enabled is false"),
+}
+
+
+def why_impossible(hit: str, world: WorldSpec) -> str | None:
+    """Why the dangerous path ``hit`` cannot happen in ``world``; None when it can."""
+    if hit not in _POSSIBLE:
+        return None
+    possible, why = _POSSIBLE[hit]
+    return None if possible(world) else why
+
+
+class WorldReader:
+    """Reads the world tables of one file; ``max_duration`` bounds the faults (None: unknown)."""
+
+    def __init__(self, checker: Checker, max_duration: float | None) -> None:
+        self.c = checker
+        self.max_duration = max_duration
+
+    def settings(self, table: Table, loc: Location, base: _Settings) -> _Settings:
+        """[fleet] or [[phones]] keys over ``base``."""
+        c, android = self.c, base.android
+        return _Settings(
+            app=c.get(table, loc, "app", choice(tuple(APP_PROFILES)), base.app),
+            android=AndroidSpec(
+                sms_cap=c.get(table, loc, "sms_cap", choice(tuple(PRESETS)), android.sms_cap),
+                granted=c.get(table, loc, "granted", boolean, android.granted),
+                charging=c.get(table, loc, "charging", boolean, android.charging),
+                battery_exempt=c.get(table, loc, "battery_exempt", boolean, android.battery_exempt),
+                doze_after=c.get(table, loc, "doze_after", parse_duration, android.doze_after),
+                compress_time=c.get(table, loc, "compress_time", boolean, android.compress_time),
+            ),
+            daily_limit=c.get(table, loc, "daily_limit", integer(0, 10_000_000), base.daily_limit),
+            monthly_limit=c.get(
+                table, loc, "monthly_limit", integer(0, 300_000_000), base.monthly_limit
+            ),
+            rate_limit=c.get(table, loc, "rate_limit", integer(1, 100_000), base.rate_limit),
+        )
+
+    def carrier(self, table: Table, loc: Location, base: CarrierSpec) -> CarrierSpec:
+        """[carrier] (or a phone's ``carrier = {...}``) over ``base``."""
+        c = self.c
+        return CarrierSpec(
+            name=c.get(table, loc, "name", text, base.name),
+            latency=c.get(table, loc, "latency", parse_duration, base.latency),
+            latency_jitter=c.get(table, loc, "latency_jitter", parse_duration, base.latency_jitter),
+            results=self.results(table, loc, base.results),
+            retry_reached=c.get(table, loc, "retry_reached", probability, base.retry_reached),
+            telephony_retries=c.get(
+                table, loc, "telephony_retries", integer(0, 100), base.telephony_retries
+            ),
+            telephony_retry_delay=c.get(
+                table, loc, "telephony_retry_delay", parse_duration, base.telephony_retry_delay
+            ),
+            lost_callback=c.get(table, loc, "lost_callback", probability, base.lost_callback),
+            delivery_report=c.get(table, loc, "delivery_report", probability, base.delivery_report),
+        )
+
+    def results(
+        self, table: Table, loc: Location, base: tuple[tuple[int, float], ...]
+    ) -> tuple[tuple[int, float], ...]:
+        """``results = { ok = 0.98, no_service = 0.02 }`` as (code, weight) pairs."""
+        if "results" not in table:
+            return base
+        raw, here = table["results"], (*loc, "results")
+        if not isinstance(raw, Mapping) or not raw:
+            self.c.report(
+                here,
+                "must be a table of result names and weights, such as "
+                f"{{ ok = 0.98, no_service = 0.02 }}, not "
+                f"{'an empty table' if isinstance(raw, Mapping) else show(raw)}",
+            )
+            return base
+        out: list[tuple[int, float]] = []
+        for name, weight in raw.items():
+            if name not in RESULT_CODES:
+                hint = suggest(name, RESULT_CODES) or f"; known: {', '.join(RESULT_CODES)}"
+                self.c.report((*here, name), f"unknown result {name!r}{hint}")
+                continue
+            try:
+                out.append((RESULT_CODES[name], _weight(weight)))
+            except Invalid as bad:
+                self.c.report((*here, name), bad.reason)
+        return tuple(out) or base
+
+    def world(self, top: Table) -> WorldSpec:
+        c = self.c
+        loc: Location = ("fleet",)
+        fleet = c.section(
+            top, "fleet", KEYS["fleet"], required="it needs at least count = <phones>"
+        )
+        count = c.need(fleet, loc, "count", integer(1, MAX_PHONES), 0)
+        prefix = c.get(fleet, loc, "number_prefix", _prefix, DEFAULT_PREFIX)
+        dual = evenly_spread(count, c.get(fleet, loc, "dual_sim", parse_share, 0.0))
+        spread = c.get(fleet, loc, "start_spread", parse_duration, 0.0)
+        settings = self.settings(fleet, loc, _Settings())
+        carrier = self.carrier(
+            c.section(top, "carrier", KEYS["carrier"]), ("carrier",), CarrierSpec()
+        )
+        width = max(2, len(str(count)))
+        plans = [
+            _Plan(
+                name=f"phone-{i + 1:0{width}d}",
+                settings=settings,
+                carrier=carrier,
+                dual=i in dual,
+                start_at=i * spread / count,
+            )
+            for i in range(count)
+        ]
+        self.overrides(top, plans)
+        self.faults(top, plans)
+        net, fcm, people = (
+            c.section(top, name, KEYS[name]) for name in ("network", "fcm", "recipients")
+        )
+        return WorldSpec(
+            phones=tuple(self.phone(i, plan, prefix) for i, plan in enumerate(plans)),
+            network=NetworkSpec(
+                latency=c.get(net, ("network",), "latency", parse_duration, NetworkSpec.latency),
+                request_loss=c.get(
+                    net, ("network",), "request_loss", probability, NetworkSpec.request_loss
+                ),
+                response_loss=c.get(
+                    net, ("network",), "response_loss", probability, NetworkSpec.response_loss
+                ),
+            ),
+            fcm=FcmSpec(
+                enabled=c.get(fcm, ("fcm",), "enabled", boolean, FcmSpec.enabled),
+                latency=c.get(fcm, ("fcm",), "latency", parse_duration, FcmSpec.latency),
+                loss=c.get(fcm, ("fcm",), "loss", probability, FcmSpec.loss),
+            ),
+            recipients=self.recipients(people),
+        )
+
+    def recipients(self, table: Table) -> RecipientSpec:
+        c, loc = self.c, ("recipients",)
+        default = RecipientSpec()
+        words = c.names(table, loc, "stop_words", text, default.stop_words)
+        if table.get("stop_words") == []:
+            c.report((*loc, "stop_words"), "must hold at least one word, such as ['STOP']")
+        return RecipientSpec(
+            stop_probability=c.get(
+                table, loc, "stop_probability", probability, default.stop_probability
+            ),
+            stop_delay=c.get(table, loc, "stop_delay", parse_duration, default.stop_delay),
+            stop_words=words,
+        )
+
+    def phone(self, index: int, plan: _Plan, prefix: str) -> PhoneSpec:
+        digits = NUMBER_DIGITS - (len(prefix) - 1)
+        slots = (1, 2) if plan.dual else (1,)
+        sims = tuple(
+            SimSpec(number=f"{prefix}{(index + 1) * 10 + slot:0{digits}d}", carrier=plan.carrier)
+            for slot in slots
+        )
+        return PhoneSpec(
+            name=plan.name,
+            sims=sims,
+            app=APP_PROFILES[plan.settings.app],
+            android=plan.settings.android,
+            daily_limit=plan.settings.daily_limit,
+            monthly_limit=plan.settings.monthly_limit,
+            rate_limit=plan.settings.rate_limit,
+            faults=tuple(sorted(plan.faults, key=lambda fault: fault.at)),
+            start_at=plan.start_at,
+        )
+
+    def known_phone(self, loc: Location, name: str, plans: list[_Plan]) -> _Plan | None:
+        """The plan of phone ``name``, or None after reporting it unknown."""
+        for plan in plans:
+            if plan.name == name:
+                return plan
+        if plans:  # with no valid fleet.count every name would be "unknown"
+            # No "did you mean": every generated name is close to every other.
+            self.c.report(
+                loc, f"unknown phone {name!r}; the fleet has {plans[0].name} to {plans[-1].name}"
+            )
+        return None
+
+    def overrides(self, top: Table, plans: list[_Plan]) -> None:
+        c, seen = self.c, set[str]()
+        for index, raw in enumerate(c.tables(top.get("phones"), ("phones",))):
+            loc: Location = ("phones", index)
+            table = c.table(raw, loc, KEYS["phones"])
+            name = c.need(table, loc, "name", text, "")
+            plan = self.known_phone((*loc, "name"), name, plans) if name else None
+            if plan is not None and name in seen:
+                c.report((*loc, "name"), f"{name} is overridden twice; merge its [[phones]] tables")
+            seen.add(name)
+            # A phone not found is still read, against a stand-in, to report its other keys.
+            target = plan or _Plan(name, _Settings(), CarrierSpec(), dual=False, start_at=0.0)
+            target.settings = self.settings(table, loc, target.settings)
+            target.dual = c.get(table, loc, "dual_sim", boolean, target.dual)
+            target.start_at = c.get(table, loc, "start_at", parse_duration, target.start_at)
+            if "carrier" in table:
+                here = (*loc, "carrier")
+                own = c.table(table["carrier"], here, KEYS["carrier"])
+                target.carrier = self.carrier(own, here, target.carrier)
+
+    def chosen(self, table: Table, loc: Location, plans: list[_Plan]) -> list[_Plan]:
+        """The phones a fault's ``phones`` key selects."""
+        if "phones" not in table:
+            self.c.report((*loc, "phones"), "missing required key 'phones'")
+            return []
+        value, here = table["phones"], (*loc, "phones")
+        if value == "all":
+            return plans
+        if isinstance(value, list):
+            if not value:
+                self.c.report(here, "must name at least one phone")
+            picked: list[_Plan] = []
+            for position, name in enumerate(value):
+                if not isinstance(name, str):
+                    self.c.report((*here, position), f"must be a phone name, not {show(name)}")
+                elif (plan := self.known_phone((*here, position), name, plans)) is not None:
+                    if plan in picked:
+                        self.c.report((*here, position), f"{name!r} is listed twice")
+                    picked.append(plan)
+            return picked
+        if isinstance(value, str) and not value.rstrip().endswith("%"):
+            plan = self.known_phone(here, value, plans)
+            return [] if plan is None else [plan]
+        try:
+            fraction = parse_share(value)
+        except Invalid:
+            self.c.report(
+                here,
+                "must be 'all', a share such as '25%' or 0.25, or an array of phone names, "
+                f"not {show(value)}",
+            )
+            return []
+        if fraction == 0:
+            self.c.report(here, "a share of 0 selects no phone")
+        return [plans[i] for i in evenly_spread(len(plans), fraction)]
+
+    def faults(self, top: Table, plans: list[_Plan]) -> None:
+        c = self.c
+        for index, raw in enumerate(c.tables(top.get("faults"), ("faults",))):
+            loc: Location = ("faults", index)
+            table = c.table(raw, loc, KEYS["faults"])
+            picked = self.chosen(table, loc, plans)
+            kind = c.need(table, loc, "kind", choice(FAULT_KINDS), "")
+            at = c.need(table, loc, "at", parse_duration, None)
+            if at is not None:
+                c.before((*loc, "at"), at, self.max_duration, "the fault would never happen")
+            if kind == "partition":
+                length = c.need(table, loc, "duration", positive_duration, 0.0)
+            elif kind in FAULT_DURATION:
+                length = c.get(table, loc, "duration", parse_duration, FAULT_DURATION[kind])
+            else:
+                length = 0.0
+                if kind and "duration" in table:
+                    c.report((*loc, "duration"), f"means nothing for {kind!r}; remove it")
+            every = c.get(table, loc, "every", positive_duration, None)
+            if every is not None and every < length:
+                c.report(
+                    (*loc, "every"),
+                    f"({format_duration(every)}) is shorter than the duration "
+                    f"({format_duration(length)}): each {kind} would begin before the previous "
+                    "one ended",
+                )
+            times = self.repeats(loc, at, every)
+            if kind:
+                for plan in picked:
+                    plan.faults.extend(Fault(at=t, kind=kind, duration=length) for t in times)
+
+    def repeats(self, loc: Location, at: float | None, every: float | None) -> list[float]:
+        """The times of a fault: ``at``, then every ``every`` while before max_duration."""
+        if at is None:
+            return []
+        if every is None or self.max_duration is None:
+            return [at]
+        occurrences = max(0, math.ceil((self.max_duration - at) / every))
+        if occurrences > MAX_REPEATS:
+            self.c.report(
+                (*loc, "every"),
+                f"repeats the fault more than {MAX_REPEATS:,} times before max_duration; "
+                "choose a longer interval",
+            )
+            return []
+        # at + n * every rather than a running sum, so that no rounding error piles up.
+        return [at + n * every for n in range(occurrences)]

@@ -1,0 +1,94 @@
+"""A scenario as the harness runs it: a world, a workload and what to expect of the run.
+
+The loader builds these from TOML (see ``scenarios/README.md``); they are plain frozen data,
+checked by the loader, and never read a file themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from simulator.config import WorldSpec
+
+__all__ = ["DEFECTS", "DELIVERIES", "HITS", "ORACLES", "Batch", "Expect", "Scenario"]
+
+# The oracles of the harness, in the order it reports them.
+ORACLES = (
+    "exactly_once",
+    "no_loss",
+    "no_phantom_sent",
+    "limits",
+    "android_cap",
+    "stop_respected",
+    "counters_consistent",
+    "reconcile_converges",
+    "inbound_once",
+)
+
+# Dangerous paths a chaos scenario can require to have really happened (so that a green run
+# is never vacuous).
+HITS = (
+    "process_death_in_flight",
+    "lost_callback",
+    "cap_hold",
+    "stop_race",
+    "doze_idle",
+    "request_lost",
+    "response_lost",
+    "telephony_retry",
+    "dual_sim",
+    "fcm_wake",
+)
+
+# The server's defect switches a scenario may turn on (server_under_test.settings).
+DEFECTS = ("B1", "B2", "B3", "B8", "B10", "B11", "B18")
+
+DELIVERIES = ("at_most_once", "at_least_once")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """SMS the harness enqueues at one virtual time."""
+
+    at: float  # seconds after the start
+    count: int  # recipients, 1..1_000_000
+    campaign: str | None  # campaign name (created on the server); None = transactional SMS
+    delivery: str  # "at_most_once" | "at_least_once"
+    bodies: tuple[str, ...]  # templates; the harness fills "{name}" and "{first_name}"
+    unicode_share: float = 0.0  # share of recipients whose message gets a non-GSM character
+    # Send to the first ``count`` recipients of the previous batch of the same campaign
+    # instead of drawing new ones.
+    same_recipients: bool = False
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What the run must show: the oracles judged, those expected to fail, the paths hit."""
+
+    oracles: tuple[str, ...] = ORACLES
+    fail: tuple[str, ...] = ()  # a defect demonstration: these oracles must fail
+    hit: tuple[str, ...] = ()  # dangerous paths (HITS) that must really happen
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One runnable scenario."""
+
+    name: str
+    description: str
+    path: Path | None  # the file it came from; None when loaded from a string
+    seed: int
+    start: datetime  # timezone-aware
+    timezone: str  # IANA name of the phones' and the server's local time
+    max_duration: float  # virtual seconds; the run ends by then at the latest
+    drain: bool  # end early once every SMS is final and every phone has synced
+    defects: tuple[str, ...]  # server defect switches (DEFECTS)
+    world: WorldSpec
+    workload: tuple[Batch, ...]
+    expect: Expect
+
+    def with_seed(self, seed: int) -> Scenario:
+        """The same scenario under another seed (for replays and seed sweeps)."""
+        return replace(self, seed=seed)

@@ -1,0 +1,311 @@
+"""From parsed TOML to a ``Scenario``: [scenario], [[workload]] and [expect] here, the world
+tables in ``fleet``; every problem collected.
+
+The tables and their keys are documented in ``scenarios/README.md``. The reader checks each
+value where it is read (type, range, allowed names), then the rules that span tables (a fault
+names phones of the fleet, a batch comes before ``max_duration``, the batches of one campaign
+share its delivery, an expected hit can happen in the world described). Nothing is built
+until the whole file has been read, and a file with any problem raises one ``ScenarioError``
+listing all of them.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from contextlib import suppress
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from .fields import (
+    Checker,
+    Invalid,
+    Table,
+    boolean,
+    choice,
+    format_duration,
+    integer,
+    parse_duration,
+    parse_share,
+    positive_duration,
+    show,
+    suggest,
+    text,
+)
+from .fleet import WorldReader, why_impossible
+from .locate import KeyLines, Location
+from .model import DEFECTS, DELIVERIES, HITS, ORACLES, Batch, Expect, Scenario
+
+__all__ = ["KEYS", "read"]
+
+MAX_RECIPIENTS = 1_000_000
+DEFAULT_START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone(timedelta(hours=1)))
+DEFAULT_TIMEZONE = "Europe/Prague"
+PLACEHOLDERS = ("name", "first_name")
+
+# The keys of the file and of the tables read here (the world's are fleet.KEYS).
+KEYS: dict[str, tuple[str, ...]] = {
+    "": (
+        "scenario",
+        "fleet",
+        "carrier",
+        "network",
+        "fcm",
+        "recipients",
+        "workload",
+        "faults",
+        "phones",
+        "expect",
+    ),
+    "scenario": (
+        "name",
+        "description",
+        "seed",
+        "start",
+        "timezone",
+        "max_duration",
+        "drain",
+        "defects",
+    ),
+    "workload": (
+        "at",
+        "count",
+        "campaign",
+        "delivery",
+        "body",
+        "bodies",
+        "unicode_share",
+        "recipients",
+    ),
+    "expect": ("oracles", "fail", "hit"),
+}
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def read(
+    data: Mapping[str, object],
+    file: str,
+    lines: KeyLines,
+    *,
+    path: Path | None = None,
+    expected_name: str | None = None,
+) -> Scenario:
+    """The scenario in ``data`` (parsed from ``file``), or a ScenarioError with every problem.
+
+    ``expected_name`` is the name a catalogue file must carry (its stem).
+    """
+    return _Reader(Checker(file, lines)).scenario(data, path, expected_name)
+
+
+# -- converters particular to scenarios ----------------------------------------------------
+
+
+def _scenario_name(value: object) -> str:
+    if isinstance(value, str) and _NAME.fullmatch(value):
+        return value
+    raise Invalid(
+        "must be a name of letters, digits, '.', '_' and '-' (it names files and reports), "
+        f"not {show(value)}"
+    )
+
+
+def _start(value: object) -> datetime:
+    moment: datetime | None = None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        with suppress(ValueError):
+            moment = datetime.fromisoformat(value)
+    if moment is None:
+        raise Invalid(
+            "must be a date and time with a UTC offset, such as '2026-03-02T08:00:00+01:00', "
+            f"not {show(value)}"
+        )
+    if moment.utcoffset() is None:
+        raise Invalid(
+            f"must carry a UTC offset, such as '2026-03-02T08:00:00+01:00', not {show(value)}"
+        )
+    return moment
+
+
+def _timezone(value: object) -> str:
+    name = text(value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = suggest(name, available_timezones()) or "; use an IANA name such as 'Europe/Prague'"
+        raise Invalid(f"unknown time zone {name!r}{hint}") from None
+    return name
+
+
+def _template(value: object) -> str:
+    body = text(value)
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(body) if name is not None]
+    except ValueError as exc:
+        raise Invalid(
+            f"is not a valid template ({exc}); write '{{{{' and '}}}}' for braces"
+        ) from None
+    for name in names:
+        if name not in PLACEHOLDERS:
+            raise Invalid(
+                f"has an unknown placeholder {{{name}}}; the harness fills {{name}} and "
+                "{first_name} (write '{{' and '}}' for braces)"
+            )
+    return body
+
+
+# -- the reader ------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads one parsed file; the world tables are left to ``fleet.WorldReader``."""
+
+    def __init__(self, checker: Checker) -> None:
+        self.c = checker
+        self.max_duration: float | None = None
+
+    def scenario(
+        self, data: Mapping[str, object], path: Path | None, expected_name: str | None
+    ) -> Scenario:
+        c = self.c
+        top = c.table(data, (), KEYS[""])
+        loc: Location = ("scenario",)
+        head = c.section(
+            top,
+            "scenario",
+            KEYS["scenario"],
+            required="it needs at least name, description and max_duration",
+        )
+        name = c.need(head, loc, "name", _scenario_name, "")
+        if expected_name is not None and name and name != expected_name:
+            c.report(
+                (*loc, "name"),
+                f"must equal the file name {expected_name!r} in the catalogue, not {name!r}",
+            )
+        description = c.need(head, loc, "description", text, "")
+        seed = c.get(head, loc, "seed", integer(0), 1)
+        start = c.get(head, loc, "start", _start, DEFAULT_START)
+        zone = c.get(head, loc, "timezone", _timezone, DEFAULT_TIMEZONE)
+        self.max_duration = c.need(head, loc, "max_duration", positive_duration, None)
+        drain = c.get(head, loc, "drain", boolean, True)
+        defects = c.names(head, loc, "defects", choice(DEFECTS), ())
+
+        world = WorldReader(c, self.max_duration).world(top)
+        workload = self.workload(top)
+        expect = self.expect(top)
+        if not c.problems:  # judged on a world read without fallbacks only
+            for index, hit in enumerate(expect.hit):
+                if why := why_impossible(hit, world):
+                    c.report(("expect", "hit", index), f"{hit!r} cannot happen here: {why}")
+        c.raise_problems()
+        assert self.max_duration is not None  # else a problem was raised above
+        return Scenario(
+            name=name,
+            description=description,
+            path=path,
+            seed=seed,
+            start=start,
+            timezone=zone,
+            max_duration=self.max_duration,
+            drain=drain,
+            defects=defects,
+            world=world,
+            workload=workload,
+            expect=expect,
+        )
+
+    def workload(self, top: Table) -> tuple[Batch, ...]:
+        c = self.c
+        batches: list[Batch] = []
+        deliveries: dict[str, str] = {}  # campaign -> its delivery (set by its first batch)
+        for index, raw in enumerate(c.tables(top.get("workload"), ("workload",))):
+            loc: Location = ("workload", index)
+            table = c.table(raw, loc, KEYS["workload"])
+            at = c.get(table, loc, "at", parse_duration, 0.0)
+            c.before((*loc, "at"), at, self.max_duration, "the batch would never be sent")
+            if batches and at < batches[-1].at:
+                c.report(
+                    (*loc, "at"),
+                    f"({format_duration(at)}) comes before the previous batch "
+                    f"({format_duration(batches[-1].at)}); list the [[workload]] batches in "
+                    "time order",
+                )
+            count = c.need(table, loc, "count", integer(1, MAX_RECIPIENTS), 1)
+            campaign = c.get(table, loc, "campaign", text, None)
+            default = "at_least_once"
+            if campaign is not None:
+                default = deliveries.get(campaign, "at_most_once")
+            delivery = c.get(table, loc, "delivery", choice(DELIVERIES), default)
+            if campaign is not None:
+                first = deliveries.setdefault(campaign, delivery)
+                if delivery != first:
+                    c.report(
+                        (*loc, "delivery"),
+                        f"campaign {campaign!r} is {first} (its first batch says so); all "
+                        "batches of one campaign share its delivery",
+                    )
+            same = c.get(table, loc, "recipients", choice(("new", "same")), "new") == "same"
+            if same:
+                self.check_same(loc, campaign, count, batches)
+            batches.append(
+                Batch(
+                    at=at,
+                    count=count,
+                    campaign=campaign,
+                    delivery=delivery,
+                    bodies=self.bodies(table, loc),
+                    unicode_share=c.get(table, loc, "unicode_share", parse_share, 0.0),
+                    same_recipients=same,
+                )
+            )
+        return tuple(batches)
+
+    def check_same(
+        self, loc: Location, campaign: str | None, count: int, batches: list[Batch]
+    ) -> None:
+        here = (*loc, "recipients")
+        if campaign is None:
+            self.c.report(here, "'same' needs a campaign whose earlier batch it repeats")
+            return
+        earlier = [batch for batch in batches if batch.campaign == campaign]
+        if not earlier:
+            self.c.report(here, f"'same' needs an earlier batch of campaign {campaign!r}")
+        elif count > earlier[-1].count:
+            self.c.report(
+                (*loc, "count"),
+                f"({count}) is more than the {earlier[-1].count} recipients of the previous "
+                f"batch of campaign {campaign!r}, which recipients = 'same' reuses",
+            )
+
+    def bodies(self, table: Table, loc: Location) -> tuple[str, ...]:
+        c = self.c
+        if "body" in table and "bodies" in table:
+            c.report((*loc, "bodies"), "give either body or bodies, not both")
+        if "bodies" in table:
+            bodies = c.names(table, loc, "bodies", _template, ())
+            if table["bodies"] == []:
+                c.report((*loc, "bodies"), "must hold at least one message")
+            return bodies
+        body = c.need(table, loc, "body", _template, "")
+        return (body,) if body else ()
+
+    def expect(self, top: Table) -> Expect:
+        c, loc = self.c, ("expect",)
+        table = c.section(top, "expect", KEYS["expect"])
+        oracles = c.names(table, loc, "oracles", choice(ORACLES), ORACLES)
+        if table.get("oracles") == []:
+            c.report((*loc, "oracles"), "must name at least one oracle to judge")
+        fail = c.names(table, loc, "fail", choice(ORACLES), ())
+        raw_fail = table.get("fail")
+        for name in fail:
+            if name not in oracles and isinstance(raw_fail, list):
+                c.report(
+                    (*loc, "fail", raw_fail.index(name)),
+                    f"{name!r} is not in expect.oracles; an oracle expected to fail must be judged",
+                )
+        hit = c.names(table, loc, "hit", choice(HITS), ())
+        return Expect(oracles=oracles, fail=fail, hit=hit)

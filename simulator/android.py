@@ -1,0 +1,318 @@
+"""Android under the app: Doze, while-idle alarms and the SMS stack of each SIM slot.
+
+Numbers are AOSP defaults (``reference/android-and-testing.md`` §A1, §A3, §A5):
+
+- **Doze** starts when the phone is unplugged with the screen off. Light doze idles after
+  about a minute (windows of 5, 10, 15, 15… min between 1-min maintenance windows); deep
+  doze after about 61-65 min (inactive 30 min, idle-pending 30 min, sensing up to 4 min,
+  locating up to 30 s), then idles 1 h, 2 h, 4 h, 6 h… with maintenance windows of 5 then
+  10 min. While idle an app that is not battery-exempt has no network, except for a short
+  temporary allow-list (10 s after a while-idle alarm or a high-priority push, 20 s after
+  an incoming SMS). ``COMPRESS_TIME`` divides the long timeouts by ten.
+- **While-idle alarms** (``setExactAndAllowWhileIdle``) fire in Doze within a quota of 72
+  per hour; beyond it they wait for the next maintenance window. Battery-exempt apps have
+  no quota.
+- **The SMS stack**: per slot an ``SmsUsageMonitor`` (held behind the confirmation dialog,
+  refused with code 5), the carrier's latency and result codes, three telephony retries
+  2 s apart on ``RIL_SMS_SEND_FAIL_RETRY`` (101) — a failed attempt may have reached the
+  SMSC anyway, and the retry then duplicates the message below the app — and one sent
+  callback per part, any of which the carrier model can lose. Every message that leaves
+  the radio goes to the ledger.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import simpy
+
+from .config import RESULT_OK, AndroidSpec, CarrierSpec, SimSpec
+from .history import History
+from .ledger import RadioLedger, Transmission
+from .sms_monitor import PRESETS, SmsUsageMonitor, Verdict
+
+__all__ = ["Doze", "PartCallback", "Radio", "SendRequest"]
+
+RIL_RETRY = 101
+RETRY_FAILED = 30  # RESULT_ERROR_SMS_SEND_RETRY_FAILED
+LIMIT_EXCEEDED = 5
+
+# (state, seconds) of deep doze once idle; maintenance windows between them.
+_DEEP_IDLE = (3600.0, 7200.0, 14400.0, 21600.0)
+_DEEP_MAINT = (300.0, 600.0)
+_LIGHT_IDLE = (300.0, 600.0, 900.0)
+_LIGHT_MAINT = 60.0
+_WHILE_IDLE_QUOTA = 72  # per hour, apps targeting S+
+ALARM_ALLOWLIST = 10.0
+FCM_ALLOWLIST = 10.0
+SMS_ALLOWLIST = 20.0
+
+
+class Doze:
+    """DeviceIdleController's light and deep states for one phone."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        spec: AndroidSpec,
+        rng: random.Random,
+        history: History,
+        phone: str,
+    ) -> None:
+        self.env = env
+        self.spec = spec
+        self.rng = rng
+        self.history = history
+        self.phone = phone
+        self.state = "active"
+        self.idle_count = 0  # deep idle periods entered (a scenario can demand one)
+        self._allow_until = 0.0
+        self._quota: deque[float] = deque()
+        self._wake = env.event()
+        self._run: simpy.Process | None = None
+        if not spec.charging:
+            self.unplug(at=spec.doze_after)
+
+    # -- what the app sees ------------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """Light or deep idle (not a maintenance window)."""
+        return self.state in ("light_idle", "deep_idle")
+
+    def network_allowed(self) -> bool:
+        """May the app reach the network right now?"""
+        return self.spec.battery_exempt or not self.idle or self.env.now < self._allow_until
+
+    def allow(self, seconds: float) -> None:
+        """A temporary allow-list entry (while-idle alarm, high-priority push, SMS)."""
+        self._allow_until = max(self._allow_until, self.env.now + seconds)
+
+    def window(self) -> simpy.Event:
+        """An event that fires when the app may next use the network (now if it may)."""
+        if self.network_allowed():
+            event = self.env.event()
+            event.succeed()
+            return event
+        return self._wake
+
+    def alarm_delay(self) -> float | None:
+        """For a while-idle alarm due now: ``None`` to fire now, else wait for a window."""
+        if self.spec.battery_exempt or self.state != "deep_idle":
+            return None
+        horizon = self.env.now - 3600.0
+        while self._quota and self._quota[0] <= horizon:
+            self._quota.popleft()
+        if len(self._quota) < _WHILE_IDLE_QUOTA:
+            self._quota.append(self.env.now)
+            return None
+        return -1.0
+
+    # -- plug state -----------------------------------------------------------------------
+
+    def unplug(self, at: float | None = None) -> None:
+        """Screen off and unplugged from ``at`` (default now): the Doze countdown starts."""
+        if self._run is None or not self._run.is_alive:
+            self._run = self.env.process(self._countdown(self.env.now if at is None else at))
+
+    def plug(self) -> None:
+        """Charging: back to active at once, every delay reset."""
+        if self._run is not None and self._run.is_alive:
+            self._run.interrupt("plug")
+        self._set("active")
+
+    # -- the state machine --------------------------------------------------------------------
+
+    def _scale(self, seconds: float) -> float:
+        return seconds / 10.0 if self.spec.compress_time else seconds
+
+    def _set(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        if state == "deep_idle":
+            self.idle_count += 1
+        self.history.emit(self.env.now, "doze", phone=self.phone, state=state)
+        if not self.idle:
+            wake, self._wake = self._wake, self.env.event()
+            wake.succeed()
+
+    def _countdown(self, start: float):  # type: ignore[no-untyped-def]
+        try:
+            if start > self.env.now:
+                yield self.env.timeout(start - self.env.now)
+            deep_at = self.env.now + self._scale(3600.0) + self.rng.uniform(0, 270.0)
+            # Light doze until deep doze takes over.
+            yield self.env.timeout(60.0 + self.rng.uniform(0, 60.0))
+            step = 0
+            while self.env.now < deep_at:
+                self._set("light_idle")
+                idle = _LIGHT_IDLE[min(step, len(_LIGHT_IDLE) - 1)]
+                yield self.env.timeout(min(idle, max(0.0, deep_at - self.env.now)))
+                if self.env.now >= deep_at:
+                    break
+                self._set("light_maintenance")
+                yield self.env.timeout(_LIGHT_MAINT)
+                step += 1
+            step = 0
+            while True:
+                self._set("deep_idle")
+                yield self.env.timeout(self._scale(_DEEP_IDLE[min(step, len(_DEEP_IDLE) - 1)]))
+                self._set("deep_maintenance")
+                yield self.env.timeout(_DEEP_MAINT[min(step, len(_DEEP_MAINT) - 1)])
+                step += 1
+        except simpy.Interrupt:
+            return
+
+
+PartCallback = Callable[[int, int], None]  # (sms_id, result code) for one part
+
+
+@dataclass
+class SendRequest:
+    """One ``sendTextMessage`` / ``sendMultipartTextMessage`` call."""
+
+    slot: int
+    recipient: str
+    sms_id: int
+    uuid: str | None
+    parts: int
+    on_part: PartCallback
+
+
+class Radio:
+    """The SMS stack and SIMs of one phone; writes the ledger."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        phone: str,
+        sims: tuple[SimSpec, ...],
+        spec: AndroidSpec,
+        rng: random.Random,
+        ledger: RadioLedger,
+        history: History,
+        on_transmitted: Callable[[Transmission], None],
+    ) -> None:
+        self.env = env
+        self.phone = phone
+        self.sims = sims
+        self.spec = spec
+        self.rng = rng
+        self.ledger = ledger
+        self.history = history
+        self.on_transmitted = on_transmitted
+        self.monitors: list[SmsUsageMonitor] = []
+        self.reset_monitors()
+        self._weights = [self._mix(sim.carrier) for sim in sims]
+
+    @staticmethod
+    def _mix(carrier: CarrierSpec) -> tuple[list[int], list[float]]:
+        codes = [code for code, _ in carrier.results]
+        weights = [weight for _, weight in carrier.results]
+        return codes, weights
+
+    def cap_of(self, slot: int) -> SmsUsageMonitor:
+        """The SmsUsageMonitor of a slot."""
+        return self.monitors[slot]
+
+    def reset_monitors(self) -> None:
+        """A reboot: the monitors (in system_server) start empty and re-read the settings."""
+        cap = PRESETS["granted" if self.spec.granted else self.spec.sms_cap]
+        self.monitors = [SmsUsageMonitor(cap) for _ in self.sims]
+
+    def send(self, request: SendRequest) -> None:
+        """Hand a message to Android (returns at once; callbacks come later)."""
+        verdict = self.monitors[request.slot].check(self.env.now, request.parts)
+        if verdict is Verdict.SEND:
+            self.env.process(self._transmit(request))
+            return
+        self.history.emit(
+            self.env.now,
+            "cap",
+            phone=self.phone,
+            sim_slot=request.slot,
+            sms_id=request.sms_id,
+            verdict=verdict.value,
+            parts=request.parts,
+        )
+        if verdict is Verdict.REFUSE:
+            for _ in range(request.parts):
+                request.on_part(request.sms_id, LIMIT_EXCEEDED)
+        # HOLD: behind the confirmation dialog nobody answers on a gateway phone; the
+        # message never leaves and no callback ever comes (the app's sweep times it out).
+
+    def _draw(self, slot: int) -> int:
+        codes, weights = self._weights[slot]
+        if len(codes) == 1:
+            return codes[0]
+        return self.rng.choices(codes, weights)[0]
+
+    def _transmit(self, request: SendRequest):  # type: ignore[no-untyped-def]
+        sim = self.sims[request.slot]
+        carrier = sim.carrier
+        reached = False
+        code = RIL_RETRY
+        for attempt in range(carrier.telephony_retries + 1):
+            if attempt:
+                yield self.env.timeout(carrier.telephony_retry_delay)
+            latency = max(
+                0.05,
+                carrier.latency + self.rng.uniform(-carrier.latency_jitter, carrier.latency_jitter),
+            )
+            yield self.env.timeout(latency)
+            code = self._draw(request.slot)
+            leaves = code == RESULT_OK or (
+                code == RIL_RETRY and self.rng.random() < carrier.retry_reached
+            )
+            if leaves:
+                entry = Transmission(
+                    at=self.env.now,
+                    phone=self.phone,
+                    sim_slot=request.slot,
+                    sim_number=sim.number,
+                    recipient=request.recipient,
+                    sms_id=request.sms_id,
+                    uuid=request.uuid,
+                    parts=request.parts,
+                    parts_sent=request.parts,
+                    cause="telephony_retry" if reached else "app",
+                )
+                self.ledger.record(entry)
+                self.history.emit(
+                    entry.at,
+                    "radio",
+                    phone=entry.phone,
+                    sim_slot=entry.sim_slot,
+                    sim_number=entry.sim_number,
+                    recipient=entry.recipient,
+                    sms_id=entry.sms_id,
+                    uuid=entry.uuid,
+                    parts=entry.parts,
+                    parts_sent=entry.parts_sent,
+                    cause=entry.cause,
+                )
+                reached = True
+                self.on_transmitted(entry)
+            if code != RIL_RETRY:
+                break
+            self.history.emit(
+                self.env.now,
+                "telephony_retry",
+                phone=self.phone,
+                sms_id=request.sms_id,
+                attempt=attempt + 1,
+                reached=leaves,
+            )
+        else:
+            code = RETRY_FAILED
+        for _ in range(request.parts):
+            if carrier.lost_callback and self.rng.random() < carrier.lost_callback:
+                self.history.emit(
+                    self.env.now, "lost_callback", phone=self.phone, sms_id=request.sms_id
+                )
+                continue
+            request.on_part(request.sms_id, code)

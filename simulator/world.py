@@ -1,0 +1,202 @@
+"""A world of virtual phones around one gateway server, in one SimPy environment.
+
+The world owns the clock (``env.now`` = virtual seconds since ``start``), the history, the
+radio ledger, FCM and the recipients. Randomness is one seed split by name
+(``random.Random(f"{seed}:{name}")``), so adding a phone does not change the draws of the
+others and the same seed gives the same history.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import simpy
+
+from .android import Doze, Radio
+from .app import GatewayApp
+from .config import PhoneSpec, WorldSpec
+from .history import History
+from .ledger import RadioLedger, Transmission
+from .port import GatewayPort
+
+__all__ = ["Fcm", "World"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Fcm:
+    """Google's push service: token -> phone, with latency and loss."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.rng = world.rng("fcm")
+        self._apps: dict[str, GatewayApp] = {}
+
+    def register(self, token: str, app: GatewayApp) -> None:
+        """The phone obtained ``token`` (``onNewToken``)."""
+        self._apps[token] = app
+
+    def push(self, token: str) -> bool:
+        """The server sends an ``sms_pending`` data message; ``False`` if the token is
+        unknown to FCM (unregistered)."""
+        world = self.world
+        app = self._apps.get(token)
+        if app is None:
+            world.history.emit(world.env.now, "fcm", token=token, outcome="unregistered")
+            return False
+        spec = world.spec.fcm
+        if not spec.enabled or (spec.loss and self.rng.random() < spec.loss):
+            world.history.emit(world.env.now, "fcm", phone=app.name, outcome="lost")
+            return True
+        world.env.process(self._deliver(app, spec.latency))
+        return True
+
+    def _deliver(self, app: GatewayApp, latency: float):  # type: ignore[no-untyped-def]
+        yield self.world.env.timeout(latency)
+        self.world.history.emit(self.world.env.now, "fcm", phone=app.name, outcome="delivered")
+        app.on_push()
+
+
+class World:
+    """Phones, network, FCM and recipients; driven by ``env.run``."""
+
+    def __init__(
+        self,
+        spec: WorldSpec,
+        port: GatewayPort,
+        api_keys: Mapping[str, str],
+        *,
+        seed: int,
+        start: datetime,
+        env: simpy.Environment | None = None,
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("The world's start time needs a timezone.")
+        self.spec = spec
+        self.port = port
+        self.seed = seed
+        self.start = start
+        self._start_ms = int((start - _EPOCH).total_seconds() * 1000)
+        self.env = env or simpy.Environment()
+        self.history = History()
+        self.ledger = RadioLedger()
+        self.fcm = Fcm(self)
+        self._recipients = self.rng("recipients")
+        self.stopped: set[str] = set()
+        self.apps: dict[str, GatewayApp] = {}
+        self._by_sim: dict[str, GatewayApp] = {}
+        for phone in spec.phones:
+            if phone.name not in api_keys:
+                raise ValueError(f"No API key for phone {phone.name!r}.")
+            self.apps[phone.name] = self._build(phone, api_keys[phone.name])
+
+    def rng(self, name: str) -> random.Random:
+        """The random source of one named component."""
+        return random.Random(f"{self.seed}:{name}")  # noqa: S311 - simulation, not crypto
+
+    def epoch_ms(self, t: float) -> int:
+        """Virtual time ``t`` as Unix milliseconds."""
+        return self._start_ms + int(t * 1000)
+
+    def iso(self, epoch_ms: int) -> str:
+        """Unix milliseconds as ``YYYY-MM-DDTHH:MM:SSZ``."""
+        return (_EPOCH + timedelta(milliseconds=epoch_ms)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _build(self, phone: PhoneSpec, api_key: str) -> GatewayApp:
+        rng = self.rng(f"phone:{phone.name}")
+        doze = Doze(
+            self.env, phone.android, self.rng(f"doze:{phone.name}"), self.history, phone.name
+        )
+        radio = Radio(
+            self.env,
+            phone.name,
+            phone.sims,
+            phone.android,
+            self.rng(f"radio:{phone.name}"),
+            self.ledger,
+            self.history,
+            self._transmitted,
+        )
+        app = GatewayApp(self, phone, api_key, doze, radio, rng)
+        for sim in phone.sims:
+            self._by_sim[sim.number] = app
+        self.env.process(self._boot(app, phone))
+        return app
+
+    def _boot(self, app: GatewayApp, phone: PhoneSpec):  # type: ignore[no-untyped-def]
+        if phone.start_at > 0:
+            yield self.env.timeout(phone.start_at)
+        app.start()
+        for fault in sorted(phone.faults, key=lambda f: f.at):
+            if fault.at > self.env.now:
+                yield self.env.timeout(fault.at - self.env.now)
+            self._apply(app, fault.kind, fault.duration)
+
+    def _apply(self, app: GatewayApp, kind: str, duration: float) -> None:
+        if kind == "process_death":
+            app.kill(kind, restart_after=duration or 10.0)
+        elif kind == "reboot":
+            app.kill(kind, restart_after=duration or 60.0)
+            app.radio.reset_monitors()
+        elif kind == "partition":
+            app.partitioned_until = max(app.partitioned_until, self.env.now + duration)
+            self.history.emit(
+                self.env.now,
+                "fault",
+                phone=app.name,
+                fault=kind,
+                until=round(app.partitioned_until, 6),
+            )
+        elif kind == "unplug":
+            app.doze.unplug()
+            self.history.emit(self.env.now, "fault", phone=app.name, fault=kind)
+        elif kind == "plug":
+            app.doze.plug()
+            self.history.emit(self.env.now, "fault", phone=app.name, fault=kind)
+        else:
+            raise ValueError(f"Unknown fault kind {kind!r}.")
+
+    # -- recipients -----------------------------------------------------------------------
+
+    def _transmitted(self, entry: Transmission) -> None:
+        spec = self.spec.recipients
+        if (
+            entry.cause != "app"
+            or not spec.stop_probability
+            or entry.recipient in self.stopped
+            or self._recipients.random() >= spec.stop_probability
+        ):
+            return
+        self.stopped.add(entry.recipient)
+        delay = self._recipients.expovariate(1.0 / spec.stop_delay) if spec.stop_delay else 0.0
+        self.env.process(self._reply(entry, spec.stop_words[0], delay))
+
+    def _reply(self, entry: Transmission, word: str, delay: float):  # type: ignore[no-untyped-def]
+        yield self.env.timeout(delay)
+        self.history.emit(
+            self.env.now,
+            "stop_reply",
+            recipient=entry.recipient,
+            sim_number=entry.sim_number,
+            sms_id=entry.sms_id,
+        )
+        app = self._by_sim.get(entry.sim_number)
+        if app is not None:
+            app.receive_sms(entry.recipient, word, entry.sim_number)
+
+    # -- running --------------------------------------------------------------------------
+
+    @property
+    def quiet(self) -> bool:
+        """Every running phone has nothing in hand."""
+        return all(app.quiet for app in self.apps.values())
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Write each app's final local state into the history (``app_final``)."""
+        return [
+            self.history.emit(self.env.now, "app_final", phone=name, **app.final_state())
+            for name, app in self.apps.items()
+        ]

@@ -1,0 +1,436 @@
+"""The oracles, each shown a run that keeps its property and one that breaks it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.oracles import ORACLES, Evidence, Verdict, judge
+
+START = "2026-03-02T07:00:00Z"  # 08:00 in Prague (CET, UTC+1)
+PHONE = "phone-1"
+SIM = "+420777000001"
+ALICE = "+420608000001"
+BOB = "+420608000002"
+
+
+# --- builders ---------------------------------------------------------------------------
+
+
+def phone_config(daily=0, monthly=0, rate=0, caps=(), server_id=1):
+    return {
+        "server_id": server_id,
+        "sims": [SIM],
+        "daily_limit": daily,
+        "monthly_limit": monthly,
+        "rate_limit": rate,
+        "caps": list(caps),
+    }
+
+
+def cap(max_count=30, period=60.0, slot=0, exempt=False):
+    return {"slot": slot, "max_count": max_count, "period": period, "exempt": exempt}
+
+
+def radio(t, sms_id, *, parts=1, sent=None, cause="app", to=ALICE, phone=PHONE, slot=0):
+    return {
+        "kind": "radio",
+        "t": t,
+        "phone": phone,
+        "sim_slot": slot,
+        "sim_number": SIM,
+        "recipient": to,
+        "sms_id": sms_id,
+        "uuid": f"u{sms_id}",
+        "parts": parts,
+        "parts_sent": parts if sent is None else sent,
+        "cause": cause,
+    }
+
+
+def issued(t, *sms, phone=PHONE):
+    """``sms`` are (id, number) pairs."""
+    return {
+        "kind": "issued",
+        "t": t,
+        "phone": phone,
+        "sms": [{"id": i, "number": n} for i, n in sms],
+    }
+
+
+def row(sms_id, state="sent", *, to=ALICE, segments=1, delivery="at_most_once", issues=1, **extra):
+    return {
+        "id": sms_id,
+        "uuid": f"u{sms_id}",
+        "number": to,
+        "state": state,
+        "failure_type": None,
+        "gateway_phone_id": 1,
+        "campaign_id": None,
+        "segments": segments,
+        "delivery": delivery,
+        "issue_count": issues,
+        **extra,
+    }
+
+
+def server_phone(sent_total, phone_id=1, name=PHONE):
+    return {"id": phone_id, "name": name, "sent_total": sent_total}
+
+
+def app_final(statuses, unsynced=(), phone=PHONE, t=900.0):
+    return {
+        "kind": "app_final",
+        "t": t,
+        "phone": phone,
+        "unsynced": list(unsynced),
+        "statuses": {str(i): s for i, s in statuses.items()},
+    }
+
+
+def inbound(kind, t, sender, body, date):
+    return {"kind": kind, "t": t, "phone": PHONE, "sender": sender, "body": body, "date": date}
+
+
+def evidence(*events, sms=(), phones=(), inbound_rows=(), config=None):
+    head = {
+        "kind": "config",
+        "t": 0.0,
+        "start": START,
+        "timezone": "Europe/Prague",
+        "phones": {PHONE: config or phone_config()},
+    }
+    server = {"sms": list(sms), "phones": list(phones), "inbound": list(inbound_rows)}
+    return Evidence(events=[head, *events], server=server)
+
+
+def clean_run(n=3):
+    """n one-part SMS to ALICE, each enqueued, issued, sent once, synced and counted."""
+    ids = list(range(1, n + 1))
+    events = [{"kind": "enqueued", "t": 1.0, "ids": ids}]
+    for i in ids:
+        events += [issued(10.0 * i, (i, ALICE)), radio(10.0 * i + 1, i)]
+    events.append(inbound("inbound_received", 100.0, BOB, "hi", "2026-03-02T07:01:40Z"))
+    events.append(inbound("inbound_ack", 101.0, BOB, "hi", "2026-03-02T07:01:40Z"))
+    events.append(app_final({i: "sent" for i in ids}))
+    return evidence(
+        *events,
+        sms=[row(i) for i in ids],
+        phones=[server_phone(n)],
+        inbound_rows=[{"from_number": BOB, "message": "hi", "received_at": "2026-03-02T07:01:40Z"}],
+        config=phone_config(daily=100, monthly=1000, rate=10, caps=[cap()]),
+    )
+
+
+def run(name, ev) -> Verdict:
+    return ORACLES[name](ev)
+
+
+def broken(name, ev) -> str:
+    """The oracle fails and reports its violations as one text."""
+    verdict = run(name, ev)
+    assert not verdict.passed and verdict.violation_count == len(verdict.violations) > 0
+    return " | ".join(verdict.violations)
+
+
+# --- judge and verdicts ---------------------------------------------------------------
+
+
+def test_a_clean_run_passes_every_oracle_in_order():
+    verdicts = judge(clean_run())
+    assert [v.name for v in verdicts] == list(ORACLES)
+    assert list(ORACLES) == [
+        "exactly_once",
+        "no_loss",
+        "no_phantom_sent",
+        "limits",
+        "android_cap",
+        "stop_respected",
+        "counters_consistent",
+        "reconcile_converges",
+        "inbound_once",
+    ]
+    failed = [v.summary for v in verdicts if not v.passed]
+    assert failed == []
+    assert all(v.checked > 0 for v in verdicts if v.name != "stop_respected")
+    assert verdicts[0].summary == "3 SMS judged, 0 transmitted twice"
+
+
+def test_judge_runs_only_the_named_oracles_in_the_order_given():
+    verdicts = judge(clean_run(), ["no_loss", "exactly_once"])
+    assert [v.name for v in verdicts] == ["no_loss", "exactly_once"]
+
+
+def test_judge_names_an_unknown_oracle_and_lists_the_known_ones():
+    with pytest.raises(ValueError, match="no_duplicates") as error:
+        judge(clean_run(), ["no_loss", "no_duplicates"])
+    assert "exactly_once" in str(error.value) and "inbound_once" in str(error.value)
+
+
+def test_an_empty_run_passes_with_nothing_to_judge():
+    verdicts = judge(evidence())
+    assert all(v.passed for v in verdicts)
+    idle = [v.name for v in verdicts if v.checked == 0 and v.summary.startswith("nothing to judge")]
+    assert idle == [name for name in ORACLES if name != "limits"]  # limits judged the idle phone
+
+
+def test_a_verdict_serialises_to_json():
+    ev = clean_run()
+    ev.server["sms"][0]["state"] = "pending"
+    data = json.loads(json.dumps(run("no_loss", ev).to_dict()))
+    assert data["passed"] is False and data["violation_count"] == 1
+    assert data["violations"] == ["SMS 1 is still pending at the end of the run"]
+    assert data["figures"]["sent"] == 2
+
+
+def test_a_config_event_must_come_first():
+    late = Evidence(events=[*clean_run().events[1:], clean_run().events[0]], server={})
+    with pytest.raises(ValueError, match="comes first"):
+        judge(late)
+
+
+def test_only_twenty_examples_are_kept_but_all_are_counted():
+    ev = evidence({"kind": "enqueued", "t": 1.0, "ids": list(range(1, 31))})
+    verdict = run("no_loss", ev)
+    assert verdict.violation_count == 30 and len(verdict.violations) == 20
+
+
+# --- exactly_once --------------------------------------------------------------------
+
+
+def test_an_at_most_once_sms_transmitted_twice_is_a_violation():
+    ev = evidence(radio(10.0, 7), radio(70.0, 7), sms=[row(7)])
+    text = broken("exactly_once", ev)
+    assert "SMS 7" in text and "2 times" in text and "t=70s" in text
+
+
+def test_an_at_most_once_sms_re_issued_is_a_violation_even_if_sent_once():
+    ev = evidence(radio(10.0, 7), sms=[row(7, issues=2)])
+    assert "SMS 7 was re-issued despite at_most_once" in broken("exactly_once", ev)
+
+
+def test_an_at_least_once_duplicate_after_a_re_issue_passes_but_is_counted():
+    ev = evidence(radio(10.0, 7), radio(400.0, 7), sms=[row(7, delivery="at_least_once", issues=2)])
+    verdict = run("exactly_once", ev)
+    assert verdict.passed
+    assert verdict.figures["declared_duplicates"] == 1 and verdict.figures["transmitted"] == 1
+
+
+def test_an_at_least_once_duplicate_without_a_re_issue_is_a_violation():
+    ev = evidence(radio(10.0, 7), radio(400.0, 7), sms=[row(7, delivery="at_least_once")])
+    assert "SMS 7 (at_least_once)" in broken("exactly_once", ev)
+
+
+def test_a_telephony_retry_after_parts_went_out_is_counted_not_violated():
+    ev = evidence(
+        radio(10.0, 7, parts=2, sent=1),
+        radio(11.0, 7, parts=2, cause="telephony_retry"),
+        radio(20.0, 8, sent=0),
+        radio(21.0, 8, cause="telephony_retry"),  # nothing went out before: not a duplicate
+        sms=[row(7, segments=2), row(8)],
+    )
+    verdict = run("exactly_once", ev)
+    assert verdict.passed and verdict.figures["telephony_duplicates"] == 1
+
+
+def test_two_sms_of_one_campaign_to_one_recipient_is_a_violation():
+    sms = [row(1, campaign_id=5), row(2, campaign_id=5), row(3, campaign_id=5, to=BOB)]
+    ev = evidence(radio(10.0, 1), radio(20.0, 2), radio(30.0, 3, to=BOB), sms=sms)
+    text = broken("exactly_once", ev)
+    assert "campaign 5 reached +420608000001 with 2 SMS" in text and BOB not in text
+    other = [row(1, campaign_id=5), row(2, campaign_id=6)]
+    assert run("exactly_once", evidence(radio(10.0, 1), radio(20.0, 2), sms=other)).passed
+
+
+# --- no_loss -------------------------------------------------------------------------
+
+
+def test_no_loss_names_missing_and_unfinished_sms():
+    ev = evidence({"kind": "enqueued", "t": 1.0, "ids": [1, 2, 3]}, sms=[row(1), row(2, "pending")])
+    text = broken("no_loss", ev)
+    assert "SMS 2 is still pending" in text and "SMS 3 was enqueued but the server has no" in text
+
+
+def test_failed_sms_need_a_failure_type_which_is_counted():
+    sms = [
+        row(1, "error", failure_type="sms_unconfirmed"),
+        row(2, "canceled", failure_type="blacklisted"),
+        row(3, "error"),
+    ]
+    verdict = run("no_loss", evidence({"kind": "enqueued", "t": 1.0, "ids": [1, 2, 3]}, sms=sms))
+    assert verdict.violations == ("SMS 3 ended error without a failure_type",)
+    assert verdict.figures["indeterminate"] == 1 and verdict.figures["failure:blacklisted"] == 1
+    assert (verdict.figures["error"], verdict.figures["canceled"]) == (2, 1)
+
+
+# --- no_phantom_sent -----------------------------------------------------------------
+
+
+def test_sent_on_the_server_needs_a_complete_transmission():
+    sms = [row(1, segments=2), row(2), row(3, "error", failure_type="x")]
+    ev = evidence(radio(10.0, 1, parts=2, sent=1), sms=sms)
+    text = broken("no_phantom_sent", ev)
+    assert "SMS 1 is sent on the server but at best 1 of its 2 parts left phone-1" in text
+    assert "SMS 2 is sent on the server but never left" in text and "SMS 3" not in text
+    whole = evidence(radio(10.0, 1, parts=2, sent=1), radio(60.0, 1, parts=2), sms=[row(1)])
+    assert run("no_phantom_sent", whole).figures["sent_checked"] == 1
+
+
+# --- limits --------------------------------------------------------------------------
+
+# 22:00 and 22:50 UTC are 23:00 and 23:50 on 2 March in Prague; 23:10 UTC is 00:10 on 3 March.
+T_2200, T_2250, T_2310 = 54000.0, 57000.0, 58200.0
+
+
+def test_the_daily_limit_splits_at_local_midnight_not_utc_midnight():
+    config = phone_config(daily=3)
+    across = evidence(radio(T_2250, 1, parts=2), radio(T_2310, 2, parts=2), config=config)
+    verdict = run("limits", across)
+    assert verdict.passed and verdict.figures["max_day_parts"] == 2
+    same_day = evidence(radio(T_2200, 1, parts=2), radio(T_2250, 2, parts=2), config=config)
+    text = broken("limits", same_day)
+    assert "phone-1 sent 4 parts on 2026-03-02 (Europe/Prague), over its daily_limit of 3" in text
+
+
+def test_the_monthly_limit_adds_up_the_local_days():
+    ev = evidence(
+        radio(10.0, 1, parts=3), radio(T_2310, 2, parts=3), config=phone_config(monthly=5)
+    )
+    assert "6 parts in 2026-03" in broken("limits", ev)
+
+
+def test_the_rate_limit_counts_sms_in_a_sliding_minute():
+    config = phone_config(rate=2)
+    crowded = evidence(radio(0.5, 1), radio(30.0, 2), radio(60.4, 3), config=config)
+    text = broken("limits", crowded)
+    assert "3 SMS leave the radio in the 60 s ending t=60.4s" in text
+    # (x - 60, x]: the SMS at t=0.5 has left the window ending at 60.5.
+    spread = evidence(radio(0.5, 1), radio(30.0, 2), radio(60.5, 3), config=config)
+    verdict = run("limits", spread)
+    assert verdict.passed and verdict.figures["max_minute_sms"] == 2
+
+
+def test_limits_ignore_unsent_attempts_and_telephony_retries():
+    events = [radio(1.0, 1, sent=0), radio(2.0, 2), radio(3.0, 2, cause="telephony_retry")]
+    verdict = run("limits", evidence(*events, config=phone_config(daily=1, rate=1)))
+    assert verdict.passed and verdict.figures["max_minute_sms"] == 1
+
+
+# --- android_cap ---------------------------------------------------------------------
+
+
+def test_the_cap_counts_parts_per_sim_slot_and_skips_exempt_slots():
+    config = phone_config(caps=[cap(max_count=3, period=600.0), cap(1, slot=1, exempt=True)])
+    events = [radio(1.0, 1, parts=2), radio(2.0, 2, slot=1), radio(3.0, 3, slot=1)]
+    assert run("android_cap", evidence(*events, config=config)).passed
+    events.append(radio(500.0, 4, parts=2))
+    text = broken("android_cap", evidence(*events, config=config))
+    assert "phone-1 SIM slot 0 sent 4 parts in the 600 s ending t=500s" in text
+
+
+def test_a_held_or_refused_sms_must_not_end_sent():
+    def held(t, sms_id, verdict="hold"):
+        event = {"kind": "cap", "t": t, "phone": PHONE, "sim_slot": 0, "sms_id": sms_id}
+        return {**event, "verdict": verdict, "parts": 1}
+
+    failed = [row(1, "error", failure_type="x"), row(2, "canceled", failure_type="x")]
+    verdict = run("android_cap", evidence(held(5.0, 1), held(6.0, 2, "refuse"), sms=failed))
+    assert verdict.passed and (verdict.figures["held"], verdict.figures["refused"]) == (1, 1)
+    text = broken(
+        "android_cap", evidence(held(5.0, 1), held(6.0, 2), sms=[row(1), row(2, "pending")])
+    )
+    assert "SMS 1 was held by Android's cap on phone-1 slot 0 at t=5s" in text
+    assert "ends sent" in text and "SMS 2" in text and "ends pending" in text
+
+
+# --- stop_respected ------------------------------------------------------------------
+
+
+def stop_ack(t, sender=ALICE, stop=True):
+    return {**inbound("inbound_ack", t, sender, "STOP", "2026-03-02T07:01:00Z"), "stop": stop}
+
+
+def test_sms_already_issued_when_the_stop_lands_are_counted_as_in_flight():
+    ev = evidence(
+        issued(10.0, (1, ALICE), (2, BOB)), stop_ack(60.0), radio(61.0, 1), radio(62.0, 2, to=BOB)
+    )
+    verdict = run("stop_respected", ev)
+    assert verdict.passed and verdict.figures == {"stops": 1, "in_flight_at_stop": 1}
+
+
+def test_issuing_to_a_number_after_its_stop_was_acknowledged_is_a_violation():
+    ev = evidence(
+        stop_ack(20.0, BOB, stop=False),
+        stop_ack(60.0),
+        stop_ack(90.0),  # only the first acknowledgement counts
+        issued(100.0, (3, ALICE), (4, BOB)),
+        radio(110.0, 3),  # issued after the STOP: a violation, not in flight
+    )
+    verdict = run("stop_respected", ev)
+    assert verdict.violation_count == 1
+    assert verdict.figures == {"stops": 1, "in_flight_at_stop": 0}
+    text = verdict.violations[0]
+    assert text.startswith("SMS 3 to +420608000001 was issued to phone-1 at t=100s")
+    assert "40 s after" in text
+
+
+# --- counters_consistent -------------------------------------------------------------
+
+
+def test_sent_total_must_equal_the_segments_of_the_phones_sent_sms():
+    sms = [row(1, segments=2), row(2, segments=3), row(3, "error", failure_type="x")]
+    events = [radio(1.0, 1, parts=2), radio(2.0, 2, parts=3)]
+    good = run("counters_consistent", evidence(*events, sms=sms, phones=[server_phone(5)]))
+    assert good.passed and good.figures["sent_segments"] == 5
+    text = broken("counters_consistent", evidence(*events, sms=sms, phones=[server_phone(4)]))
+    assert "phone phone-1 (id 1) has sent_total 4 but its sent SMS add up to 5" in text
+
+
+def test_the_sent_count_is_cross_checked_with_the_radio():
+    ev = evidence(radio(1.0, 1), sms=[row(1), row(2)], phones=[server_phone(2)])
+    text = broken("counters_consistent", ev)
+    assert "counts 2 SMS as sent but only 1 fully left a radio; not: 2" in text
+
+
+# --- reconcile_converges -------------------------------------------------------------
+
+
+def test_every_app_ends_with_nothing_unsynced():
+    ev = evidence(app_final({}, unsynced=[4, 9]), sms=[row(4, "pending"), row(9, "pending")])
+    verdict = run("reconcile_converges", ev)
+    assert verdict.violations == ("phone-1 ended with 2 SMS not synced: 4, 9",)
+    assert verdict.figures["unsynced"] == 2
+
+
+def test_apps_and_server_agree_on_each_sms():
+    finals = [app_final({1: "sent", 2: "error", 3: "error"}), app_final({2: "sent"}, phone="p2")]
+    sms = [row(1, "error", failure_type="x"), row(2), row(3, "pending"), row(4)]
+    text = broken("reconcile_converges", evidence(*finals, sms=sms))
+    assert "SMS 1 ends error but phone-1 reported it sent" in text
+    assert "SMS 2" not in text  # one app saw it sent, the server agrees
+    assert "SMS 3 ends pending though every app reports error" in text
+    assert "SMS 4 ends sent but no app reports it at all" in text
+
+
+# --- inbound_once --------------------------------------------------------------------
+
+
+def test_each_received_sms_is_recorded_exactly_once():
+    received = [
+        inbound("inbound_received", 5.0, ALICE, "STOP", "2026-03-02T09:13:05Z"),
+        inbound("inbound_received", 6.0, ALICE, "STOP", "2026-03-02T09:13:05Z"),  # same SMS
+        inbound("inbound_received", 7.0, BOB, "hello", "2026-03-02T09:14:00Z"),
+        inbound("inbound_received", 8.0, BOB, "hello", "2026-03-02T09:20:00Z"),
+    ]
+    rows = [
+        {"from_number": ALICE, "message": "STOP", "received_at": "2026-03-02T09:13:05+00:00"},
+        {"from_number": BOB, "message": "hello", "received_at": "2026-03-02T09:14:00Z"},
+        {"from_number": BOB, "message": "hello", "received_at": "2026-03-02T09:14:00Z"},
+    ]
+    verdict = run("inbound_once", evidence(*received, inbound_rows=rows))
+    assert verdict.checked == 3 and verdict.violation_count == 2
+    assert "from +420608000002 dated 2026-03-02T09:14:00Z" in verdict.violations[0]
+    assert "recorded 2 times" in verdict.violations[0]
+    assert "09:20:00Z" in verdict.violations[1] and "never recorded" in verdict.violations[1]
+    assert (verdict.figures["lost"], verdict.figures["duplicated"]) == (1, 1)
