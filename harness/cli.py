@@ -251,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "pair":
             return _pair(args)
         if args.command == "run":
-            logging.getLogger("server_under_test").setLevel(logging.ERROR)
+            for noisy in ("server_under_test", "httpx"):
+                logging.getLogger(noisy).setLevel(logging.ERROR)
             return run_command(args)
         if args.command == "scenarios":
             return scenarios_command(args)

@@ -232,6 +232,15 @@ def _listed(items: Sequence[Any], most: int = 10, show: Callable[[Any], str] = s
     return text + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
+def canonical(number: str) -> str:
+    """A number as one key, however it was written: ``+420 601 743 915``,
+    ``00420601743915`` and ``+420601743915`` are the same phone."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if number.strip().startswith("00"):
+        digits = digits[2:]
+    return "+" + digits
+
+
 def _campaign_twice(ix: _Index, campaign: Any, recipient: str, sends: dict[int, float]) -> str:
     each = ", ".join(f"SMS {i} at {ix.when(t)}" for i, t in sends.items())
     return f"campaign {campaign} reached {recipient} with {len(sends)} SMS: {each}"
@@ -254,7 +263,8 @@ def exactly_once(evidence: Evidence) -> Verdict:
             row = ix.sms.get(sms_id)
             campaign = None if row is None else row.get("campaign_id")
             if campaign is not None:
-                campaign_sends[(campaign, event["recipient"])].setdefault(sms_id, event["t"])
+                key = (campaign, canonical(event["recipient"]))
+                campaign_sends[key].setdefault(sms_id, event["t"])
         elif sms_id in reached:
             telephony_duplicates += 1
         if event["parts_sent"] > 0:
@@ -398,7 +408,11 @@ def android_cap(evidence: Evidence) -> Verdict:
             slots += 1
             slot, period, most = cap["slot"], float(cap["period"]), int(cap["max_count"])
             on_slot = [e for e in sends if e["sim_slot"] == slot]
-            times, weights = [e["t"] for e in on_slot], [e["parts"] for e in on_slot]
+            # The cap counts a message when the app hands it to Android ("submitted"),
+            # not when the carrier took it: latency must not smear the window.
+            counted = sorted((e.get("submitted", e["t"]), e["parts"]) for e in on_slot)
+            times = [t for t, _ in counted]
+            weights = [parts for _, parts in counted]
             for t, parts in _over_window(times, weights, period, most)[1]:
                 found.add(
                     f"{name} SIM slot {slot} sent {parts} parts in the {period:g} s ending "
@@ -430,11 +444,11 @@ def stop_respected(evidence: Evidence) -> Verdict:
     stop_at: dict[str, tuple[int, float]] = {}
     for pos, event in ix.acks:
         if event.get("stop"):
-            stop_at.setdefault(event["sender"], (pos, event["t"]))
+            stop_at.setdefault(canonical(event["sender"]), (pos, event["t"]))
     issued_before: set[int] = set()
     for pos, event in ix.issued:
         for sms in event["sms"]:
-            stop = stop_at.get(sms["number"])
+            stop = stop_at.get(canonical(sms["number"]))
             if stop is None:
                 continue
             if pos > stop[0]:
@@ -447,7 +461,7 @@ def stop_respected(evidence: Evidence) -> Verdict:
                 issued_before.add(int(sms["id"]))
     in_flight = 0
     for pos, event in ix.radio:
-        stop = stop_at.get(event["recipient"])
+        stop = stop_at.get(canonical(event["recipient"]))
         late = stop is not None and pos > stop[0] and event["parts_sent"] > 0
         if late and event["sms_id"] in issued_before:
             in_flight += 1
@@ -554,10 +568,10 @@ def inbound_once(evidence: Evidence) -> Verdict:
     found = _Findings()
     received: dict[tuple[str, str, str], str] = {}  # (sender, body, date) -> first phone
     for _, event in ix.received:
-        key = (event["sender"], event["body"], _second(event["date"]))
+        key = (canonical(event["sender"]), event["body"], _second(event["date"]))
         received.setdefault(key, event["phone"])
     rows = Counter(
-        (row["from_number"], row["message"], _second(row["received_at"]))
+        (canonical(row["from_number"]), row["message"], _second(row["received_at"]))
         for row in ix.server_inbound
     )
     lost = duplicated = 0

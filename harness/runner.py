@@ -30,7 +30,7 @@ from simulator.world import World
 
 from .inprocess import AdminError, InProcessGateway
 from .oracles import Evidence, Verdict, judge
-from .workload import recipients_for, texts_for
+from .workload import Recipient, recipients_for, texts_for
 
 __all__ = ["Progress", "RunError", "RunResult", "run_scenario"]
 
@@ -132,7 +132,7 @@ class _Run:
         self.enqueued = 0
         self.batches_done = 0
         self.campaigns: dict[str, int] = {}
-        self.campaign_recipients: dict[str, list[Any]] = {}
+        self.last_people: list[Recipient] = []
         self.taken: set[str] = set()
         self._emit_config()
 
@@ -207,22 +207,24 @@ class _Run:
                         json={"name": batch.campaign, "delivery": batch.delivery},
                     ).json()
                     campaign_id = self.campaigns[batch.campaign] = made["id"]
-            if batch.same_recipients and batch.campaign in self.campaign_recipients:
-                people = self.campaign_recipients[batch.campaign][: batch.count]
+            if batch.same_recipients:
+                people = self.last_people[: batch.count]
             else:
                 people = recipients_for(
                     batch.count, seed=self.seed, salt=f"batch{index}", taken=self.taken
                 )
-            if batch.campaign is not None:
-                self.campaign_recipients[batch.campaign] = people
+            self.last_people = people
             texts = texts_for(batch, people)
             messages = []
-            for person, text in zip(people, texts, strict=True):
+            sims = [sim.number for phone in self.scenario.world.phones for sim in phone.sims]
+            for i, (person, text) in enumerate(zip(people, texts, strict=True)):
                 item: dict[str, Any] = {
                     "number": person.number,
                     "body": text,
                     "delivery": batch.delivery,
                 }
+                if batch.sims == "split":
+                    item["sim_number"] = sims[i % len(sims)]
                 if campaign_id is not None:
                     item["campaign_id"] = campaign_id
                 messages.append(item)

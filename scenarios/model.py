@@ -58,9 +58,13 @@ class Batch:
     delivery: str  # "at_most_once" | "at_least_once"
     bodies: tuple[str, ...]  # templates; the harness fills "{name}" and "{first_name}"
     unicode_share: float = 0.0  # share of recipients whose message gets a non-GSM character
-    # Send to the first ``count`` recipients of the previous batch of the same campaign
-    # instead of drawing new ones.
+    # Send to the first ``count`` recipients of the previous batch instead of drawing new
+    # ones (a follow-up to the same people: the STOP race).
     same_recipients: bool = False
+    # "auto": the server picks phone and SIM; "split": the harness spreads the batch
+    # round-robin over every SIM of the fleet (the campaign wizard's split), so second SIMs
+    # carry half the traffic of dual-SIM phones.
+    sims: str = "auto"
 
 
 @dataclass(frozen=True)

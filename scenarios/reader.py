@@ -77,6 +77,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "body",
         "bodies",
         "unicode_share",
+        "sims",
         "recipients",
     ),
     "expect": ("oracles", "fail", "hit"),
@@ -250,7 +251,7 @@ class _Reader:
                     )
             same = c.get(table, loc, "recipients", choice(("new", "same")), "new") == "same"
             if same:
-                self.check_same(loc, campaign, count, batches)
+                self.check_same(loc, count, batches)
             batches.append(
                 Batch(
                     at=at,
@@ -260,25 +261,19 @@ class _Reader:
                     bodies=self.bodies(table, loc),
                     unicode_share=c.get(table, loc, "unicode_share", parse_share, 0.0),
                     same_recipients=same,
+                    sims=c.get(table, loc, "sims", choice(("auto", "split")), "auto"),
                 )
             )
         return tuple(batches)
 
-    def check_same(
-        self, loc: Location, campaign: str | None, count: int, batches: list[Batch]
-    ) -> None:
-        here = (*loc, "recipients")
-        if campaign is None:
-            self.c.report(here, "'same' needs a campaign whose earlier batch it repeats")
-            return
-        earlier = [batch for batch in batches if batch.campaign == campaign]
-        if not earlier:
-            self.c.report(here, f"'same' needs an earlier batch of campaign {campaign!r}")
-        elif count > earlier[-1].count:
+    def check_same(self, loc: Location, count: int, batches: list[Batch]) -> None:
+        if not batches:
+            self.c.report((*loc, "recipients"), "'same' needs an earlier batch to repeat")
+        elif count > batches[-1].count:
             self.c.report(
                 (*loc, "count"),
-                f"({count}) is more than the {earlier[-1].count} recipients of the previous "
-                f"batch of campaign {campaign!r}, which recipients = 'same' reuses",
+                f"({count}) is more than the {batches[-1].count} recipients of the previous "
+                "batch, which recipients = 'same' reuses",
             )
 
     def bodies(self, table: Table, loc: Location) -> tuple[str, ...]:

@@ -228,7 +228,7 @@ class Radio:
         """Hand a message to Android (returns at once; callbacks come later)."""
         verdict = self.monitors[request.slot].check(self.env.now, request.parts)
         if verdict is Verdict.SEND:
-            self.env.process(self._transmit(request))
+            self.env.process(self._transmit(request, self.env.now))
             return
         self.history.emit(
             self.env.now,
@@ -251,7 +251,9 @@ class Radio:
             return codes[0]
         return self.rng.choices(codes, weights)[0]
 
-    def _transmit(self, request: SendRequest):  # type: ignore[no-untyped-def]
+    def _transmit(  # type: ignore[no-untyped-def]
+        self, request: SendRequest, submitted: float
+    ):
         sim = self.sims[request.slot]
         carrier = sim.carrier
         reached = False
@@ -294,6 +296,8 @@ class Radio:
                     parts=entry.parts,
                     parts_sent=entry.parts_sent,
                     cause=entry.cause,
+                    # when the app handed it to Android: what the SMS cap counted
+                    submitted=round(submitted, 6),
                 )
                 reached = True
                 self.on_transmitted(entry)

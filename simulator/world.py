@@ -22,9 +22,18 @@ from .history import History
 from .ledger import RadioLedger, Transmission
 from .port import GatewayPort
 
-__all__ = ["Fcm", "World"]
+__all__ = ["Fcm", "World", "network_address"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def network_address(number: str) -> str:
+    """The sender address a reply carries: the network writes numbers internationally
+    (``00420 601 743 915`` as typed by a person arrives as ``+420601743915``)."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if number.strip().startswith("00"):
+        return "+" + digits[2:]
+    return "+" + digits if number.strip().startswith("+") else number.strip()
 
 
 class Fcm:
@@ -185,7 +194,7 @@ class World:
         )
         app = self._by_sim.get(entry.sim_number)
         if app is not None:
-            app.receive_sms(entry.recipient, word, entry.sim_number)
+            app.receive_sms(network_address(entry.recipient), word, entry.sim_number)
 
     # -- running --------------------------------------------------------------------------
 
