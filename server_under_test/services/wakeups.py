@@ -31,12 +31,15 @@ def wake_phones(db: Database, waker: Waker, phone_ids: Iterable[int]) -> int:
             targets += [
                 WakeTarget(row.id, row.fcm_token)
                 for row in conn.execute(
-                    select(gateway_phone.c.id, gateway_phone.c.fcm_token).where(
+                    select(gateway_phone.c.id, gateway_phone.c.fcm_token)
+                    .where(
                         gateway_phone.c.id.in_(part),
                         gateway_phone.c.active,
                         gateway_phone.c.fcm_token.is_not(None),
                         gateway_phone.c.fcm_token != "",
                     )
+                    # a stable order: the same pushes in the same order on every database
+                    .order_by(gateway_phone.c.id)
                 )
             ]
     if not targets:

@@ -495,7 +495,7 @@ def test_workload_rules_across_batches():
         "t.toml:15: workload[1].at: (30m) comes before the previous batch (1h); list the "
         "[[workload]] batches in time order",
         "t.toml:16: workload[1].count: (20) is more than the 10 recipients of the previous "
-            "batch, which recipients = 'same' reuses",
+        "batch, which recipients = 'same' reuses",
         "t.toml:18: workload[1].delivery: campaign 'c' is at_most_once (its first batch says "
         "so); all batches of one campaign share its delivery",
         "t.toml:23: workload[2].at: (3h) is not before max_duration (2h): the batch would "
