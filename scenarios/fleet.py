@@ -17,6 +17,7 @@ from simulator import PRESETS
 from simulator.config import (
     APP_PROFILES,
     FAULT_KINDS,
+    FAULT_MOMENTS,
     AndroidSpec,
     AppProfile,
     CarrierSpec,
@@ -90,7 +91,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "network": tuple(spec.name for spec in fields(NetworkSpec)),
     "fcm": tuple(spec.name for spec in fields(FcmSpec)),
     "recipients": tuple(spec.name for spec in fields(RecipientSpec)),
-    "faults": ("phones", "kind", "at", "duration", "every"),
+    "faults": ("phones", "kind", "at", "duration", "every", "during"),
 }
 
 _PREFIX = re.compile(r"\+\d{1,8}")
@@ -434,10 +435,15 @@ class WorldReader:
                     f"({format_duration(length)}): each {kind} would begin before the previous "
                     "one ended",
                 )
+            during = c.get(table, loc, "during", choice(FAULT_MOMENTS), "any")
+            if during != "any" and kind not in ("process_death", "reboot"):
+                c.report((*loc, "during"), f"applies to process_death and reboot, not {kind!r}")
             times = self.repeats(loc, at, every)
             if kind:
                 for plan in picked:
-                    plan.faults.extend(Fault(at=t, kind=kind, duration=length) for t in times)
+                    plan.faults.extend(
+                        Fault(at=t, kind=kind, duration=length, during=during) for t in times
+                    )
 
     def repeats(self, loc: Location, at: float | None, every: float | None) -> list[float]:
         """The times of a fault: ``at``, then every ``every`` while before max_duration."""

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "APP_PROFILES",
+    "FAULT_KINDS",
+    "FAULT_MOMENTS",
+    "FAULT_WAIT_LIMIT",
     "RESULT_OK",
     "AndroidSpec",
     "AppProfile",
@@ -112,9 +115,14 @@ class Fault:
     at: float
     kind: str  # process_death | reboot | partition | unplug | plug
     duration: float = 0.0  # partition length; reboot/restart time
+    # "sending": from ``at`` on, wait (up to FAULT_WAIT_LIMIT) for a moment when the phone
+    # has SMS in flight, so the fault hits the dangerous path; "any": at ``at`` exactly.
+    during: str = "any"
 
 
 FAULT_KINDS = ("process_death", "reboot", "partition", "unplug", "plug")
+FAULT_MOMENTS = ("any", "sending")
+FAULT_WAIT_LIMIT = 1800.0
 
 
 @dataclass(frozen=True)

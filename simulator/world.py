@@ -17,7 +17,7 @@ import simpy
 
 from .android import Doze, Radio
 from .app import GatewayApp
-from .config import PhoneSpec, WorldSpec
+from .config import FAULT_WAIT_LIMIT, PhoneSpec, WorldSpec
 from .history import History
 from .ledger import RadioLedger, Transmission
 from .port import GatewayPort
@@ -142,6 +142,10 @@ class World:
         for fault in sorted(phone.faults, key=lambda f: f.at):
             if fault.at > self.env.now:
                 yield self.env.timeout(fault.at - self.env.now)
+            if fault.during == "sending":
+                give_up = self.env.now + FAULT_WAIT_LIMIT
+                while not app.trackers and self.env.now < give_up:
+                    yield self.env.timeout(0.5)
             self._apply(app, fault.kind, fault.duration)
 
     def _apply(self, app: GatewayApp, kind: str, duration: float) -> None:

@@ -593,3 +593,22 @@ def test_a_scenario_error_survives_pickling():
         loads(BASE + "cuont = 4\n", file="t.toml")
     copy = pickle.loads(pickle.dumps(info.value))
     assert copy.problems == info.value.problems and str(copy) == str(info.value)
+
+
+def test_a_fault_can_wait_for_sms_in_flight() -> None:
+    scenario = loads(
+        '[scenario]\nname = "f"\ndescription = "d"\nmax_duration = "1h"\n'
+        '[fleet]\ncount = 1\n[[workload]]\ncount = 1\nbody = "x"\n'
+        '[[faults]]\nphones = "all"\nkind = "process_death"\nat = "1m"\nduration = "10s"\n'
+        'during = "sending"\n'
+    )
+    (fault,) = scenario.world.phones[0].faults
+    assert (fault.kind, fault.at, fault.during) == ("process_death", 60.0, "sending")
+    with pytest.raises(ScenarioError) as caught:
+        loads(
+            '[scenario]\nname = "f"\ndescription = "d"\nmax_duration = "1h"\n'
+            '[fleet]\ncount = 1\n[[workload]]\ncount = 1\nbody = "x"\n'
+            '[[faults]]\nphones = "all"\nkind = "partition"\nat = "1m"\nduration = "10s"\n'
+            'during = "sedning"\n'
+        )
+    assert "faults[0].during" in str(caught.value) and "sending" in str(caught.value)

@@ -307,3 +307,16 @@ def test_same_seed_same_history_other_seed_other_history() -> None:
 
     assert run(3) == run(3)
     assert run(3) != run(4)
+
+
+def test_a_fault_during_sending_waits_for_sms_in_flight() -> None:
+    from simulator.config import Fault
+
+    faults = (Fault(at=30.0, kind="process_death", duration=10.0, during="sending"),)
+    gw = ScriptedGateway(sms=100)
+    w = world(gw, faults=faults)
+    w.env.run(until=400)
+    (death,) = [e for e in events(w, "fault") if e["fault"] == "process_death"]
+    # at 30 s nothing is in flight (the first batch ended); the next batch starts at ~60 s
+    assert death["t"] > 60 and death["in_flight"] > 0
+    assert len(events(w, "app_start")) == 2  # restarted 10 s later
