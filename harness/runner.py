@@ -23,9 +23,9 @@ from sqlalchemy import inspect
 
 from scenarios.model import Scenario
 from server_under_test import Settings
-from server_under_test.storage.database import Database
+from server_under_test.storage.database import Database, normalise_url
+from simulator.android import cap_in_force
 from simulator.config import PhoneSpec
-from simulator.sms_monitor import PRESETS
 from simulator.world import World
 
 from .inprocess import AdminError, InProcessGateway
@@ -89,7 +89,7 @@ def _database_url(db: str | None, out: Path) -> str:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
-    url = db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+    url = normalise_url(db)
     try:
         database = Database(url)
         try:
@@ -159,7 +159,7 @@ class _Run:
         return keys
 
     def _caps(self, phone: PhoneSpec) -> list[dict[str, Any]]:
-        cap = PRESETS["granted" if phone.android.granted else phone.android.sms_cap]
+        cap = cap_in_force(phone.android)
         return [
             {"slot": slot, "max_count": cap.max_count, "period": cap.period, "exempt": False}
             for slot in range(len(phone.sims))

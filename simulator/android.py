@@ -32,9 +32,9 @@ import simpy
 from .config import RESULT_OK, AndroidSpec, CarrierSpec, SimSpec
 from .history import History
 from .ledger import RadioLedger, Transmission
-from .sms_monitor import PRESETS, SmsUsageMonitor, Verdict
+from .sms_monitor import PRESETS, SmsCap, SmsUsageMonitor, Verdict
 
-__all__ = ["Doze", "PartCallback", "Radio", "SendRequest"]
+__all__ = ["Doze", "PartCallback", "Radio", "SendRequest", "cap_in_force"]
 
 RIL_RETRY = 101
 RETRY_FAILED = 30  # RESULT_ERROR_SMS_SEND_RETRY_FAILED
@@ -168,6 +168,12 @@ class Doze:
             return
 
 
+def cap_in_force(spec: AndroidSpec) -> SmsCap:
+    """The SMS cap a phone's monitors use: 1000/60 s once the app could write it
+    (WRITE_SECURE_SETTINGS granted), else the preset the phone's Android ships with."""
+    return PRESETS["granted" if spec.granted else spec.sms_cap]
+
+
 PartCallback = Callable[[int, int], None]  # (sms_id, result code) for one part
 
 
@@ -221,7 +227,7 @@ class Radio:
 
     def reset_monitors(self) -> None:
         """A reboot: the monitors (in system_server) start empty and re-read the settings."""
-        cap = PRESETS["granted" if self.spec.granted else self.spec.sms_cap]
+        cap = cap_in_force(self.spec)
         self.monitors = [SmsUsageMonitor(cap) for _ in self.sims]
 
     def send(self, request: SendRequest) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -39,27 +39,14 @@ from .android import ALARM_ALLOWLIST, FCM_ALLOWLIST, SMS_ALLOWLIST, Doze, Radio,
 from .config import RESULT_OK, NetworkSpec, PhoneSpec
 from .history import History
 from .port import GatewayPort, Reply
+from .store import StatusStore, due, error_reason
 
 if TYPE_CHECKING:
     from .world import World
 
-__all__ = ["GatewayApp", "StatusStore", "error_reason"]
+__all__ = ["GatewayApp"]
 
 Task = Callable[[int], Generator[Any, Any, None]]
-
-_ERROR_NAMES = {
-    1: "GENERIC_FAILURE",
-    2: "RADIO_OFF",
-    3: "NULL_PDU",
-    4: "NO_SERVICE",
-    7: "SHORT_CODE_NOT_ALLOWED",
-    8: "SHORT_CODE_NEVER_ALLOWED",
-}
-
-
-def error_reason(code: int) -> str:
-    """The app's text for a failed part (``getSmsErrorReason``)."""
-    return _ERROR_NAMES.get(code, f"UNKNOWN_ERROR_{code}")
 
 
 @dataclass
@@ -70,66 +57,6 @@ class _Tracker:
     sent: int = 0
     failed: int = 0
     reason: str | None = None
-
-
-@dataclass
-class _Row:
-    status: str
-    error: str | None
-    created: float
-    attempts: int = 0
-    synced: bool = False
-
-
-@dataclass
-class StatusStore:
-    """``sms_status_log``: one row per SMS id, REPLACE on write, unsynced rows in age order."""
-
-    rows: dict[int, _Row] = field(default_factory=dict)
-    unsynced: dict[int, None] = field(default_factory=dict)  # insertion order = created_at
-
-    def put(self, sms_id: int, status: str, error: str | None, now: float) -> None:
-        """``insertOrUpdate``: REPLACE resets synced, attempts and created_at."""
-        self.rows[sms_id] = _Row(status, error, now)
-        self.unsynced.pop(sms_id, None)
-        self.unsynced[sms_id] = None
-
-    def oldest(self, limit: int) -> list[int]:
-        """``getUnsynced(limit)``: the oldest unsynced ids."""
-        out: list[int] = []
-        for sms_id in self.unsynced:
-            out.append(sms_id)
-            if len(out) == limit:
-                break
-        return out
-
-    def mark_synced(self, ids: list[int]) -> None:
-        """``markSynced``: synced now, one more attempt."""
-        for sms_id in ids:
-            row = self.rows.get(sms_id)
-            if row is not None and sms_id in self.unsynced:
-                row.synced = True
-                row.attempts += 1
-                del self.unsynced[sms_id]
-
-    def failed(self, ids: list[int]) -> None:
-        """``incrementSyncAttempts`` after an HTTP failure."""
-        for sms_id in ids:
-            row = self.rows.get(sms_id)
-            if row is not None:
-                row.attempts += 1
-
-
-def due(attempts: int, cycle: int) -> bool:
-    """The sync backoff ladder: 0-2 always, 3-5 every 10th, 6-9 every 100th, 10+ every 600th
-    cycle of 3 s."""
-    if attempts < 3:
-        return True
-    if attempts < 6:
-        return cycle % 10 == 0
-    if attempts < 10:
-        return cycle % 100 == 0
-    return cycle % 600 == 0
 
 
 class GatewayApp:
@@ -269,49 +196,37 @@ class GatewayApp:
         """``httpPost``: a 2xx reply, or ``None`` for anything else (as the app sees it)."""
         env = self.env
         if self._offline():
-            self.history.emit(
-                env.now, "request", phone=self.name, endpoint=endpoint, outcome="offline", status=0
-            )
+            self._failed(endpoint, "offline", 0)
             yield env.timeout(0.05)
             return None
         jitter = self.net.latency_jitter
         latency = self.net.latency + (self.rng.uniform(-jitter, jitter) if jitter else 0.0)
         yield env.timeout(latency)
         if self.net.request_loss and self.rng.random() < self.net.request_loss:
-            self.history.emit(
-                env.now,
-                "request",
-                phone=self.name,
-                endpoint=endpoint,
-                outcome="request_lost",
-                status=0,
-            )
+            self._failed(endpoint, "request_lost", 0)
             yield env.timeout(self.profile.http_timeout)
             return None
         reply = self.port.call(self.api_key, endpoint, body, at=env.now, auth=auth)
         self._observe(endpoint, body, reply)
         if self.net.response_loss and self.rng.random() < self.net.response_loss:
-            self.history.emit(
-                env.now,
-                "request",
-                phone=self.name,
-                endpoint=endpoint,
-                outcome="response_lost",
-                status=reply.status,
-            )
+            self._failed(endpoint, "response_lost", reply.status)
             yield env.timeout(self.profile.http_timeout)
             return None
         if not reply.ok:
-            self.history.emit(
-                env.now,
-                "request",
-                phone=self.name,
-                endpoint=endpoint,
-                outcome="refused",
-                status=reply.status,
-            )
+            self._failed(endpoint, "refused", reply.status)
         yield env.timeout(latency)
         return reply if reply.ok else None
+
+    def _failed(self, endpoint: str, outcome: str, status: int) -> None:
+        """A request the app saw fail: offline, lost either way, or refused (non-2xx)."""
+        self.history.emit(
+            self.env.now,
+            "request",
+            phone=self.name,
+            endpoint=endpoint,
+            outcome=outcome,
+            status=status,
+        )
 
     def _observe(self, endpoint: str, body: Mapping[str, Any], reply: Reply) -> None:
         """What the server did, at the moment it did it (even if the answer gets lost)."""

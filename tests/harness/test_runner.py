@@ -171,3 +171,14 @@ def test_smoke_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     assert result.passed
     sqlite = run_scenario(load("smoke"), out=tmp_path / "sqlite")
     assert result.digest == sqlite.digest  # the same history whatever the database
+
+
+def test_the_scenario_format_names_exactly_the_oracles_and_paths_the_harness_has() -> None:
+    # scenarios/ may not import the harness, so it lists the names itself: keep them one.
+    from harness.oracles import ORACLES
+    from harness.runner import HIT_PATHS
+    from scenarios import HITS
+    from scenarios import ORACLES as NAMED
+
+    assert tuple(ORACLES) == NAMED
+    assert tuple(HIT_PATHS) == HITS
