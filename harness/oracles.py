@@ -93,7 +93,16 @@ class _Index:
     history even when two events share a virtual time.
     """
 
-    _KINDS = ("enqueued", "issued", "radio", "cap", "inbound_received", "inbound_ack", "app_final")
+    _KINDS = (
+        "enqueued",
+        "issued",
+        "radio",
+        "cap",
+        "inbound_received",
+        "inbound_ack",
+        "app_final",
+        "fault",
+    )
 
     def __init__(self, evidence: Evidence) -> None:
         buckets: dict[str, list[tuple[int, Event]]] = {kind: [] for kind in self._KINDS}
@@ -116,6 +125,10 @@ class _Index:
         self.received = buckets["inbound_received"]
         self.acks = buckets["inbound_ack"]
         self.app_finals = buckets["app_final"]
+        self.reboots: dict[str, list[float]] = defaultdict(list)
+        for _, event in buckets["fault"]:
+            if event.get("fault") == "reboot":
+                self.reboots[event["phone"]].append(float(event["t"]))
         self.enqueued_ids = list(
             dict.fromkeys(int(i) for _, event in buckets["enqueued"] for i in event["ids"])
         )
@@ -402,22 +415,31 @@ def android_cap(evidence: Evidence) -> Verdict:
     slots = 0
     for name, config in ix.phones.items():
         sends = ix.app_sends_by_phone.get(name, [])
-        for cap in config.get("caps", ()):
-            if cap.get("exempt"):
-                continue
-            slots += 1
-            slot, period, most = cap["slot"], float(cap["period"]), int(cap["max_count"])
-            on_slot = [e for e in sends if e["sim_slot"] == slot]
-            # The cap counts a message when the app hands it to Android ("submitted"),
-            # not when the carrier took it: latency must not smear the window.
-            counted = sorted((e.get("submitted", e["t"]), e["parts"]) for e in on_slot)
-            times = [t for t, _ in counted]
-            weights = [parts for _, parts in counted]
-            for t, parts in _over_window(times, weights, period, most)[1]:
-                found.add(
-                    f"{name} SIM slot {slot} sent {parts} parts in the {period:g} s ending "
-                    f"{ix.when(t)}, over Android's cap of {most}"
+        # A boot gives the slots fresh monitors, which read the cap then: one window per
+        # boot, with the cap of the first boot and, after a reboot, the one in force since.
+        boots = [0.0, *ix.reboots.get(name, ())]
+        later = config.get("caps_after_reboot") or config.get("caps", ())
+        for n, begin in enumerate(boots):
+            end = boots[n + 1] if n + 1 < len(boots) else float("inf")
+            for cap in config.get("caps", ()) if n == 0 else later:
+                if cap.get("exempt"):
+                    continue
+                slots += n == 0
+                slot, period, most = cap["slot"], float(cap["period"]), int(cap["max_count"])
+                # The cap counts a message when the app hands it to Android ("submitted"),
+                # not when the carrier took it: latency must not smear the window.
+                counted = sorted(
+                    (e.get("submitted", e["t"]), e["parts"])
+                    for e in sends
+                    if e["sim_slot"] == slot and begin <= e.get("submitted", e["t"]) < end
                 )
+                times = [t for t, _ in counted]
+                weights = [parts for _, parts in counted]
+                for t, parts in _over_window(times, weights, period, most)[1]:
+                    found.add(
+                        f"{name} SIM slot {slot} sent {parts} parts in the {period:g} s "
+                        f"ending {ix.when(t)}, over Android's cap of {most}"
+                    )
     verdicts: Counter[str] = Counter()
     first_cap: dict[int, Event] = {}
     for _, event in ix.caps:
@@ -552,39 +574,39 @@ def reconcile_converges(evidence: Evidence) -> Verdict:
     return found.verdict("reconcile_converges", checked, "apps and SMS", "diverged", figures)
 
 
-def _second(stamp: str) -> str:
-    """An ISO time as UTC to the second, so equal instants in other spellings compare equal."""
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def inbound_once(evidence: Evidence) -> Verdict:
-    """Each inbound SMS a phone received is recorded by the server exactly once."""
+    """Each SMS the network delivered to a phone is recorded by the server exactly once.
+
+    The app reports a received SMS without its time (sender, text and receiving number
+    only), so one delivery is told from another by count: a phone that received the same
+    text from the same sender n times must have n records of it, whatever path reported
+    them (live report, worker, inbox scan).
+    """
     ix = evidence._index
     found = _Findings()
-    received: dict[tuple[str, str, str], str] = {}  # (sender, body, date) -> first phone
+    received: Counter[tuple[str, str, str]] = Counter()  # (phone, sender, text) -> deliveries
     for _, event in ix.received:
-        key = (canonical(event["sender"]), event["body"], _second(event["date"]))
-        received.setdefault(key, event["phone"])
+        received[(event["phone"], canonical(event["sender"]), event["body"])] += 1
     rows = Counter(
-        (canonical(row["from_number"]), row["message"], _second(row["received_at"]))
+        (row.get("phone", ""), canonical(row["from_number"]), row["message"])
         for row in ix.server_inbound
     )
     lost = duplicated = 0
-    for (sender, body, sent_at), phone in received.items():
-        count = rows.get((sender, body, sent_at), 0)
-        if count == 1:
+    for (phone, sender, body), count in sorted(received.items()):
+        recorded = rows.get((phone, sender, body), 0)
+        if recorded == count:
             continue
-        what = "never recorded" if count == 0 else f"recorded {count} times"
-        lost += count == 0
-        duplicated += count > 1
-        found.add(f"SMS from {sender} dated {sent_at} received by {phone} ({body[:40]!r}) {what}")
+        if recorded < count:
+            lost += count - recorded
+        else:
+            duplicated += recorded - count
+        times = "once" if count == 1 else f"{count} times"
+        found.add(
+            f"{phone} received {body[:40]!r} from {sender} {times}; the server recorded it "
+            f"{recorded} time{'s' if recorded != 1 else ''}"
+        )
     figures = {
-        "received": len(received),
+        "received": sum(received.values()),
         "recorded": len(ix.server_inbound),
         "lost": lost,
         "duplicated": duplicated,

@@ -158,8 +158,8 @@ class _Run:
             self.phone_ids[phone.name] = made["id"]
         return keys
 
-    def _caps(self, phone: PhoneSpec) -> list[dict[str, Any]]:
-        cap = cap_in_force(phone.android)
+    def _caps(self, phone: PhoneSpec, booted_since_grant: bool) -> list[dict[str, Any]]:
+        cap = cap_in_force(phone.android, booted_since_grant)
         return [
             {"slot": slot, "max_count": cap.max_count, "period": cap.period, "exempt": False}
             for slot in range(len(phone.sims))
@@ -182,7 +182,8 @@ class _Run:
                     "monthly_limit": p.monthly_limit,
                     "rate_limit": p.rate_limit,
                     "app": p.app.name,
-                    "caps": self._caps(p),
+                    "caps": self._caps(p, booted_since_grant=False),
+                    "caps_after_reboot": self._caps(p, booted_since_grant=True),
                 }
                 for p in s.world.phones
             },
@@ -316,7 +317,7 @@ class _Run:
         phones = g.admin("GET", "/phones", at=at).json()
         blacklist = g.admin("GET", "/blacklist", at=at).json()
         inbound: dict[int, dict[str, Any]] = {}
-        for app in self.world.apps.values():
+        for name, app in self.world.apps.items():
             offset = 0
             while True:
                 page = g.call(
@@ -326,6 +327,7 @@ class _Run:
                 for row in rows:
                     # "YYYY-MM-DD HH:MM:SS" in UTC, as the device API writes it
                     row["received_at"] = row["received_at"].replace(" ", "T") + "Z"
+                    row["phone"] = name
                     inbound[row["id"]] = row
                 if len(rows) < 200:
                     break

@@ -18,6 +18,7 @@ from simulator.config import (
     APP_PROFILES,
     FAULT_KINDS,
     FAULT_MOMENTS,
+    OEM_PROFILES,
     AndroidSpec,
     AppProfile,
     CarrierSpec,
@@ -78,6 +79,8 @@ _PHONE_KEYS = (
     "rate_limit",
     "sms_cap",
     "granted",
+    "granted_before_boot",
+    "oem",
     "charging",
     "battery_exempt",
     "doze_after",
@@ -201,6 +204,10 @@ class WorldReader:
             android=AndroidSpec(
                 sms_cap=c.get(table, loc, "sms_cap", choice(tuple(PRESETS)), android.sms_cap),
                 granted=c.get(table, loc, "granted", boolean, android.granted),
+                granted_before_boot=c.get(
+                    table, loc, "granted_before_boot", boolean, android.granted_before_boot
+                ),
+                oem=c.get(table, loc, "oem", choice(tuple(OEM_PROFILES)), android.oem),
                 charging=c.get(table, loc, "charging", boolean, android.charging),
                 battery_exempt=c.get(table, loc, "battery_exempt", boolean, android.battery_exempt),
                 doze_after=c.get(table, loc, "doze_after", parse_duration, android.doze_after),

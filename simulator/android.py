@@ -8,16 +8,23 @@ Numbers are AOSP defaults (``reference/android-and-testing.md`` §A1, §A3, §A5
   locating up to 30 s), then idles 1 h, 2 h, 4 h, 6 h… with maintenance windows of 5 then
   10 min. While idle an app that is not battery-exempt has no network, except for a short
   temporary allow-list (10 s after a while-idle alarm or a high-priority push, 20 s after
-  an incoming SMS). ``COMPRESS_TIME`` divides the long timeouts by ten.
+  an incoming SMS) — unless its process runs a foreground service: AOSP exempts those
+  (``NetworkPolicyManagerService`` allows procstate <= BOUND_FOREGROUND_SERVICE through the
+  idle firewall), a restrictive OEM profile does not. Jobs (WorkManager) of an app that is
+  not exempt wait for a maintenance window whatever its process state
+  (``DeviceIdleJobsController``). ``COMPRESS_TIME`` divides the long timeouts by ten.
 - **While-idle alarms** (``setExactAndAllowWhileIdle``) fire in Doze within a quota of 72
   per hour; beyond it they wait for the next maintenance window. Battery-exempt apps have
   no quota.
 - **The SMS stack**: per slot an ``SmsUsageMonitor`` (held behind the confirmation dialog,
   refused with code 5), the carrier's latency and result codes, three telephony retries
   2 s apart on ``RIL_SMS_SEND_FAIL_RETRY`` (101) — a failed attempt may have reached the
-  SMSC anyway, and the retry then duplicates the message below the app — and one sent
-  callback per part, any of which the carrier model can lose. Every message that leaves
-  the radio goes to the ledger.
+  SMSC anyway, and the retry then duplicates that part below the app — and one result
+  and one sent callback per part (parts go out one after the other; each can fail on its
+  own, any callback can be lost). The callback is the part's ``PendingIntent``: it carries
+  the extras it holds when it fires, which a later ``FLAG_UPDATE_CURRENT`` with the same
+  request code may have overwritten. Every message that leaves the radio goes to the
+  ledger; a reboot turns the radio off and cancels what had not left.
 """
 
 from __future__ import annotations
@@ -29,12 +36,20 @@ from dataclasses import dataclass
 
 import simpy
 
-from .config import RESULT_OK, AndroidSpec, CarrierSpec, SimSpec
+from .config import OEM_PROFILES, RESULT_OK, AndroidSpec, CarrierSpec, SimSpec
 from .history import History
 from .ledger import RadioLedger, Transmission
 from .sms_monitor import PRESETS, SmsCap, SmsUsageMonitor, Verdict
 
-__all__ = ["Doze", "PartCallback", "Radio", "SendRequest", "cap_in_force"]
+__all__ = [
+    "Doze",
+    "PendingIntent",
+    "PendingIntents",
+    "Radio",
+    "SendRefused",
+    "SendRequest",
+    "cap_in_force",
+]
 
 RIL_RETRY = 101
 RETRY_FAILED = 30  # RESULT_ERROR_SMS_SEND_RETRY_FAILED
@@ -67,6 +82,7 @@ class Doze:
         self.rng = rng
         self.history = history
         self.phone = phone
+        self._oem = OEM_PROFILES[spec.oem]
         self.state = "active"
         self.idle_count = 0  # deep idle periods entered (a scenario can demand one)
         self._allow_until = 0.0
@@ -83,17 +99,32 @@ class Doze:
         """Light or deep idle (not a maintenance window)."""
         return self.state in ("light_idle", "deep_idle")
 
-    def network_allowed(self) -> bool:
-        """May the app reach the network right now?"""
-        return self.spec.battery_exempt or not self.idle or self.env.now < self._allow_until
+    def network_allowed(self, foreground: bool = False) -> bool:
+        """May the app reach the network right now? ``foreground``: its process runs a
+        started foreground service (the gateway service after ``startForeground``)."""
+        if self.spec.battery_exempt or not self.idle or self.env.now < self._allow_until:
+            return True
+        return foreground and self._oem.fgs_network_in_doze
+
+    def jobs_allowed(self) -> bool:
+        """May JobScheduler run the app's jobs (WorkManager workers) right now?"""
+        return self.spec.battery_exempt or not self.idle
 
     def allow(self, seconds: float) -> None:
         """A temporary allow-list entry (while-idle alarm, high-priority push, SMS)."""
         self._allow_until = max(self._allow_until, self.env.now + seconds)
 
-    def window(self) -> simpy.Event:
+    def window(self, foreground: bool = False) -> simpy.Event:
         """An event that fires when the app may next use the network (now if it may)."""
-        if self.network_allowed():
+        if self.network_allowed(foreground):
+            event = self.env.event()
+            event.succeed()
+            return event
+        return self._wake
+
+    def job_window(self) -> simpy.Event:
+        """An event that fires when the app's jobs may next run (now if they may)."""
+        if self.jobs_allowed():
             event = self.env.event()
             event.succeed()
             return event
@@ -168,13 +199,67 @@ class Doze:
             return
 
 
-def cap_in_force(spec: AndroidSpec) -> SmsCap:
-    """The SMS cap a phone's monitors use: 1000/60 s once the app could write it
-    (WRITE_SECURE_SETTINGS granted), else the preset the phone's Android ships with."""
-    return PRESETS["granted" if spec.granted else spec.sms_cap]
+def cap_in_force(spec: AndroidSpec, booted_since_grant: bool = True) -> SmsCap:
+    """The SMS cap a phone's monitors use: 1000/60 s once the app wrote it (the app holds
+    WRITE_SECURE_SETTINGS) and the phone has booted since, else its Android's preset."""
+    granted = spec.granted and (booted_since_grant or spec.granted_before_boot)
+    return PRESETS["granted" if granted else spec.sms_cap]
 
 
-PartCallback = Callable[[int, int], None]  # (sms_id, result code) for one part
+class SendRefused(Exception):
+    """``SmsManager`` threw instead of taking the message (the app stores the message)."""
+
+
+@dataclass
+class PendingIntent:
+    """A sent-callback ``PendingIntent`` (``ACTION_SMS_SENT``) and the extras it carries."""
+
+    code: int  # the request code: with the action, the PendingIntent's identity
+    sms_id: int
+    part: int
+    total: int
+    holders: int = 0  # parts the SMS stack still holds it for
+
+
+class PendingIntents:
+    """The system's PendingIntent records of one app (they live in system_server: they
+    outlive the app's process and are gone after a reboot)."""
+
+    def __init__(self) -> None:
+        self._by_code: dict[int, PendingIntent] = {}
+        self.overwritten = 0
+
+    def get_broadcast(self, code: int, sms_id: int, part: int, total: int) -> PendingIntent:
+        """``PendingIntent.getBroadcast(.., code, .., FLAG_UPDATE_CURRENT)``: a live record
+        with the same request code is reused and its extras replaced."""
+        record = self._by_code.get(code)
+        if record is not None and record.holders > 0:
+            if record.sms_id != sms_id:
+                self.overwritten += 1
+            record.sms_id, record.part, record.total = sms_id, part, total
+            return record
+        record = PendingIntent(code, sms_id, part, total)
+        self._by_code[code] = record
+        return record
+
+    def hold(self, record: PendingIntent) -> None:
+        """The SMS stack keeps the record until it has fired it."""
+        record.holders += 1
+
+    def release(self, record: PendingIntent) -> None:
+        """The SMS stack is done with the record; nobody else keeps it alive."""
+        record.holders -= 1
+        if record.holders <= 0 and self._by_code.get(record.code) is record:
+            del self._by_code[record.code]
+
+    def clear(self) -> None:
+        """A reboot: every record is gone."""
+        self._by_code.clear()
+
+
+# (PendingIntent, result code): one part's sent broadcast, to whichever receiver is
+# registered when it fires.
+SentBroadcast = Callable[[PendingIntent, int], None]
 
 
 @dataclass
@@ -186,7 +271,8 @@ class SendRequest:
     sms_id: int
     uuid: str | None
     parts: int
-    on_part: PartCallback
+    intents: list[PendingIntent]  # one sent PendingIntent per part
+    text: str = "x"
 
 
 class Radio:
@@ -211,8 +297,11 @@ class Radio:
         self.ledger = ledger
         self.history = history
         self.on_transmitted = on_transmitted
+        self.intents = PendingIntents()
+        self.broadcast: SentBroadcast = lambda record, code: None
         self.monitors: list[SmsUsageMonitor] = []
-        self.reset_monitors()
+        self._power = 0  # bumped when the phone powers off: what was in flight is gone
+        self.reset_monitors(booted_since_grant=False)
         self._weights = [self._mix(sim.carrier) for sim in sims]
 
     @staticmethod
@@ -225,16 +314,31 @@ class Radio:
         """The SmsUsageMonitor of a slot."""
         return self.monitors[slot]
 
-    def reset_monitors(self) -> None:
-        """A reboot: the monitors (in system_server) start empty and re-read the settings."""
-        cap = cap_in_force(self.spec)
+    def reset_monitors(self, booted_since_grant: bool = True) -> None:
+        """A boot: the monitors (in the phone process) start empty and read the settings."""
+        cap = cap_in_force(self.spec, booted_since_grant)
         self.monitors = [SmsUsageMonitor(cap) for _ in self.sims]
 
+    def power_off(self) -> None:
+        """The phone shuts down: parts not yet sent never leave, no callback fires, and
+        the PendingIntent records are gone."""
+        self._power += 1
+        self.intents.clear()
+
     def send(self, request: SendRequest) -> None:
-        """Hand a message to Android (returns at once; callbacks come later)."""
+        """Hand a message to Android (returns at once; callbacks come later).
+
+        Raises :class:`SendRefused` as ``SmsManager`` does for an empty destination or text.
+        """
+        if not request.recipient.strip():
+            raise SendRefused("Invalid destinationAddress")
+        if not request.text:
+            raise SendRefused("Invalid message body")
+        for record in request.intents:
+            self.intents.hold(record)
         verdict = self.monitors[request.slot].check(self.env.now, request.parts)
         if verdict is Verdict.SEND:
-            self.env.process(self._transmit(request, self.env.now))
+            self.env.process(self._transmit(request, self.env.now, self._power))
             return
         self.history.emit(
             self.env.now,
@@ -246,10 +350,14 @@ class Radio:
             parts=request.parts,
         )
         if verdict is Verdict.REFUSE:
-            for _ in range(request.parts):
-                request.on_part(request.sms_id, LIMIT_EXCEEDED)
+            for record in request.intents:
+                self._fire(record, LIMIT_EXCEEDED)
         # HOLD: behind the confirmation dialog nobody answers on a gateway phone; the
         # message never leaves and no callback ever comes (the app's sweep times it out).
+
+    def _fire(self, record: PendingIntent, code: int) -> None:
+        self.intents.release(record)
+        self.broadcast(record, code)
 
     def _draw(self, slot: int) -> int:
         codes, weights = self._weights[slot]
@@ -257,12 +365,13 @@ class Radio:
             return codes[0]
         return self.rng.choices(codes, weights)[0]
 
-    def _transmit(  # type: ignore[no-untyped-def]
-        self, request: SendRequest, submitted: float
+    def _part(  # type: ignore[no-untyped-def]
+        self, request: SendRequest, index: int, power: int
     ):
-        sim = self.sims[request.slot]
-        carrier = sim.carrier
-        reached = False
+        """One part through the RIL with its retries: (result code, times it reached the
+        SMSC). Returns ``None`` if the phone powered off meanwhile."""
+        carrier = self.sims[request.slot].carrier
+        reached = 0
         code = RIL_RETRY
         for attempt in range(carrier.telephony_retries + 1):
             if attempt:
@@ -272,41 +381,13 @@ class Radio:
                 carrier.latency + self.rng.uniform(-carrier.latency_jitter, carrier.latency_jitter),
             )
             yield self.env.timeout(latency)
+            if power != self._power:
+                return None
             code = self._draw(request.slot)
             leaves = code == RESULT_OK or (
                 code == RIL_RETRY and self.rng.random() < carrier.retry_reached
             )
-            if leaves:
-                entry = Transmission(
-                    at=self.env.now,
-                    phone=self.phone,
-                    sim_slot=request.slot,
-                    sim_number=sim.number,
-                    recipient=request.recipient,
-                    sms_id=request.sms_id,
-                    uuid=request.uuid,
-                    parts=request.parts,
-                    parts_sent=request.parts,
-                    cause="telephony_retry" if reached else "app",
-                )
-                self.ledger.record(entry)
-                self.history.emit(
-                    entry.at,
-                    "radio",
-                    phone=entry.phone,
-                    sim_slot=entry.sim_slot,
-                    sim_number=entry.sim_number,
-                    recipient=entry.recipient,
-                    sms_id=entry.sms_id,
-                    uuid=entry.uuid,
-                    parts=entry.parts,
-                    parts_sent=entry.parts_sent,
-                    cause=entry.cause,
-                    # when the app handed it to Android: what the SMS cap counted
-                    submitted=round(submitted, 6),
-                )
-                reached = True
-                self.on_transmitted(entry)
+            reached += leaves
             if code != RIL_RETRY:
                 break
             self.history.emit(
@@ -316,13 +397,66 @@ class Radio:
                 sms_id=request.sms_id,
                 attempt=attempt + 1,
                 reached=leaves,
+                part=index + 1,
             )
         else:
             code = RETRY_FAILED
-        for _ in range(request.parts):
+        return code, reached
+
+    def _transmit(  # type: ignore[no-untyped-def]
+        self, request: SendRequest, submitted: float, power: int
+    ):
+        """The parts one after the other, each with its own result and callback."""
+        carrier = self.sims[request.slot].carrier
+        sent = 0
+        extra = 0  # parts that reached the SMSC more than once (RIL retries)
+        for index, record in enumerate(request.intents):
+            outcome = yield from self._part(request, index, power)
+            if outcome is None:
+                break  # powered off: this part and the rest never leave
+            code, reached = outcome
+            sent += reached > 0
+            extra += max(0, reached - 1)
             if carrier.lost_callback and self.rng.random() < carrier.lost_callback:
+                self.intents.release(record)
                 self.history.emit(
                     self.env.now, "lost_callback", phone=self.phone, sms_id=request.sms_id
                 )
                 continue
-            request.on_part(request.sms_id, code)
+            self._fire(record, code)
+        if sent:
+            self._record(request, submitted, sent, "app")
+        for _ in range(extra):
+            self._record(request, submitted, 1, "telephony_retry")
+
+    def _record(self, request: SendRequest, submitted: float, parts_sent: int, cause: str) -> None:
+        sim = self.sims[request.slot]
+        entry = Transmission(
+            at=self.env.now,
+            phone=self.phone,
+            sim_slot=request.slot,
+            sim_number=sim.number,
+            recipient=request.recipient,
+            sms_id=request.sms_id,
+            uuid=request.uuid,
+            parts=request.parts,
+            parts_sent=parts_sent if cause == "app" else min(parts_sent, request.parts),
+            cause=cause,
+        )
+        self.ledger.record(entry)
+        self.history.emit(
+            entry.at,
+            "radio",
+            phone=entry.phone,
+            sim_slot=entry.sim_slot,
+            sim_number=entry.sim_number,
+            recipient=entry.recipient,
+            sms_id=entry.sms_id,
+            uuid=entry.uuid,
+            parts=entry.parts,
+            parts_sent=entry.parts_sent,
+            cause=entry.cause,
+            # when the app handed it to Android: what the SMS cap counted
+            submitted=round(submitted, 6),
+        )
+        self.on_transmitted(entry)

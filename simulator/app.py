@@ -1,26 +1,31 @@
 """The gateway app on one phone: ``SmsGatewayService`` of app 1.7.1 and older profiles.
 
-What it reproduces (``reference/reference-system.md`` §5, §8):
+Each behaviour follows the app's source at tag v1.7.1; ``docs/app-model.md`` maps every
+one to its file and line (``GS`` = ``SmsGatewayService.kt``). In short:
 
-- one serial executor runs poll, heartbeat, reconcile, FCM registration and the live
-  inbound report; a poll trigger that comes while a poll runs is dropped;
-- while-idle alarms: poll every 300 s, heartbeat every 60 s (the first heartbeat 5 s after
-  start, from the scheduler thread); the heartbeat safety net polls when the server says SMS
-  wait and the last poll started more than a heartbeat interval ago; every 10th heartbeat
-  re-registers the FCM token;
-- a poll asks for 20 SMS and sends them one after the other, ``max(100 ms, 60000/rate)``
-  apart, from the default SIM (a profile may honour the server's SIM choice), never
-  checking whether an id was sent before;
-- per-part sent callbacks into a tracker; the 30 s sweep ends trackers older than 60 s as
+- one single-thread executor per service instance runs poll, heartbeat, reconcile, FCM
+  registration and the live inbound report in the order they were queued; every poll
+  trigger is queued, so one that comes during a poll runs right after it (GS:214, 283,
+  291, 1028) and the ``isPollingActive`` guard never fires (GS:834);
+- while-idle alarms (poll every 300 s with an FCM token, heartbeat every 60 s) live in
+  AlarmManager, not in the process: after process death they fire into a fresh service
+  instance that ``startGateway`` never ran in. Its poll asks for 20 SMS and sends none
+  (``if (!isRunning) break``, GS:880), its heartbeats keep the phone online (GS:978-1044);
+- ``startGateway`` (GS:331-369): receivers, sync every 3 s and sweep every 30 s on the
+  scheduler thread, a poll at once, a heartbeat at +5 s, the alarms, then reconcile; the
+  status sync runs only once something set ``hasUnsyncedData`` (GS:555, 367);
+- a poll sends up to 20 SMS ``max(100 ms, 60000/rate)`` apart from the default SIM (a
+  profile may honour the server's SIM), each with one sent ``PendingIntent`` per part whose
+  request code comes from a per-instance counter that starts at 0 (GS:947-974); a restarted
+  service can so overwrite the extras of a part still in flight (``FLAG_UPDATE_CURRENT``);
+- per-part results into a tracker; the 30 s sweep ends trackers older than 60 s as
   ``TIMEOUT_<sent>of<total>_parts_sent_<failed>_failed``; late callbacks are ignored;
-- the local status store with REPLACE semantics, synced every 3 s (fixed delay) through
-  ``confirm-batch``, at most 50 oldest rows, with the 0-2 / 3-5 / 6-9 / 10+ attempts ladder;
-- reconcile of unsynced ids once the first poll is done;
-- inbound SMS: a WorkManager worker retrying ``/inbound`` with exponential backoff (it
-  survives process death), plus the live report from the running service (a duplicate),
-  and the retroactive inbox scan on the first idle poll after a start;
-- process death loses the trackers, the executor's queue and the receivers (callbacks for
-  messages in flight go nowhere); the status store and pending workers survive.
+  ``SmsManager`` throwing writes an error row at once (GS:935-944);
+- inbound SMS: ``SmsBroadcastReceiver`` enqueues a WorkManager worker (a job: in Doze it
+  waits for a maintenance window unless the app is exempt), forwards a live report to a
+  running service, and starts a service that is not running; both send
+  ``{from_number, message, to_number}`` with no time. The retroactive scan on the first
+  idle poll of each service instance re-reports everything since its last successful run.
 """
 
 from __future__ import annotations
@@ -35,7 +40,16 @@ import simpy
 
 from smscodec import count_parts
 
-from .android import ALARM_ALLOWLIST, FCM_ALLOWLIST, SMS_ALLOWLIST, Doze, Radio, SendRequest
+from .android import (
+    ALARM_ALLOWLIST,
+    FCM_ALLOWLIST,
+    SMS_ALLOWLIST,
+    Doze,
+    PendingIntent,
+    Radio,
+    SendRefused,
+    SendRequest,
+)
 from .config import RESULT_OK, NetworkSpec, PhoneSpec
 from .history import History
 from .port import GatewayPort, Reply
@@ -60,7 +74,7 @@ class _Tracker:
 
 
 class GatewayApp:
-    """The app's service on one virtual phone."""
+    """The app on one virtual phone: its service instances, alarms, worker and store."""
 
     def __init__(
         self,
@@ -82,76 +96,151 @@ class GatewayApp:
         self.api_key = api_key
         self.doze = doze
         self.radio = radio
+        radio.broadcast = self._on_sent_broadcast
         self.rng = rng
-        self.numbers = [sim.number for sim in spec.sims]
+        # getPhoneNumbers (GS:1202-1221): the numbers Android tells the app.
+        self.numbers = [sim.number for sim in spec.sims if sim.readable]
+        self._memory = self.profile.status_store == "memory"
+        # Survives the process: the SQLite store, SharedPreferences, content://sms.
         self.store = StatusStore()
         self.inbox: list[tuple[float, str, str, int]] = []
         self.scan_checkpoint: float | None = None
-        self.gen = 0
-        self.running = False
-        self.polling = False
-        self.last_poll = -1e18
-        self.rate_limit = self.profile.initial_rate_limit
-        self.trackers: dict[int, _Tracker] = {}
-        self.heartbeats = 0
-        self.scan_pending = False
-        self.partitioned_until = 0.0
-        self.inbound_pending = 0
         self.fcm_token: str | None = None
         self._token_version = 0
+        self.inbound_pending = 0
+        self.partitioned_until = 0.0
+        self.powered_off = False
+        self._power_on = self.env.event()
+        self._undelivered: list[tuple[str, str, str]] = []
+        self._alarm_epoch = 0  # AlarmManager: cancelled by startSchedulers and by a reboot
+        # The process and its service instance.
+        self.gen = 0  # one per service instance; 0 = no process yet
+        self.process_alive = False
+        self.running = False  # the static ``isRunning``: startGateway ran in this process
+        self._sched_epoch = 0  # the scheduler thread of the instance (sync, sweep, +5 s)
         self._queue: simpy.Store = simpy.Store(self.env)
+        self.trackers: dict[int, _Tracker] = {}
+        self.polling = False
+        self.last_poll = -1e18
+        self.pending_count = 0
+        self.rate_limit = self.profile.initial_rate_limit
+        self.heartbeats = 0
+        self.scan_pending = False
+        self.unsynced_flag = False
+        self._pi_counter = 0
 
     # -- life cycle -------------------------------------------------------------------------
 
     def alive(self, gen: int) -> bool:
-        """Is the service started as generation ``gen`` still the running one?"""
-        return self.running and self.gen == gen
+        """Is service instance ``gen`` still the one in the phone's live process?"""
+        return self.process_alive and self.gen == gen
+
+    def _spawn(self) -> int:
+        """Android creates the process and a service instance (``onCreate``)."""
+        self.gen += 1
+        self.process_alive = True
+        self.running = False
+        self._queue = simpy.Store(self.env)
+        self.trackers = {}
+        self.polling = False
+        self.last_poll = -1e18
+        self.pending_count = 0
+        self.rate_limit = self.profile.initial_rate_limit
+        self.heartbeats = 0
+        self.unsynced_flag = False
+        self._pi_counter = 0
+        # retroactiveStopPending, an instance field initialised true (GS:216)
+        self.scan_pending = self.profile.retroactive_scan and self.profile.scan_mode == "idle-poll"
+        self.env.process(self._executor(self.gen, self._queue))
+        return self.gen
+
+    def _instance(self) -> int:
+        """The live service instance, created if the process is not there."""
+        return self.gen if self.process_alive else self._spawn()
 
     def start(self) -> None:
-        """``startGateway``: poll now, heartbeat at +5 s, alarms, sync and sweep loops, FCM
-        registration, then reconcile after the first poll."""
+        """``startGateway`` (GS:331-369) on the live instance, or on a new one."""
+        gen = self._instance()
         if self.running:
             return
-        self.gen += 1
-        gen = self.gen
         self.running = True
-        self.polling = False
-        self.trackers = {}
-        self.rate_limit = self.profile.initial_rate_limit
-        self.scan_pending = self.profile.retroactive_scan
-        self._queue = simpy.Store(self.env)
         self.history.emit(self.env.now, "app_start", phone=self.name, app=self.profile.name)
-        env = self.env
-        env.process(self._executor(gen, self._queue))
-        self.trigger_poll("start")
-        env.process(self._first_heartbeat(gen))
-        env.process(self._alarm(gen, self.profile.poll_interval, self._poll_alarm))
-        env.process(self._alarm(gen, self.profile.heartbeat_interval, self._heartbeat_alarm))
-        env.process(self._sync_loop(gen))
-        env.process(self._sweep_loop(gen))
-        if self.world.spec.fcm.enabled:
-            if self.fcm_token is None:
-                self._token_version += 1
-                self.fcm_token = f"fcm-{self.name}-{self._token_version}"
-                self.world.fcm.register(self.fcm_token, self)
-            self._queue.put(self._register_fcm)
+        self._start_schedulers(gen)
+        if self.profile.retroactive_scan and self.profile.scan_mode == "start-stop-only":
+            self._queue.put(self._scan_task)
+        if self.world.spec.fcm.enabled and self.fcm_token is None:
+            self._token_version += 1
+            self.fcm_token = f"fcm-{self.name}-{self._token_version}"
+            self.world.fcm.register(self.fcm_token, self)
         if self.profile.reconcile_at_start:
             self._queue.put(self._reconcile)
+        if self.world.spec.fcm.enabled:
+            # getToken() answers asynchronously; its listener queues the registration.
+            self._queue.put(self._register_fcm)
+
+    def _start_schedulers(self, gen: int) -> None:
+        """``startSchedulers`` (GS:739-771): sync and sweep loops, a poll now, a heartbeat at
+        +5 s, and both alarms re-armed."""
+        self._sched_epoch += 1
+        epoch = self._sched_epoch
+        env = self.env
+        env.process(self._sync_loop(gen, epoch))
+        if self.profile.tracker_timeout is not None:
+            env.process(self._sweep_loop(gen, epoch))
+        self._queue.put(self._poll)
+        env.process(self._first_heartbeat(gen, epoch))
+        self._alarm_epoch += 1
+        env.process(self._alarm(self._alarm_epoch, self.profile.poll_interval, self._poll_alarm))
+        env.process(
+            self._alarm(self._alarm_epoch, self.profile.heartbeat_interval, self._heartbeat_alarm)
+        )
 
     def kill(self, kind: str, restart_after: float | None) -> None:
-        """The process dies: trackers, queue and receivers are lost; the store survives."""
+        """The process dies: trackers, executor queue, scheduler and receivers are lost; the
+        store, the preferences, pending workers and (unless the phone reboots) the alarms
+        stay."""
         in_flight = len(self.trackers)
         self.history.emit(self.env.now, "fault", phone=self.name, fault=kind, in_flight=in_flight)
+        self.process_alive = False
         self.running = False
-        self.gen += 1
         self.trackers = {}
         self.polling = False
+        if self._memory:
+            self.store.unsynced.clear()  # 1.1 kept its results in memory only
+        if kind == "reboot":
+            self._alarm_epoch += 1
+            self.powered_off = True
+            self.radio.power_off()
         if restart_after is not None:
-            self.env.process(self._restart(restart_after))
+            self.env.process(self._restart(kind, restart_after))
 
-    def _restart(self, delay: float) -> Generator[Any, Any, None]:
+    def _restart(self, kind: str, delay: float) -> Generator[Any, Any, None]:
         yield self.env.timeout(delay)
+        if kind == "reboot":
+            self.powered_off = False
+            self.radio.reset_monitors()
+            wake, self._power_on = self._power_on, self.env.event()
+            wake.succeed()
+            waiting, self._undelivered = self._undelivered, []
+            for sender, body, sim_number in waiting:
+                self.receive_sms(sender, body, sim_number)
+        # BootReceiver, or the sticky service restarted with a null intent (GS:307).
         self.start()
+
+    def restart_schedulers(self) -> None:
+        """``updateConfig`` from the settings screen: ``ACTION_UPDATE_CONFIG`` reaches a
+        running service only (GatewayServiceModule.kt:133-138; GS:278-280, 821-828)."""
+        self.history.emit(self.env.now, "fault", phone=self.name, fault="settings_change")
+        if self.running and self.process_alive:
+            self._start_schedulers(self.gen)
+
+    def campaign_screen(self) -> None:
+        """The campaign screen's ``triggerImmediatePoll`` (campaigns.tsx:265-471): an
+        ``ACTION_FCM_WAKE`` intent, whether or not the service runs
+        (GatewayServiceModule.kt:176-180; GS:155-164, 281-284)."""
+        self.history.emit(self.env.now, "fault", phone=self.name, fault="campaign_screen")
+        if not self.powered_off:
+            self.trigger_poll("campaign_screen")
 
     @property
     def quiet(self) -> bool:
@@ -173,29 +262,37 @@ class GatewayApp:
             yield from task(gen)
 
     def _submit(self, task: Task) -> None:
-        if self.running:
+        if self.process_alive:
             self._queue.put(task)
 
     def trigger_poll(self, why: str) -> None:
-        """A poll trigger (start, alarm, push, safety net): dropped while a poll runs."""
-        if not self.running:
-            return
-        if self.polling:
-            self.history.emit(self.env.now, "poll_dropped", phone=self.name, why=why)
-            return
+        """A poll trigger delivered as an intent (alarm, push, campaign screen) or from the
+        safety net: queued on the instance's executor, never dropped."""
+        self._instance()
         self._queue.put(self._poll)
 
     # -- HTTP -------------------------------------------------------------------------------
 
     def _offline(self) -> bool:
-        return self.env.now < self.partitioned_until or not self.doze.network_allowed()
+        return (
+            self.powered_off
+            or self.env.now < self.partitioned_until
+            or not self.doze.network_allowed(foreground=self.running)
+        )
 
-    def request(
-        self, endpoint: str, body: Mapping[str, Any], auth: str = "x-api-key"
+    def request(self, endpoint: str, body: Mapping[str, Any]) -> Generator[Any, Any, Reply | None]:
+        """``httpPost`` (GS:1223-1255): a 2xx reply, or ``None`` for anything else."""
+        return self._http(endpoint, body, "x-api-key", self._offline)
+
+    def _http(
+        self,
+        endpoint: str,
+        body: Mapping[str, Any],
+        auth: str,
+        offline: Callable[[], bool],
     ) -> Generator[Any, Any, Reply | None]:
-        """``httpPost``: a 2xx reply, or ``None`` for anything else (as the app sees it)."""
         env = self.env
-        if self._offline():
+        if offline():
             self._failed(endpoint, "offline", 0)
             yield env.timeout(0.05)
             return None
@@ -248,9 +345,8 @@ class GatewayApp:
                 now,
                 "inbound_ack",
                 phone=self.name,
-                sender=body["from"],
-                body=body["body"],
-                date=self.world.iso(body["date"]),
+                sender=body["from_number"],
+                body=body["message"],
                 stop=stop,
             )
         elif endpoint == "inbound-batch":
@@ -260,45 +356,47 @@ class GatewayApp:
                     now,
                     "inbound_ack",
                     phone=self.name,
-                    sender=item["from"],
-                    body=item["body"],
-                    date=self.world.iso(item["date"]),
-                    stop=item["body"].strip().upper() in words,
+                    sender=item["from_number"],
+                    body=item["message"],
+                    stop=item["message"].strip().upper() in words,
                 )
 
     # -- alarms -----------------------------------------------------------------------------
 
     def _alarm(
-        self, gen: int, interval: float, fire: Callable[[], None]
+        self, epoch: int, interval: float, fire: Callable[[], None]
     ) -> Generator[Any, Any, None]:
-        """A ``setExactAndAllowWhileIdle`` alarm that re-arms itself when it fires."""
+        """A ``setExactAndAllowWhileIdle`` alarm (GS:792-807), re-armed each time it fires.
+        It belongs to AlarmManager: it outlives the process, not a reboot."""
         while True:
             yield self.env.timeout(interval)
-            if not self.alive(gen):
+            if epoch != self._alarm_epoch:
                 return
             if self.doze.alarm_delay() is not None:
                 yield self.doze.window()  # over the while-idle quota: next maintenance window
-                if not self.alive(gen):
+                if epoch != self._alarm_epoch:
                     return
             else:
                 self.doze.allow(ALARM_ALLOWLIST)
             fire()
 
     def _poll_alarm(self) -> None:
-        self.trigger_poll("alarm")
+        self.trigger_poll("alarm")  # GS:289-293
 
     def _heartbeat_alarm(self) -> None:
-        self._submit(self._heartbeat)
+        self._instance()  # GS:294-298: the intent creates the service if it is not there
+        self._queue.put(self._heartbeat)
 
-    def _first_heartbeat(self, gen: int) -> Generator[Any, Any, None]:
+    def _first_heartbeat(self, gen: int, epoch: int) -> Generator[Any, Any, None]:
         yield self.env.timeout(self.profile.first_heartbeat_delay)
-        if self.alive(gen):
+        if self.alive(gen) and epoch == self._sched_epoch:
             yield from self._heartbeat(gen)
 
     # -- the tasks --------------------------------------------------------------------------
 
     def _poll(self, gen: int) -> Generator[Any, Any, None]:
-        if self.polling:
+        """``pollAndSend`` (GS:832-901)."""
+        if self.profile.phone_number_guard and not self.numbers:
             return
         self.polling = True
         self.last_poll = self.env.now
@@ -306,153 +404,214 @@ class GatewayApp:
             reply = yield from self.request(
                 "pending", {"phone_numbers": self.numbers, "limit": self.profile.poll_limit}
             )
-            if not self.alive(gen):
+            if not self.alive(gen) or reply is None:
                 return
-            items = reply.body.get("sms_list") if reply is not None else None
-            if not items:
-                if reply is not None and self.scan_pending:
-                    yield from self._scan(gen)
+            items = reply.body.get("sms_list")
+            if not reply.body.get("success", False) or not items:
+                if self.scan_pending:
+                    self.scan_pending = not (yield from self._scan(gen))
                 return
-            delay = max(0.1, 60.0 / self.rate_limit)
+            self.pending_count = len(items)
+            delay = max(0.1, 60.0 / self.rate_limit) if self.rate_limit > 0 else 0.6
             last = len(items) - 1
             for i, item in enumerate(items):
-                if not self.alive(gen):
-                    return
-                self._send(gen, item)
+                if not self.running or not self.alive(gen):
+                    break  # GS:880: a service instance that was never started sends nothing
+                self._send(item)
                 if i < last:
                     yield self.env.timeout(delay)
+            if self._memory and self.alive(gen):
+                yield self.env.timeout(2.0)  # 1.1: sleep, then flush the results
+                yield from self._flush(gen)
         finally:
             if self.gen == gen:
                 self.polling = False
 
-    def _send(self, gen: int, item: Mapping[str, Any]) -> None:
-        """``sendSingleSms``: a tracker, then Android (default SIM unless the profile says)."""
+    def _send(self, item: Mapping[str, Any]) -> None:
+        """``sendSingleSms`` (GS:906-945): a tracker, one PendingIntent per part, Android."""
         sms_id = int(item["id"])
-        parts = count_parts(item["message"])
+        text = str(item["message"])
+        parts = count_parts(text) if text else 1
         slot = 0
         if self.profile.honour_sim_choice:
             chosen = item.get("gateway_phone_number") or ""
             if chosen in self.numbers:
                 slot = self.numbers.index(chosen)
         self.trackers[sms_id] = _Tracker(sms_id, parts, self.env.now)
-        self.radio.send(
-            SendRequest(
-                slot=slot,
-                recipient=item["phone_number"],
-                sms_id=sms_id,
-                uuid=item.get("uuid"),
-                parts=parts,
-                on_part=partial(self._on_part, gen),
+        intents: list[PendingIntent] = []
+        for part in range(parts):
+            # Sent and delivered intents share the counter (GS:928-929, 955, 969).
+            code = self._pi_counter
+            self._pi_counter += 2
+            intents.append(self.radio.intents.get_broadcast(code, sms_id, part, parts))
+        try:
+            self.radio.send(
+                SendRequest(
+                    slot=slot,
+                    recipient=str(item["phone_number"]),
+                    sms_id=sms_id,
+                    uuid=item.get("uuid"),
+                    parts=parts,
+                    intents=intents,
+                    text=text,
+                )
             )
-        )
+        except SendRefused as exc:
+            del self.trackers[sms_id]
+            self._result(sms_id, "error", str(exc))
 
-    def _on_part(self, gen: int, sms_id: int, code: int) -> None:
-        if gen != self.gen or not self.running:
-            return  # the receiver died with the process
-        tracker = self.trackers.get(sms_id)
+    def _on_sent_broadcast(self, record: PendingIntent, code: int) -> None:
+        """The sent receiver (GS:400-433): registered by ``startGateway`` in this process
+        only; it reads the id from the intent's extras as they are when it fires."""
+        if not (self.process_alive and self.running):
+            return  # nobody registered: the broadcast goes nowhere
+        tracker = self.trackers.get(record.sms_id)
         if tracker is None:
-            return  # late callback
+            if self.profile.late_callbacks != "ghost":
+                return  # late callback, or an SMS this instance never sent (GS:410-414)
+            # 1.1's getOrPut: the late callback makes a new tracker and reports again.
+            tracker = _Tracker(record.sms_id, record.total, self.env.now)
+            self.trackers[record.sms_id] = tracker
         if code == RESULT_OK:
             tracker.sent += 1
         else:
             tracker.failed += 1
             tracker.reason = error_reason(code)
         if tracker.sent + tracker.failed >= tracker.total:
-            del self.trackers[sms_id]
+            del self.trackers[tracker.sms_id]
             if tracker.sent == tracker.total:
-                self.store.put(sms_id, "sent", None, self.env.now)
+                self._result(tracker.sms_id, "sent", None)
             else:
-                self.store.put(sms_id, "error", tracker.reason or "PARTIAL_FAILURE", self.env.now)
+                self._result(tracker.sms_id, "error", tracker.reason or "PARTIAL_FAILURE")
+
+    def _result(self, sms_id: int, status: str, error: str | None) -> None:
+        """A final status into the store (``insertOrUpdate``, GS:494-517)."""
+        self.store.put(sms_id, status, error, self.env.now)
+        self.unsynced_flag = True
 
     def _heartbeat(self, gen: int) -> Generator[Any, Any, None]:
-        reply = yield from self.request(
-            "heartbeat",
-            {
-                "phone_numbers": self.numbers,
-                "unsynced_count": len(self.store.unsynced),
-                "battery_level": 80,
-            },
-        )
+        """``sendHeartbeat`` (GS:978-1044): no battery level, no time."""
+        if self.profile.phone_number_guard and not self.numbers:
+            return
+        body: dict[str, Any] = {"phone_numbers": self.numbers}
+        if self.profile.heartbeat_unsynced_count:
+            body["unsynced_count"] = len(self.store.unsynced)
+        reply = yield from self.request("heartbeat", body)
         if not self.alive(gen):
             return
-        self.heartbeats += 1
         if reply is not None:
             rate = reply.body.get("rate_limit")
             if isinstance(rate, int) and rate > 0:
                 self.rate_limit = rate
-            pending = sum((reply.body.get("pending_count") or {}).values())
-            if pending > 0 and self.env.now - self.last_poll > self.profile.heartbeat_interval:
+            counts = reply.body.get("pending_count")
+            if isinstance(counts, dict):
+                self.pending_count = sum(v for v in counts.values() if isinstance(v, int))
+            if (
+                self.pending_count > 0
+                and self.env.now - self.last_poll > self.profile.heartbeat_interval
+            ):
                 self.trigger_poll("safety_net")
+        self.heartbeats += 1
         if self.fcm_token and self.heartbeats % self.profile.fcm_reregister_every == 0:
-            self._submit(self._register_fcm)
+            yield from self._register_fcm(gen)
 
     def _register_fcm(self, gen: int) -> Generator[Any, Any, None]:
         if self.fcm_token:
             yield from self.request("register-fcm", {"fcm_token": self.fcm_token})
 
     def _reconcile(self, gen: int) -> Generator[Any, Any, None]:
+        """``reconcileWithServer`` (GS:685-731), then the unsynced flag (GS:365-368)."""
         known = list(self.store.unsynced)
-        reply = yield from self.request("reconcile", {"known_ids": known})
-        if reply is None or not self.alive(gen):
-            return
-        done = list(reply.body.get("already_confirmed_ids") or [])
-        done += reply.body.get("not_found_ids") or []
-        self.store.mark_synced(done)
-        self.history.emit(
-            self.env.now,
-            "reconcile",
-            phone=self.name,
-            known=len(known),
-            settled=len(done),
-            stuck=len(reply.body.get("stuck_ids") or []),
-        )
+        if known:
+            reply = yield from self.request("reconcile", {"known_ids": known})
+            if reply is not None and reply.body.get("success", False) and self.alive(gen):
+                done = list(reply.body.get("already_confirmed_ids") or [])
+                done += reply.body.get("not_found_ids") or []
+                self.store.mark_synced(done)
+                self.history.emit(
+                    self.env.now,
+                    "reconcile",
+                    phone=self.name,
+                    known=len(known),
+                    settled=len(done),
+                    stuck=len(reply.body.get("stuck_ids") or []),
+                )
+        if self.alive(gen) and self.store.unsynced:
+            self.unsynced_flag = True
 
     # -- the scheduler thread ---------------------------------------------------------------
 
-    def _sync_loop(self, gen: int) -> Generator[Any, Any, None]:
+    def _sync_loop(self, gen: int, epoch: int) -> Generator[Any, Any, None]:
+        """``syncToServer`` every 3 s with fixed delay (GS:549-641, 743-748)."""
         batch = self.profile.sync_batch
         while True:
             yield self.env.timeout(self.profile.sync_interval)
-            if not self.alive(gen):
+            if not self.alive(gen) or epoch != self._sched_epoch:
                 return
-            if not self.store.unsynced:
+            if self._memory:
+                yield from self._flush(gen)
+                continue
+            if not self.unsynced_flag:
+                continue
+            oldest = self.store.oldest(batch)
+            if not oldest:
+                self.unsynced_flag = False
                 continue
             cycle = int(self.world.epoch_ms(self.env.now) // 3000)
-            ids = [i for i in self.store.oldest(batch) if due(self.store.rows[i].attempts, cycle)]
+            ids = [i for i in oldest if due(self.store.rows[i].attempts, cycle)]
             if not ids:
                 continue
-            results: list[dict[str, Any]] = []
-            for sms_id in ids:
-                row = self.store.rows[sms_id]
-                item: dict[str, Any] = {"id": sms_id, "status": row.status}
-                if row.error:
-                    item["error_message"] = row.error
-                results.append(item)
-            reply = yield from self.request("confirm-batch", {"results": results})
+            reply = yield from self.request("confirm-batch", {"results": self._results(ids)})
             if reply is not None and reply.body.get("success"):
                 acked = reply.body.get("ack_ids")
                 self.store.mark_synced(list(acked) if acked is not None else ids)
             else:
                 self.store.failed(ids)
 
-    def _sweep_loop(self, gen: int) -> Generator[Any, Any, None]:
-        timeout = self.profile.tracker_timeout
+    def _results(self, ids: list[int]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        for sms_id in ids:
+            row = self.store.rows[sms_id]
+            item: dict[str, Any] = {"id": sms_id, "status": row.status}
+            if row.error:
+                item["error_message"] = row.error
+            results.append(item)
+        return results
+
+    def _flush(self, gen: int) -> Generator[Any, Any, None]:
+        """1.1's ``flushBatchQueue``: the whole in-memory queue to confirm-batch; if that
+        fails, one ``/confirm/{id}`` per SMS, answers ignored; then the queue is empty."""
+        ids = list(self.store.unsynced)
+        if not ids:
+            return
+        self.store.unsynced.clear()  # taken off the queue before the request
+        results = self._results(ids)
+        reply = yield from self.request("confirm-batch", {"results": results})
+        if reply is None or not reply.body.get("success"):
+            for item in results:
+                sms_id = item.pop("id")
+                yield from self.request(f"confirm/{sms_id}", item)
+        self.store.mark_synced(ids)
+
+    def _sweep_loop(self, gen: int, epoch: int) -> Generator[Any, Any, None]:
+        """``sweepStaleTrackers`` every 30 s (GS:648-678, 751-756)."""
+        timeout = self.profile.tracker_timeout or 0.0
         while True:
             yield self.env.timeout(self.profile.sweep_interval)
-            if not self.alive(gen):
+            if not self.alive(gen) or epoch != self._sched_epoch:
                 return
             now = self.env.now
             stale = [t for t in self.trackers.values() if now - t.created > timeout]
             for tracker in stale:
                 del self.trackers[tracker.sms_id]
                 if tracker.sent == tracker.total and tracker.failed == 0:
-                    self.store.put(tracker.sms_id, "sent", None, now)
+                    self._result(tracker.sms_id, "sent", None)
                 else:
                     reason = (
                         f"TIMEOUT_{tracker.sent}of{tracker.total}_parts_sent_"
                         f"{tracker.failed}_failed"
                     )
-                    self.store.put(tracker.sms_id, "error", reason, now)
+                    self._result(tracker.sms_id, "error", reason)
                 self.history.emit(
                     now,
                     "tracker_timeout",
@@ -465,7 +624,10 @@ class GatewayApp:
     # -- push and inbound -------------------------------------------------------------------
 
     def on_push(self) -> None:
-        """An ``sms_pending`` data message (high priority): a short allow-list, then a poll."""
+        """An ``sms_pending`` data message (FcmMessageHandler.kt:29-59): a short allow-list,
+        then a poll if the service runs, else the service is started (which polls)."""
+        if self.powered_off:
+            return
         self.doze.allow(FCM_ALLOWLIST)
         if not self.running:
             self.start()
@@ -473,7 +635,11 @@ class GatewayApp:
             self.trigger_poll("fcm")
 
     def receive_sms(self, sender: str, body: str, sim_number: str) -> None:
-        """An SMS arrives: the inbox, the WorkManager worker, the live duplicate report."""
+        """An SMS arrives (SmsBroadcastReceiver.kt:106-171): the inbox, the WorkManager
+        worker, the live report to a running service, a start for one that is not."""
+        if self.powered_off:
+            self._undelivered.append((sender, body, sim_number))  # the SMSC retries later
+            return
         now = self.env.now
         date_ms = self.world.epoch_ms(now) // 1000 * 1000
         self.inbox.append((now, sender, body, date_ms))
@@ -487,26 +653,41 @@ class GatewayApp:
             sim_number=sim_number,
         )
         self.doze.allow(SMS_ALLOWLIST)
-        report = {"from": sender, "body": body, "date": date_ms, "to": sim_number}
+        report = {"from_number": sender, "message": body, "to_number": sim_number}
         self.inbound_pending += 1
         self.env.process(self._inbound_worker(report))
         if self.running and self.profile.inbound_live_report:
             self._submit(partial(self._live_inbound, report))
+        if not self.running:
+            self.start()
 
     def _live_inbound(self, report: dict[str, Any], gen: int) -> Generator[Any, Any, None]:
+        """``reportInboundSmsToServer`` (GS:1048-1073): one try, no retry."""
         yield from self.request("inbound", report)
 
+    def _job_blocked(self) -> bool:
+        return (
+            self.powered_off
+            or self.env.now < self.partitioned_until
+            or not self.doze.jobs_allowed()
+        )
+
     def _inbound_worker(self, report: dict[str, Any]) -> Generator[Any, Any, None]:
-        """``InboundSmsWorker``: network constraint, exponential backoff, retries forever."""
+        """``InboundSmsWorker`` (InboundSmsWorker.kt:196-245): a job with a network
+        constraint, exponential backoff from 10 s, retried until a 2xx."""
         attempt = 0
         try:
             while True:
-                while self._offline():
-                    if self.env.now < self.partitioned_until:
+                while self._job_blocked():
+                    if self.powered_off:
+                        yield self._power_on
+                    elif self.env.now < self.partitioned_until:
                         yield self.env.timeout(self.partitioned_until - self.env.now)
                     else:
-                        yield self.doze.window()
-                reply = yield from self.request("inbound", report, auth=self.profile.inbound_auth)
+                        yield self.doze.job_window()
+                reply = yield from self._http(
+                    "inbound", report, self.profile.inbound_auth, self._job_blocked
+                )
                 if reply is not None:
                     return
                 attempt += 1
@@ -518,27 +699,39 @@ class GatewayApp:
         finally:
             self.inbound_pending -= 1
 
-    def _scan(self, gen: int) -> Generator[Any, Any, None]:
-        """``retroactiveStopCheck``: the inbox since the checkpoint in one inbound-batch."""
+    def _scan_task(self, gen: int) -> Generator[Any, Any, None]:
+        yield from self._scan(gen)
+
+    def _scan(self, gen: int) -> Generator[Any, Any, bool]:
+        """``retroactiveStopCheck`` (GS:1122-1198): every received SMS since the last
+        successful scan (30 days at first), one per sender and text, in one request; the
+        checkpoint moves only after a 2xx, to the time the answer came. The 1.1 profile
+        keeps inbox texts containing STOP, 7 days back, each one, and moves its checkpoint
+        whatever the answer."""
         now = self.env.now
-        since = self.scan_checkpoint if self.scan_checkpoint is not None else now - 30 * 86400
-        found = [m for m in self.inbox if m[0] > since]
-        if not found:
+        horizon = self.profile.scan_days * 86400.0
+        since = self.scan_checkpoint if self.scan_checkpoint is not None else now - horizon
+        stop_only = self.profile.scan_mode == "start-stop-only"
+        seen: set[tuple[str, str]] = set()
+        messages: list[dict[str, str]] = []
+        for received, sender, body, _ in self.inbox:
+            if received <= since:
+                continue
+            if stop_only:
+                if "STOP" not in body.upper():
+                    continue
+            elif (sender, body) in seen:
+                continue
+            seen.add((sender, body))
+            messages.append({"from_number": sender, "message": body, "to_number": ""})
+        if not messages:
             self.scan_checkpoint = now
-            self.scan_pending = False
-            return
-        reply = yield from self.request(
-            "inbound-batch",
-            {
-                "messages": [
-                    {"from": sender, "body": body, "date": date, "to": ""}
-                    for _, sender, body, date in found
-                ]
-            },
-        )
-        if reply is not None and self.gen == gen:
-            self.scan_checkpoint = now
-            self.scan_pending = False
+            return True
+        reply = yield from self.request("inbound-batch", {"messages": messages})
+        if reply is None and not stop_only:
+            return False
+        self.scan_checkpoint = self.env.now
+        return True
 
     # -- the end ----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ __all__ = [
     "FAULT_KINDS",
     "FAULT_MOMENTS",
     "FAULT_WAIT_LIMIT",
+    "OEM_PROFILES",
     "RESULT_OK",
     "AndroidSpec",
     "AppProfile",
@@ -21,6 +22,7 @@ __all__ = [
     "Fault",
     "FcmSpec",
     "NetworkSpec",
+    "OemProfile",
     "PhoneSpec",
     "RecipientSpec",
     "SimSpec",
@@ -32,7 +34,10 @@ RESULT_OK = -1  # Activity.RESULT_OK: the part reached the SMSC
 
 @dataclass(frozen=True)
 class AppProfile:
-    """One version of the gateway app, with its timings and its historic bugs."""
+    """One version of the gateway app, with its timings and its historic bugs.
+
+    Defaults are app 1.7.1 (tag v1.7.1); ``docs/app-model.md`` cites the source of each.
+    """
 
     name: str = "1.7.1"
     poll_interval: float = 300.0  # max(pollingInterval, 300) with an FCM token
@@ -41,28 +46,53 @@ class AppProfile:
     poll_limit: int = 20
     initial_rate_limit: int = 100  # SMS per minute until a heartbeat says otherwise
     honour_sim_choice: bool = False  # 1.7.1 sends from the default SIM whatever the server says
+    # Poll and heartbeat return at once when no SIM number is readable (1.1; removed in
+    # 6a44aaf).
+    phone_number_guard: bool = False
+    heartbeat_unsynced_count: bool = True  # "unsynced_count" in the heartbeat (since 762c465)
+    # "sqlite": SmsStatusDb, synced with the backoff ladder (1.7.1); "memory": 1.1's
+    # in-memory queue, flushed whole every 3 s and after each poll, falling back to one
+    # /confirm/{id} per SMS when confirm-batch fails, then dropped; lost with the process.
+    status_store: str = "sqlite"
     sync_interval: float = 3.0
     sync_batch: int = 50
     sweep_interval: float = 30.0
-    tracker_timeout: float = 60.0
+    tracker_timeout: float | None = 60.0  # None: no sweep (1.1)
+    # "ignored": a callback without a tracker is dropped (1.7.1); "ghost": it creates a new
+    # tracker (1.1's getOrPut), so a late or repeated callback reports the SMS again.
+    late_callbacks: str = "ignored"
     fcm_reregister_every: int = 10  # heartbeats
-    inbound_auth: str = "x-api-key"  # 1.1 sent "Authorization: Bearer <key>" (always 401)
+    inbound_auth: str = "x-api-key"  # 1.1's worker sent "Authorization: Bearer <key>"
     inbound_live_report: bool = True  # the duplicate /inbound from the running service
     inbound_backoff: float = 10.0  # WorkManager EXPONENTIAL, first delay
     inbound_backoff_max: float = 18_000.0  # WorkManager caps at 5 h
     retroactive_scan: bool = True
+    # "idle-poll": every received SMS since the checkpoint, on the first idle poll of each
+    # service instance, retried until it succeeds (1.7.1); "start-stop-only": 1.1's scan of
+    # the inbox for texts containing STOP, queued once per start after the first poll, its
+    # checkpoint moved even when the upload failed.
+    scan_mode: str = "idle-poll"
+    scan_days: float = 30.0  # how far back the first scan looks
     reconcile_at_start: bool = True
     http_timeout: float = 15.0
 
 
 APP_PROFILES: dict[str, AppProfile] = {
     "1.7.1": AppProfile(),
-    # 1.1: inbound reported with the wrong auth header, no retroactive scan, no reconcile.
+    # The 1.1-era app: commit b71dbdf (2026-03-18), whose native code is that of 1.1.0
+    # (FCM wake-up); the v1.1.0 tag points at the initial commit. docs/app-model.md.
     "1.1": AppProfile(
         name="1.1",
+        phone_number_guard=True,
+        heartbeat_unsynced_count=False,
+        status_store="memory",
+        tracker_timeout=None,
+        late_callbacks="ghost",
         inbound_auth="bearer",
-        retroactive_scan=False,
+        scan_mode="start-stop-only",
+        scan_days=7.0,
         reconcile_at_start=False,
+        http_timeout=30.0,
     ),
     # A future app that honours the server's SIM choice (what dual-SIM fleets need).
     "sim-aware": AppProfile(name="sim-aware", honour_sim_choice=True),
@@ -94,6 +124,26 @@ class SimSpec:
 
     number: str
     carrier: CarrierSpec = field(default_factory=CarrierSpec)
+    # Whether Android tells the app this SIM's number (SubscriptionInfo.getNumber() is
+    # empty on many carriers); the app then sends no number for it.
+    readable: bool = True
+
+
+@dataclass(frozen=True)
+class OemProfile:
+    """How a vendor's Android departs from AOSP where it matters to the gateway app."""
+
+    name: str
+    # AOSP lets a process running a foreground service use the network in Doze
+    # (NetworkPolicyManagerService: procstate <= BOUND_FOREGROUND_SERVICE is exempt from
+    # the idle firewall). Restrictive vendor builds cut it like any background app's.
+    fgs_network_in_doze: bool = True
+
+
+OEM_PROFILES: dict[str, OemProfile] = {
+    "stock": OemProfile("stock"),
+    "restrictive": OemProfile("restrictive", fgs_network_in_doze=False),
+}
 
 
 @dataclass(frozen=True)
@@ -102,6 +152,12 @@ class AndroidSpec:
 
     sms_cap: str = "modern"  # a simulator.sms_monitor.PRESETS name
     granted: bool = False  # WRITE_SECURE_SETTINGS: the app sets the cap to 1000/60 s
+    # SmsUsageMonitor reads the cap once, when the phone process starts: a cap the app
+    # wrote is in force only after the next boot. True: it was written before this boot
+    # (grant, open the app, reboot, as the app's README sets a phone up); False: the app
+    # writes it now, and the preset stays in force until a reboot fault.
+    granted_before_boot: bool = True
+    oem: str = "stock"  # an OEM_PROFILES name
     charging: bool = True  # plugged in: Doze never starts
     battery_exempt: bool = True  # on the "not optimised" list: alarms and network in Doze
     doze_after: float = 0.0  # screen off and unplugged from this time (when not charging)
@@ -113,14 +169,27 @@ class Fault:
     """Something that happens to one phone at a virtual time."""
 
     at: float
-    kind: str  # process_death | reboot | partition | unplug | plug
+    kind: str  # one of FAULT_KINDS
     duration: float = 0.0  # partition length; reboot/restart time
     # "sending": from ``at`` on, wait (up to FAULT_WAIT_LIMIT) for a moment when the phone
     # has SMS in flight, so the fault hits the dangerous path; "any": at ``at`` exactly.
     during: str = "any"
 
 
-FAULT_KINDS = ("process_death", "reboot", "partition", "unplug", "plug")
+# process_death: the app's process dies and Android restarts the sticky service after
+# ``duration``; reboot: the phone is off for ``duration``; partition: no network for
+# ``duration``; unplug/plug: the charger; campaign_screen: an operator presses a button on
+# the app's campaign screen (``triggerImmediatePoll``); settings_change: an operator saves
+# the app's settings (``updateConfig`` restarts the schedulers of a running service).
+FAULT_KINDS = (
+    "process_death",
+    "reboot",
+    "partition",
+    "unplug",
+    "plug",
+    "campaign_screen",
+    "settings_change",
+)
 FAULT_MOMENTS = ("any", "sending")
 FAULT_WAIT_LIMIT = 1800.0
 

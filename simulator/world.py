@@ -153,7 +153,10 @@ class World:
             app.kill(kind, restart_after=duration or 10.0)
         elif kind == "reboot":
             app.kill(kind, restart_after=duration or 60.0)
-            app.radio.reset_monitors()
+        elif kind == "campaign_screen":
+            app.campaign_screen()
+        elif kind == "settings_change":
+            app.restart_schedulers()
         elif kind == "partition":
             app.partitioned_until = max(app.partitioned_until, self.env.now + duration)
             self.history.emit(
