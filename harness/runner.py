@@ -351,6 +351,8 @@ HIT_PATHS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "telephony_retry": lambda e: e["kind"] == "telephony_retry",
     "dual_sim": lambda e: e["kind"] == "radio" and e["sim_slot"] > 0,
     "fcm_wake": lambda e: e["kind"] == "fcm" and e.get("outcome") == "delivered",
+    # an inbox scan re-reported an SMS older than the server's 10-minute dedupe window
+    "stale_rescan": lambda e: e["kind"] == "inbox_scan" and e["oldest_age"] > 600,
 }
 
 

@@ -40,10 +40,11 @@ HITS = (
     "telephony_retry",
     "dual_sim",
     "fcm_wake",
+    "stale_rescan",
 )
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).
-DEFECTS = ("B1", "B2", "B3", "B8", "B10", "B11", "B18")
+DEFECTS = ("B1", "B2", "B3", "B8", "B10", "B11", "B18", "S1")
 
 DELIVERIES = ("at_most_once", "at_least_once")
 

@@ -1,13 +1,14 @@
 """Virtual phones in virtual time (SimPy).
 
-This part will hold the model of the real Android app (poll and heartbeat alarms, the
-serial executor, status sync with its backoff ladder, the tracker sweep, reconcile, FCM
-wake, inbound reporting), of Android itself (Doze, exact-alarm quotas, SmsUsageMonitor,
-process death), of SIMs and carriers, of the network and of recipients, and the radio
-ledger that records every transmission. It talks to a gateway server only through a port
-(a ``typing.Protocol`` it defines) and imports no other part of this project.
-
-So far: the radio ledger and Android's per-SIM SMS cap; the rest follows the issues.
+The model of the real Android gateway app (``app``: service instances, the serial
+executor, alarms, poll and send, status store and sync, sweep, reconcile, FCM wake;
+``inbound``: the SMS receiver, the WorkManager worker, the inbox scan), of Android under it
+(``android``: Doze and its OEM profiles, while-idle alarms, PendingIntents, the SMS stack
+with per-part results and SmsUsageMonitor), of FCM, faults and recipients (``world``), and
+the radio ledger every transmission is written to (``ledger``). Each app behaviour is cited
+to the app's source in ``docs/app-model.md``. It talks to a gateway server only through a
+port (``port.GatewayPort``, a ``typing.Protocol``) and imports no other part of this
+project.
 """
 
 from __future__ import annotations

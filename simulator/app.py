@@ -33,7 +33,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -43,7 +42,6 @@ from smscodec import count_parts
 from .android import (
     ALARM_ALLOWLIST,
     FCM_ALLOWLIST,
-    SMS_ALLOWLIST,
     Doze,
     PendingIntent,
     Radio,
@@ -52,6 +50,7 @@ from .android import (
 )
 from .config import RESULT_OK, NetworkSpec, PhoneSpec
 from .history import History
+from .inbound import Inbound
 from .port import GatewayPort, Reply
 from .store import StatusStore, due, error_reason
 
@@ -103,15 +102,12 @@ class GatewayApp:
         self._memory = self.profile.status_store == "memory"
         # Survives the process: the SQLite store, SharedPreferences, content://sms.
         self.store = StatusStore()
-        self.inbox: list[tuple[float, str, str, int]] = []
-        self.scan_checkpoint: float | None = None
         self.fcm_token: str | None = None
         self._token_version = 0
-        self.inbound_pending = 0
         self.partitioned_until = 0.0
         self.powered_off = False
-        self._power_on = self.env.event()
-        self._undelivered: list[tuple[str, str, str]] = []
+        self.inbound = Inbound(self)
+        self.power_on = self.env.event()
         self._alarm_epoch = 0  # AlarmManager: cancelled by startSchedulers and by a reboot
         # The process and its service instance.
         self.gen = 0  # one per service instance; 0 = no process yet
@@ -167,7 +163,7 @@ class GatewayApp:
         self.history.emit(self.env.now, "app_start", phone=self.name, app=self.profile.name)
         self._start_schedulers(gen)
         if self.profile.retroactive_scan and self.profile.scan_mode == "start-stop-only":
-            self._queue.put(self._scan_task)
+            self._queue.put(self.inbound.scan_task)
         if self.world.spec.fcm.enabled and self.fcm_token is None:
             self._token_version += 1
             self.fcm_token = f"fcm-{self.name}-{self._token_version}"
@@ -219,11 +215,9 @@ class GatewayApp:
         if kind == "reboot":
             self.powered_off = False
             self.radio.reset_monitors()
-            wake, self._power_on = self._power_on, self.env.event()
+            wake, self.power_on = self.power_on, self.env.event()
             wake.succeed()
-            waiting, self._undelivered = self._undelivered, []
-            for sender, body, sim_number in waiting:
-                self.receive_sms(sender, body, sim_number)
+            self.inbound.deliver_held()
         # BootReceiver, or the sticky service restarted with a null intent (GS:307).
         self.start()
 
@@ -249,7 +243,7 @@ class GatewayApp:
             not self.trackers
             and not self.store.unsynced
             and not self.polling
-            and self.inbound_pending == 0
+            and self.inbound.pending == 0
         )
 
     # -- the executor -----------------------------------------------------------------------
@@ -261,7 +255,8 @@ class GatewayApp:
                 return
             yield from task(gen)
 
-    def _submit(self, task: Task) -> None:
+    def submit(self, task: Task) -> None:
+        """``executor.execute``: queued on the live service instance (if any)."""
         if self.process_alive:
             self._queue.put(task)
 
@@ -282,9 +277,9 @@ class GatewayApp:
 
     def request(self, endpoint: str, body: Mapping[str, Any]) -> Generator[Any, Any, Reply | None]:
         """``httpPost`` (GS:1223-1255): a 2xx reply, or ``None`` for anything else."""
-        return self._http(endpoint, body, "x-api-key", self._offline)
+        return self.http(endpoint, body, "x-api-key", self._offline)
 
-    def _http(
+    def http(
         self,
         endpoint: str,
         body: Mapping[str, Any],
@@ -409,7 +404,7 @@ class GatewayApp:
             items = reply.body.get("sms_list")
             if not reply.body.get("success", False) or not items:
                 if self.scan_pending:
-                    self.scan_pending = not (yield from self._scan(gen))
+                    self.scan_pending = not (yield from self.inbound.scan())
                 return
             self.pending_count = len(items)
             delay = max(0.1, 60.0 / self.rate_limit) if self.rate_limit > 0 else 0.6
@@ -635,103 +630,8 @@ class GatewayApp:
             self.trigger_poll("fcm")
 
     def receive_sms(self, sender: str, body: str, sim_number: str) -> None:
-        """An SMS arrives (SmsBroadcastReceiver.kt:106-171): the inbox, the WorkManager
-        worker, the live report to a running service, a start for one that is not."""
-        if self.powered_off:
-            self._undelivered.append((sender, body, sim_number))  # the SMSC retries later
-            return
-        now = self.env.now
-        date_ms = self.world.epoch_ms(now) // 1000 * 1000
-        self.inbox.append((now, sender, body, date_ms))
-        self.history.emit(
-            now,
-            "inbound_received",
-            phone=self.name,
-            sender=sender,
-            body=body,
-            date=self.world.iso(date_ms),
-            sim_number=sim_number,
-        )
-        self.doze.allow(SMS_ALLOWLIST)
-        report = {"from_number": sender, "message": body, "to_number": sim_number}
-        self.inbound_pending += 1
-        self.env.process(self._inbound_worker(report))
-        if self.running and self.profile.inbound_live_report:
-            self._submit(partial(self._live_inbound, report))
-        if not self.running:
-            self.start()
-
-    def _live_inbound(self, report: dict[str, Any], gen: int) -> Generator[Any, Any, None]:
-        """``reportInboundSmsToServer`` (GS:1048-1073): one try, no retry."""
-        yield from self.request("inbound", report)
-
-    def _job_blocked(self) -> bool:
-        return (
-            self.powered_off
-            or self.env.now < self.partitioned_until
-            or not self.doze.jobs_allowed()
-        )
-
-    def _inbound_worker(self, report: dict[str, Any]) -> Generator[Any, Any, None]:
-        """``InboundSmsWorker`` (InboundSmsWorker.kt:196-245): a job with a network
-        constraint, exponential backoff from 10 s, retried until a 2xx."""
-        attempt = 0
-        try:
-            while True:
-                while self._job_blocked():
-                    if self.powered_off:
-                        yield self._power_on
-                    elif self.env.now < self.partitioned_until:
-                        yield self.env.timeout(self.partitioned_until - self.env.now)
-                    else:
-                        yield self.doze.job_window()
-                reply = yield from self._http(
-                    "inbound", report, self.profile.inbound_auth, self._job_blocked
-                )
-                if reply is not None:
-                    return
-                attempt += 1
-                delay = min(
-                    self.profile.inbound_backoff * 2 ** (attempt - 1),
-                    self.profile.inbound_backoff_max,
-                )
-                yield self.env.timeout(delay)
-        finally:
-            self.inbound_pending -= 1
-
-    def _scan_task(self, gen: int) -> Generator[Any, Any, None]:
-        yield from self._scan(gen)
-
-    def _scan(self, gen: int) -> Generator[Any, Any, bool]:
-        """``retroactiveStopCheck`` (GS:1122-1198): every received SMS since the last
-        successful scan (30 days at first), one per sender and text, in one request; the
-        checkpoint moves only after a 2xx, to the time the answer came. The 1.1 profile
-        keeps inbox texts containing STOP, 7 days back, each one, and moves its checkpoint
-        whatever the answer."""
-        now = self.env.now
-        horizon = self.profile.scan_days * 86400.0
-        since = self.scan_checkpoint if self.scan_checkpoint is not None else now - horizon
-        stop_only = self.profile.scan_mode == "start-stop-only"
-        seen: set[tuple[str, str]] = set()
-        messages: list[dict[str, str]] = []
-        for received, sender, body, _ in self.inbox:
-            if received <= since:
-                continue
-            if stop_only:
-                if "STOP" not in body.upper():
-                    continue
-            elif (sender, body) in seen:
-                continue
-            seen.add((sender, body))
-            messages.append({"from_number": sender, "message": body, "to_number": ""})
-        if not messages:
-            self.scan_checkpoint = now
-            return True
-        reply = yield from self.request("inbound-batch", {"messages": messages})
-        if reply is None and not stop_only:
-            return False
-        self.scan_checkpoint = self.env.now
-        return True
+        """An SMS arrives at this phone (see :class:`simulator.inbound.Inbound`)."""
+        self.inbound.receive(sender, body, sim_number)
 
     # -- the end ----------------------------------------------------------------------------
 

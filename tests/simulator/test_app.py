@@ -517,9 +517,9 @@ def test_app_1_1_scans_the_inbox_for_stop_at_every_start_and_moves_on_failure() 
     gw = ScriptedGateway()
     w = world(gw, app=APP_PROFILES["1.1"])
     app = w.apps["p1"]
-    app.inbox.append((-8 * 86400.0, "+420777000001", "STOP", 0))  # older than 7 days
-    app.inbox.append((-3600.0, "+420777000002", "please stop", 0))
-    app.inbox.append((-3500.0, "+420777000003", "thanks", 0))
+    app.inbound.inbox.append((-8 * 86400.0, "+420777000001", "STOP", 0))  # older than 7 days
+    app.inbound.inbox.append((-3600.0, "+420777000002", "please stop", 0))
+    app.inbound.inbox.append((-3500.0, "+420777000003", "thanks", 0))
     gw.failing.add("inbound-batch")
     w.env.run(until=30)
     (first,) = gw.of("inbound-batch")
