@@ -218,7 +218,7 @@ class GatewayApp:
             wake, self.power_on = self.power_on, self.env.event()
             wake.succeed()
             self.inbound.deliver_held()
-        # BootReceiver, or the sticky service restarted with a null intent (GS:307).
+        # BootReceiver.kt:18-36, or the sticky service restarted with a null intent (GS:307).
         self.start()
 
     def restart_schedulers(self) -> None:

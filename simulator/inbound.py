@@ -1,8 +1,8 @@
 """The app's inbound side: the SMS receiver, the WorkManager worker and the inbox scan.
 
 One received SMS is reported up to three times, none of them with its time: the
-``InboundSmsWorker`` job (``SmsBroadcastReceiver.kt``:135-155, ``InboundSmsWorker.kt``:196-245),
-the running service's live report (``SmsBroadcastReceiver.kt``:157-160, GS:1048-1073), and
+``InboundSmsWorker`` job (``SmsBroadcastReceiver.kt``:62-81, ``InboundSmsWorker.kt``:23-72),
+the running service's live report (``SmsBroadcastReceiver.kt``:84-86, GS:1048-1073), and
 the retroactive inbox scan after the service's next start (GS:1122-1198), which re-reports
 everything since its last successful run. Each carries ``{from_number, message,
 to_number}`` (the scan's ``to_number`` is empty). ``GS`` = ``SmsGatewayService.kt`` at v1.7.1.
@@ -34,7 +34,7 @@ class Inbound:
         self._held: list[tuple[str, str, str]] = []  # at the SMSC while the phone is off
 
     def receive(self, sender: str, body: str, sim_number: str) -> None:
-        """``SmsBroadcastReceiver.onReceive`` (:106-171): the inbox, the worker, the live
+        """``SmsBroadcastReceiver.onReceive`` (:32-98): the inbox, the worker, the live
         report to a running service, and a start for a service that is not running."""
         app = self.app
         if app.powered_off:
@@ -76,7 +76,7 @@ class Inbound:
         return app.powered_off or app.env.now < app.partitioned_until or not app.doze.jobs_allowed()
 
     def _worker(self, report: dict[str, Any]) -> Generator[Any, Any, None]:
-        """``InboundSmsWorker``: a job with a network constraint (so it waits for a Doze
+        """``InboundSmsWorker`` (``InboundSmsWorker.kt``:23-72): a job with a network constraint (so it waits for a Doze
         maintenance window unless the app is exempt), exponential backoff from 10 s,
         retried until a 2xx."""
         app = self.app

@@ -121,6 +121,22 @@ def test_no_loss_catches_defect_b1(tmp_path: Path) -> None:
     assert "still pending" in verdict.violations[0]
 
 
+def test_inbound_once_catches_the_old_inbound_dedupe_rule(tmp_path: Path) -> None:
+    # stop-restart replays what the real app sends: STOPs with no device time from the
+    # worker and the live report, then the inbox scan after a restart, hours later. With
+    # this server's rule before issue 8 (S1) the scan's reports are recorded again.
+    text = (catalogue()["stop-restart"]).read_text()
+    fixed = run_scenario(load("stop-restart"), out=tmp_path / "a")
+    assert fixed.passed and fixed.hits["stale_rescan"] > 0
+    broken_text = text.replace("max_duration = ", 'defects = ["S1"]\nmax_duration = ', 1)
+    broken = run_scenario(loads(broken_text), out=tmp_path / "b")
+    verdict = next(v for v in broken.verdicts if v.name == "inbound_once")
+    assert not verdict.passed
+    stops = next(v for v in fixed.verdicts if v.name == "inbound_once").figures["received"]
+    assert verdict.figures["duplicated"] == stops  # every STOP recorded twice
+    assert "the server recorded it 2 times" in verdict.violations[0]
+
+
 def test_hil_run_prints_the_verdicts_and_exits_0(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
