@@ -76,9 +76,9 @@ class Inbound:
         return app.powered_off or app.env.now < app.partitioned_until or not app.doze.jobs_allowed()
 
     def _worker(self, report: dict[str, Any]) -> Generator[Any, Any, None]:
-        """``InboundSmsWorker`` (``InboundSmsWorker.kt``:23-72): a job with a network constraint (so it waits for a Doze
-        maintenance window unless the app is exempt), exponential backoff from 10 s,
-        retried until a 2xx."""
+        """``InboundSmsWorker`` (``InboundSmsWorker.kt``:23-72): a job with a network
+        constraint (so it waits for a Doze maintenance window unless the app is exempt),
+        exponential backoff from 10 s, retried until a 2xx."""
         app = self.app
         env, profile = app.env, app.profile
         attempt = 0
