@@ -47,7 +47,7 @@ def create_app(
     if settings.migrate_on_start:
         db.migrate()
     if settings.defects:
-        log.warning("Reference defects switched ON: %s", ", ".join(sorted(settings.defects)))
+        log.warning("Defect switches ON: %s", ", ".join(sorted(settings.defects)))
     clock = clock or SystemClock()
     own_waker = waker is None
     if waker is None:

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 __all__ = ["KNOWN_DEFECTS", "Settings"]
 
-# Reference defects (reference-system.md §6) that this server can reproduce on request, so
-# that the harness can prove its oracles catch them. All are off by default.
+# Defects this server can reproduce on request, so that the harness can prove its oracles
+# catch them: B-switches are the reference server's (reference-system.md §6), S-switches
+# this server's own former bugs. All are off by default.
 KNOWN_DEFECTS: dict[str, str] = {
     "B1": "queued SMS count against the capacity that gates their own release",
     "B2": "assignment subtracts already-assigned SMS twice from a phone's capacity",
@@ -17,6 +18,9 @@ KNOWN_DEFECTS: dict[str, str] = {
     "B10": "STOP is a substring match ('nonstop' blacklists the sender)",
     "B11": "counters move on every 'sent' confirm after an 'error', and 'error' downgrades 'sent'",
     "B18": "segments counted with the reference's approximation instead of Android's split",
+    "S1": "inbound-batch items without a device time are deduped only within the 10-minute "
+    "window (this server before issue 8): an inbox scan after an app restart records old "
+    "messages again",
 }
 
 
@@ -58,5 +62,5 @@ class Settings:
             raise ValueError("stop_keywords must name at least one keyword, e.g. ('STOP',).")
 
     def defect(self, name: str) -> bool:
-        """Whether the reference defect ``name`` is switched on."""
+        """Whether the defect switch ``name`` (``KNOWN_DEFECTS``) is on."""
         return name in self.defects

@@ -23,10 +23,10 @@ def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
 
 
 def validate_items(
-    raw: list[Any], model: type[M], limit: int, what: str
+    raw: list[Any], model: type[M], limit: int | None, what: str
 ) -> tuple[list[tuple[int, M]], list[ItemProblem]]:
-    """Good items with their index, and a problem for each bad one."""
-    if len(raw) > limit:
+    """Good items with their index, and a problem for each bad one (``limit``: None = any)."""
+    if limit is not None and len(raw) > limit:
         raise InvalidInput(f"At most {limit} {what} per request; got {len(raw)}. Split the batch.")
     try:
         # The common case, all valid, in one pass of the compiled validator.

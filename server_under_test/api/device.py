@@ -46,7 +46,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/sms-gateway", tags=["device"], responses=ERROR_RESPONSES)
 
 MAX_CONFIRM_ITEMS = 500
-MAX_INBOUND_ITEMS = 5000
 SmsId = Annotated[int, Path(ge=1, le=2**63 - 1, description="SMS id")]
 
 
@@ -186,12 +185,20 @@ def inbound_one(gw: GatewayDep, phone: PhoneDep, payload: InboundItem) -> Inboun
 def inbound_batch(
     gw: GatewayDep, phone: PhoneDep, payload: InboundBatchRequest
 ) -> InboundBatchResponse:
-    """Record many received SMS (an inbox rescan); duplicates are skipped."""
-    good, errors = validate_items(payload.messages, InboundItem, MAX_INBOUND_ITEMS, "messages")
+    """Record an inbox scan of any size; duplicates are skipped.
+
+    The app sends its whole 30-day inbox in one request on its first run. The items are
+    recorded ``inbound.SCAN_CHUNK`` at a time, each chunk its own short transaction, so
+    other phones are not kept waiting; should a later chunk fail, the app's retry finds
+    the committed ones as duplicates.
+    """
+    good, errors = validate_items(payload.messages, InboundItem, None, "messages")
     recorded = duplicates = newly = already = 0
-    with gw.transaction() as conn:
-        for _index, item in good:
-            outcome = inbound.record_inbound(conn, gw.ctx, phone, _report(item))
+    for start in range(0, len(good), inbound.SCAN_CHUNK):
+        part = [_report(item) for _, item in good[start : start + inbound.SCAN_CHUNK]]
+        with gw.transaction() as conn:
+            outcomes = inbound.record_reports(conn, gw.ctx, phone, part, scan=True)
+        for outcome in outcomes:
             if outcome.duplicate:
                 duplicates += 1
                 continue

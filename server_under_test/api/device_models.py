@@ -341,7 +341,9 @@ class InboundResponse(Response):
 class InboundBatchRequest(Request):
     """``POST /sms-gateway/inbound-batch``."""
 
-    messages: loose_list(InboundItem, "Received SMS, at most 5 000")  # type: ignore[valid-type]
+    messages: loose_list(  # type: ignore[valid-type]
+        InboundItem, "Received SMS, any number (the app's first scan is a 30-day inbox)"
+    )
 
 
 class InboundBatchResponse(Response):

@@ -1,19 +1,36 @@
 """Inbound SMS: recording, deduplication, STOP detection and the blacklist.
 
-A phone reports each received SMS up to three times (WorkManager worker, live service
-report, JS listener) and again on an inbox rescan. One message must give one record:
+The real app (1.7.1) reports every received SMS as ``{from_number, message, to_number}``
+with no device time, over two roads: ``/inbound`` (the running service's live report and
+the WorkManager worker, which retries with backoff, possibly hours later) and
+``/inbound-batch`` (the inbox scan at each service start, which re-reports everything since
+the previous scan, hours or days old, with ``to_number=""``). One received SMS must give
+one record. A report is a duplicate of a record of the same phone, sender (E.164) and text
+whose receiving number agrees (an empty one agrees with any), by these rules:
 
-* a report that carries the phone's ``received_at`` is the same message as an earlier
-  report with the same sender, text, phone and ``received_at`` (to the second) — two
-  identical texts received at different times stay two records;
-* a report without ``received_at`` (timed by the server) is the same message as a record
-  of the same sender and text on the same phone within ``inbound_dedupe_window``;
-* receiving numbers must agree, except that an empty one (the app often cannot read it)
-  agrees with any.
+* **inbox scan** (an ``/inbound-batch`` item without a time): any such record, however old
+  (the reference server's rule). A new one is recorded with ``origin='scan'`` and not yet
+  ``live_reported``;
+* **live report** (``/inbound`` without a time): a record whose latest ``/inbound`` report
+  (``last_reported_at``) is within ``Settings.inbound_dedupe_window`` of now; else the
+  oldest record that so far came only from inbox scans — the late worker report of a
+  message a scan recorded first *claims* it. A duplicate moves ``last_reported_at`` to now
+  and marks the record ``live_reported``; scan re-reports move nothing.
+* **timed report** (a device ``received_at``/``date``, the documented dialect, either
+  road): a timed record with the same time to the second, or an untimed record first
+  reported within the window of that time. Two timed reports with different times stay two.
 
-Concurrent duplicate reports are serialised on the message's content (an advisory lock on
-PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) and phone-timed reports are also protected by a
-unique key, so two reports racing each other still give one record (reference defect B7).
+So two identical texts from one sender are two records when both come live more than the
+window apart, and one when the second reaches the server only through a scan: a scan item
+cannot be told from a re-report of the first (``docs/server.md``). With defect switch S1
+(this server before issue 8) untimed scan items get the live window rule and nothing is
+ever claimed.
+
+A phone's inbound reports are serialised (an advisory lock per phone on PostgreSQL,
+``BEGIN IMMEDIATE`` on SQLite), and timed reports also carry a unique key, so concurrent
+duplicate reports give one record (reference defect B7). A scan is recorded in chunks of
+``SCAN_CHUNK`` items, each its own transaction, so a 30-day inbox never holds the lock for
+long and a retried scan simply finds its committed chunks again.
 
 STOP is a whole-word, case-insensitive match against ``Settings.stop_keywords`` ("Stop
 prosím" is a STOP; "nonstop" and "stopka" are not — reference defect B10).
@@ -23,27 +40,33 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, func, insert, literal, or_, select, update
 
 from ..storage.tables import MAX_ID, inbound_sms, partner
 from .blacklist import add_numbers, blacklisted_among
 from .context import Context
-from .dbutil import xact_lock
+from .dbutil import chunks, xact_lock
 from .numbers import to_e164
 from .partners import partners_by_number
 
 __all__ = [
+    "SCAN_CHUNK",
     "InboundOutcome",
     "InboundReport",
     "blacklist_inbound",
     "history",
     "is_stop",
     "record_inbound",
+    "record_reports",
 ]
+
+# Items of an inbox scan recorded per transaction.
+SCAN_CHUNK = 500
 
 _WORD = re.compile(r"\w+")
 
@@ -80,7 +103,33 @@ class InboundOutcome:
     blacklisted: bool
     newly_blacklisted: bool
     partner_found: bool
-    canceled_sms: int = 0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A report with its sender and receiver normalised."""
+
+    sender: str
+    receiver: str
+    message: str
+    received: datetime | None
+    key: str
+
+
+@dataclass
+class _Record:
+    """What the dedupe rules need of a stored (or about to be stored) record."""
+
+    id: int | None
+    to_number: str
+    received_at: datetime
+    timed: bool
+    last_reported_at: datetime
+    live_reported: bool
+    is_stop: bool
+    blacklisted: bool
+    partner_found: bool
+    values: dict[str, Any] | None = None  # the row to insert, for a record new in this call
 
 
 def _digest(*parts: object) -> str:
@@ -91,80 +140,198 @@ def _same_receiver(a: str, b: str) -> bool:
     return a == b or not a or not b
 
 
-def record_inbound(
-    conn: Connection, ctx: Context, phone: Row[Any], report: InboundReport
-) -> InboundOutcome:
-    """Record one inbound SMS unless it is a duplicate; act on STOP."""
+def _prepare(ctx: Context, phone: Row[Any], report: InboundReport) -> _Prepared:
     region = ctx.settings.default_region
     sender = to_e164(report.from_number, region) or report.from_number.strip()
     receiver = to_e164(report.to_number, region) or (report.to_number or "").strip()
-    now = ctx.now()
     received = report.received_at.replace(microsecond=0) if report.received_at else None
-    content_key = _digest(phone.id, sender, report.message)
-    xact_lock(conn, content_key)
+    return _Prepared(
+        sender, receiver, report.message, received, _digest(phone.id, sender, report.message)
+    )
 
+
+def _load(conn: Connection, keys: Sequence[str]) -> dict[str, list[_Record]]:
+    """The stored records with these content keys, oldest first."""
+    found: dict[str, list[_Record]] = {}
+    for part in chunks(sorted(set(keys))):
+        for row in conn.execute(
+            select(inbound_sms)
+            .where(inbound_sms.c.content_key.in_(part))
+            .order_by(inbound_sms.c.id)
+        ):
+            found.setdefault(row.content_key, []).append(
+                _Record(
+                    id=row.id,
+                    to_number=row.to_number,
+                    received_at=row.received_at,
+                    timed=row.received_at_reported,
+                    last_reported_at=row.last_reported_at,
+                    live_reported=row.live_reported,
+                    is_stop=row.is_stop,
+                    blacklisted=row.blacklisted,
+                    partner_found=row.partner_id is not None,
+                )
+            )
+    return found
+
+
+def _match(
+    ctx: Context, earlier: list[_Record], report: _Prepared, now: datetime, *, scan: bool
+) -> _Record | None:
+    """The record ``report`` repeats, by the rules of the module docstring, or None."""
+    same = [r for r in earlier if _same_receiver(r.to_number, report.receiver)]
     window = ctx.settings.inbound_dedupe_window
-    moment = received or now
-    for earlier in conn.execute(
-        select(inbound_sms).where(
-            inbound_sms.c.content_key == content_key,
-            inbound_sms.c.received_at >= moment - window,
-            inbound_sms.c.received_at <= moment + window,
+    if report.received is not None:
+        for record in same:
+            if record.timed and record.received_at == report.received:
+                return record
+            if not record.timed and abs(record.received_at - report.received) <= window:
+                return record
+        return None
+    old_rule = ctx.settings.defect("S1")
+    if scan and not old_rule:
+        return same[-1] if same else None
+    recent = [r for r in same if abs(r.last_reported_at - now) <= window]
+    if recent:
+        return max(recent, key=lambda r: r.last_reported_at)
+    if not scan and not old_rule:
+        return next((r for r in same if not r.live_reported), None)
+    return None
+
+
+def record_inbound(
+    conn: Connection, ctx: Context, phone: Row[Any], report: InboundReport
+) -> InboundOutcome:
+    """Record one ``/inbound`` report unless it is a duplicate; act on STOP."""
+    return record_reports(conn, ctx, phone, [report], scan=False)[0]
+
+
+def record_reports(
+    conn: Connection,
+    ctx: Context,
+    phone: Row[Any],
+    reports: Sequence[InboundReport],
+    *,
+    scan: bool,
+) -> list[InboundOutcome]:
+    """Record reports of one phone (``scan``: items of an inbox scan), one outcome each.
+
+    Call it with at most ``SCAN_CHUNK`` reports per transaction.
+    """
+    now = ctx.now()
+    # One lock per phone: its reports are few, and a chunk then takes one lock, not 500.
+    xact_lock(conn, _digest("inbound", phone.id))
+    prepared = [_prepare(ctx, phone, r) for r in reports]
+    known = _load(conn, [p.key for p in prepared])
+    partners = partners_by_number(conn, [p.sender for p in prepared])
+    keywords, substring = ctx.settings.stop_keywords, ctx.settings.defect("B10")
+    results: list[tuple[_Record, bool]] = []
+    created: list[_Record] = []
+    refreshed: set[int] = set()
+    for item in prepared:
+        record = _match(ctx, known.get(item.key, []), item, now, scan=scan)
+        if record is not None:
+            if not scan:
+                record.last_reported_at, record.live_reported = now, True
+                if record.values is not None:
+                    record.values.update(last_reported_at=now, live_reported=True)
+                elif record.id is not None:
+                    refreshed.add(record.id)
+            results.append((record, True))
+            continue
+        stop = is_stop(item.message, keywords, substring=substring)
+        record = _new_record(phone, item, now, stop, partners.get(item.sender), scan=scan)
+        known.setdefault(item.key, []).append(record)
+        created.append(record)
+        results.append((record, False))
+
+    rows = [r.values for r in created if r.values is not None]
+    stop_senders = [row["from_number"] for row in rows if row["blacklisted"]]
+    fresh = (
+        set(add_numbers(conn, ctx, stop_senders, reason="STOP reply")[0]) if stop_senders else set()
+    )
+    if rows:
+        # The phone's lock above makes plain inserts safe; the unique reported_key is the
+        # database's own guarantee should that lock ever be bypassed.
+        ids = (
+            conn.execute(
+                insert(inbound_sms).returning(inbound_sms.c.id, sort_by_parameter_order=True),
+                rows,
+            )
+            .scalars()
+            .all()
         )
-    ):
-        if not _same_receiver(earlier.to_number, receiver):
-            continue
-        both_timed = received is not None and earlier.received_at_reported
-        if both_timed and earlier.received_at != received:
-            continue
-        return InboundOutcome(
-            id=earlier.id,
-            duplicate=True,
-            is_stop=earlier.is_stop,
-            blacklisted=earlier.blacklisted,
-            newly_blacklisted=False,
-            partner_found=earlier.partner_id is not None,
+        for record, record_id in zip(created, ids, strict=True):
+            record.id = int(record_id)
+    for part in chunks(sorted(refreshed)):
+        conn.execute(
+            update(inbound_sms)
+            .where(inbound_sms.c.id.in_(part))
+            .values(last_reported_at=now, live_reported=True)
         )
 
-    stop = is_stop(report.message, ctx.settings.stop_keywords, substring=ctx.settings.defect("B10"))
-    newly = False
-    canceled = 0
-    blacklisted = stop and _is_number(sender)
-    if blacklisted:
-        fresh, canceled = add_numbers(conn, ctx, [sender], reason="STOP reply")
-        newly = bool(fresh)
-    partner_id = partners_by_number(conn, [sender]).get(sender)
+    outcomes = []
+    for record, duplicate in results:
+        sender = record.values["from_number"] if record.values else None
+        newly = not duplicate and sender in fresh
+        if newly:
+            fresh.discard(sender)  # the first record of a newly blacklisted sender says so
+        assert record.id is not None
+        outcomes.append(
+            InboundOutcome(
+                id=record.id,
+                duplicate=duplicate,
+                is_stop=record.is_stop,
+                blacklisted=record.blacklisted,
+                newly_blacklisted=newly,
+                partner_found=record.partner_found,
+            )
+        )
+    return outcomes
+
+
+def _new_record(
+    phone: Row[Any],
+    item: _Prepared,
+    now: datetime,
+    stop: bool,
+    partner_id: int | None,
+    *,
+    scan: bool,
+) -> _Record:
+    blacklisted = stop and _is_number(item.sender)
     values = {
-        "from_number": sender,
-        "to_number": receiver,
-        "message": report.message,
-        "received_at": moment,
-        "received_at_reported": received is not None,
+        "from_number": item.sender,
+        "to_number": item.receiver,
+        "message": item.message,
+        "received_at": item.received or now,
+        "received_at_reported": item.received is not None,
         "phone_id": phone.id,
         "partner_id": partner_id,
         "is_stop": stop,
         "blacklisted": blacklisted,
-        "content_key": content_key,
+        "content_key": item.key,
         "created_at": now,
+        "last_reported_at": now,
+        "origin": "scan" if scan else "live",
+        "live_reported": not scan,
         "reported_key": (
-            _digest(phone.id, sender, receiver, report.message, received.isoformat())
-            if received
+            _digest(phone.id, item.sender, item.receiver, item.message, item.received.isoformat())
+            if item.received
             else None
         ),
     }
-    # The content lock above makes a plain insert safe; the unique reported_key is the
-    # database's own guarantee should that lock ever be bypassed.
-    record_id = conn.execute(
-        insert(inbound_sms).values(**values).returning(inbound_sms.c.id)
-    ).scalar_one()
-    return InboundOutcome(
-        id=int(record_id),
-        duplicate=False,
+    return _Record(
+        id=None,
+        to_number=item.receiver,
+        received_at=values["received_at"],
+        timed=item.received is not None,
+        last_reported_at=now,
+        live_reported=not scan,
         is_stop=stop,
         blacklisted=blacklisted,
-        newly_blacklisted=newly,
         partner_found=partner_id is not None,
-        canceled_sms=canceled,
+        values=values,
     )
 
 
@@ -195,7 +362,7 @@ def history(
         )
     total = conn.execute(select(func.count()).where(*conditions)).scalar_one()
     rows = conn.execute(
-        select(inbound_sms, partner.c.name.label("partner_name"))
+        select(inbound_sms, func.coalesce(partner.c.name, literal("")).label("partner_name"))
         .select_from(inbound_sms.outerjoin(partner, partner.c.id == inbound_sms.c.partner_id))
         .where(*conditions)
         .order_by(inbound_sms.c.received_at.desc(), inbound_sms.c.id.desc())

@@ -232,13 +232,23 @@ inbound_sms = Table(
     Column("partner_id", Integer, ForeignKey("partner.id")),
     Column("is_stop", Boolean, nullable=False, server_default=text("false"), index=True),
     Column("blacklisted", Boolean, nullable=False, server_default=text("false")),
-    # sha256(phone | from | to | message): the content a duplicate report repeats.
+    # sha256(phone | from | message): the content a duplicate report repeats.
     Column("content_key", String(64), nullable=False, index=True),
     Column("created_at", DateTime, nullable=False),
+    # Server time of the latest ``/inbound`` report of this message (the first report when
+    # it has had none since): the dedupe window of live reports is measured from here.
+    Column("last_reported_at", DateTime, nullable=False),
+    # How the message first reached the server: 'live' (``/inbound``: the running service
+    # or the WorkManager worker) or 'scan' (``/inbound-batch``: the app's inbox scan).
+    Column("origin", String(8), nullable=False, server_default=text("'live'")),
+    # Whether an ``/inbound`` report has matched it. False only for a record that so far
+    # came from inbox scans alone; the first ``/inbound`` report of it claims it.
+    Column("live_reported", Boolean, nullable=False, server_default=text("true")),
     # A phone-reported timestamp makes a report unique by content and time, so two
     # concurrent reports of one message can never both be stored.  NULL (server-timed
     # reports) never collides; those are deduplicated within a window under a lock.
     Column("reported_key", String(64), unique=True),
+    CheckConstraint("origin IN ('live', 'scan')", name="origin"),
 )
 
 # One row per run of a periodic job. A run claims its slot (the scheduled time) by

@@ -563,9 +563,8 @@ def test_rejected_requests_leave_the_database_unchanged(api):
     api.device(key, "heartbeat", {"battery_level": 50, "signal_strength": 3}, expect=422)
     api.device(key, "register-fcm", {"fcm_token": ""}, expect=422)
     api.device(key, "inbound", {"from_number": SENDER}, expect=422)
-    messages = [{"from": SENDER, "body": f"m{i}"} for i in range(5001)]
-    out = api.device(key, "inbound-batch", {"messages": messages}, expect=422)
-    assert "5000" in out["error"]
+    api.device(key, "inbound-batch", {"messages": []}, expect=422)
+    api.device(key, "inbound-batch", {"messages": {"from": SENDER, "body": "x"}}, expect=422)
     api.enqueue(expect=422)
     api.admin("POST", "/blacklist", 422, json={"numbers": [OTHER, "abc"]})
     api.admin("PATCH", f"/phones/{phone['id']}", 422, json={"daily_limit": -1, "name": "New"})
