@@ -148,7 +148,7 @@ def reconcile(
     payload: Annotated[ReconcileRequest, Body()] = ReconcileRequest(),  # noqa: B008
 ) -> ReconcileResponse:
     """Tell a restarted app which of its unsynced SMS are final, in flight or unknown."""
-    with gw.transaction() as conn:
+    with gw.reading() as conn:
         result = dispatch.reconcile(conn, phone, payload.known_ids)
     return ReconcileResponse(
         already_confirmed_ids=result.already_confirmed_ids,

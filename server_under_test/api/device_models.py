@@ -31,6 +31,7 @@ from ..storage.tables import MAX_ID
 
 __all__ = [
     "INT32",
+    "MAX_RECONCILE_IDS",
     "ConfirmBatchRequest",
     "ConfirmBatchResponse",
     "ConfirmItem",
@@ -72,6 +73,8 @@ Int = Annotated[int, Strict(), Field(ge=-INT32 - 1, le=INT32)]
 Id = Annotated[int, Strict(), Field(ge=1, le=2**63 - 1)]
 Bool = Annotated[bool, Strict()]
 Status = Literal["sent", "error", "sending"]
+# The app sends every unsynced id in one reconcile; this bound only keeps a request sane.
+MAX_RECONCILE_IDS = 1_000_000
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -298,7 +301,13 @@ class ConfirmBatchResponse(Response, PhoneCounters):
 class ReconcileRequest(Request):
     """``POST /sms-gateway/reconcile``."""
 
-    known_ids: Annotated[list[Id], Field(max_length=10_000)] = Field(default_factory=list)
+    known_ids: Annotated[
+        list[Id],
+        Field(
+            max_length=MAX_RECONCILE_IDS,
+            description="The app's unsynced SMS ids, all of them (it does not split them)",
+        ),
+    ] = Field(default_factory=list)
 
 
 class ReconcileResponse(Response):
@@ -378,7 +387,7 @@ class InboundRecord(BaseModel):
     received_at: str
     is_stop: bool
     blacklisted: bool
-    partner_name: str | None
+    partner_name: str = Field(description="empty when no partner has the sender's number")
 
 
 class InboundHistoryResponse(Response):

@@ -231,3 +231,17 @@ def test_blacklisted_number_is_cancelled_at_pickup(api, db):
     assert handed == [ids[0], ids[2]]
     cancelled = api.sms(ids[1])
     assert (cancelled["state"], cancelled["failure_type"]) == ("canceled", "sms_blacklist")
+
+
+def test_reconcile_takes_every_unsynced_id_the_app_has(api):
+    """The app sends all its unsynced ids in one request, never split (50 000 here)."""
+    phone = api.phone()
+    key = phone["api_key"]
+    ids = _queue(api, 3)
+    mine = [s["id"] for s in api.device(key, "pending", {"limit": 20})["sms_list"]]
+    _confirm(api, key, {"id": mine[0], "status": "sent"})
+    unknown = list(range(10**6, 10**6 + 50_000 - len(ids)))
+    result = api.device(key, "reconcile", {"known_ids": [*ids, *unknown]})
+    assert result["already_confirmed_ids"] == [mine[0]]
+    assert result["stuck_ids"] == mine[1:]
+    assert result["not_found_ids"] == unknown

@@ -195,3 +195,16 @@ def test_inbound_blacklist_marks_the_senders(api):
     assert api.sms(queued)["state"] == "canceled"
     history = api.device(key, "inbound-history", {})
     assert history["messages"][0]["blacklisted"] is True
+
+
+def test_history_partner_name_is_empty_not_null_without_a_partner(api):
+    """The app's TypeScript type for ``partner_name`` is ``string``."""
+    phone = api.phone()
+    api.admin("POST", "/partners", 201, json={"partners": [{"name": "Jan", "mobile": SENDER}]})
+    api.device(phone["api_key"], "inbound", {"from_number": SENDER, "message": "Ano"})
+    api.device(phone["api_key"], "inbound", {"from_number": "+420111222333", "message": "Ne"})
+    names = {
+        m["from_number"]: m["partner_name"]
+        for m in api.device(phone["api_key"], "inbound-history", {})["messages"]
+    }
+    assert names == {SENDER: "Jan", "+420111222333": ""}
