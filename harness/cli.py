@@ -91,9 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         choices=sorted(KNOWN_DEFECTS),
-        metavar="B#",
-        help="switch on a known defect of the reference server (repeatable): "
-        + "; ".join(f"{k} {v}" for k, v in KNOWN_DEFECTS.items()),
+        metavar="B#|S#",
+        help="switch on a known defect (repeatable): B# of the reference server, S# of "
+        "this server before a fix: " + "; ".join(f"{k} {v}" for k, v in KNOWN_DEFECTS.items()),
     )
     serve.add_argument(
         "--job-period",

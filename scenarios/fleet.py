@@ -179,8 +179,9 @@ _POSSIBLE: dict[str, tuple[Callable[[WorldSpec], bool], str]] = {
     ),
     "fcm_wake": (lambda w: w.fcm.enabled, "fcm.enabled is false"),
     "stale_rescan": (
-        lambda w: w.recipients.stop_probability > 0
-        and bool(_kinds(w) & {"process_death", "reboot"}),
+        lambda w: (
+            w.recipients.stop_probability > 0 and bool(_kinds(w) & {"process_death", "reboot"})
+        ),
         "it needs STOP replies and a process_death or reboot after them",
     ),
 }

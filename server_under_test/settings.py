@@ -37,6 +37,11 @@ class Settings:
     default_region: str = "CZ"
     stop_keywords: tuple[str, ...] = ("STOP",)
     inbound_dedupe_window: timedelta = timedelta(minutes=10)
+    # The live report and the WorkManager worker's report of one SMS can be hours apart:
+    # Doze lets the app's foreground service report at once but defers the worker (a job)
+    # to a maintenance window, up to 6 h in deep idle. A record reported once through
+    # /inbound takes one more /inbound report within this time as the other of the pair.
+    inbound_pair_window: timedelta = timedelta(hours=6)
     timezone: str = "Europe/Prague"
     fcm_enabled: bool = False
     fcm_credentials: str | None = None  # service-account JSON, inline or a file path

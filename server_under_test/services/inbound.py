@@ -9,22 +9,27 @@ one record. A report is a duplicate of a record of the same phone, sender (E.164
 whose receiving number agrees (an empty one agrees with any), by these rules:
 
 * **inbox scan** (an ``/inbound-batch`` item without a time): any such record, however old
-  (the reference server's rule). A new one is recorded with ``origin='scan'`` and not yet
-  ``live_reported``;
+  (the reference server's rule). A new one is recorded with ``origin='scan'`` and no
+  ``live_reports`` yet;
 * **live report** (``/inbound`` without a time): a record whose latest ``/inbound`` report
   (``last_reported_at``) is within ``Settings.inbound_dedupe_window`` of now; else the
   oldest record that so far came only from inbox scans — the late worker report of a
-  message a scan recorded first *claims* it. A duplicate moves ``last_reported_at`` to now
-  and marks the record ``live_reported``; scan re-reports move nothing.
+  message a scan recorded first *claims* it; else a record that stands for exactly one
+  ``/inbound`` report, made within ``Settings.inbound_pair_window`` (6 h): the other of
+  the pair of reports every SMS gives while the service runs (the live report and the
+  worker's, which Doze may defer to a maintenance window hours later). A duplicate moves
+  ``last_reported_at`` to now and counts one more ``live_reports``; scan re-reports move
+  nothing.
 * **timed report** (a device ``received_at``/``date``, the documented dialect, either
   road): a timed record with the same time to the second, or an untimed record first
   reported within the window of that time. Two timed reports with different times stay two.
 
 So two identical texts from one sender are two records when both come live more than the
-window apart, and one when the second reaches the server only through a scan: a scan item
-cannot be told from a re-report of the first (``docs/server.md``). With defect switch S1
-(this server before issue 8) untimed scan items get the live window rule and nothing is
-ever claimed.
+window apart after the first had both its reports, and one when the second reaches the
+server only through a scan (a scan item cannot be told from a re-report of the first) or
+comes within 6 h of a first that had only one report (``docs/server.md``). With defect
+switch S1 (this server before issue 8) untimed scan items get the live window rule and
+nothing is ever claimed or paired.
 
 A phone's inbound reports are serialised (an advisory lock per phone on PostgreSQL,
 ``BEGIN IMMEDIATE`` on SQLite), and timed reports also carry a unique key, so concurrent
@@ -125,7 +130,7 @@ class _Record:
     received_at: datetime
     timed: bool
     last_reported_at: datetime
-    live_reported: bool
+    live_reports: int
     is_stop: bool
     blacklisted: bool
     partner_found: bool
@@ -166,7 +171,7 @@ def _load(conn: Connection, keys: Sequence[str]) -> dict[str, list[_Record]]:
                     received_at=row.received_at,
                     timed=row.received_at_reported,
                     last_reported_at=row.last_reported_at,
-                    live_reported=row.live_reported,
+                    live_reports=row.live_reports,
                     is_stop=row.is_stop,
                     blacklisted=row.blacklisted,
                     partner_found=row.partner_id is not None,
@@ -194,9 +199,13 @@ def _match(
     recent = [r for r in same if abs(r.last_reported_at - now) <= window]
     if recent:
         return max(recent, key=lambda r: r.last_reported_at)
-    if not scan and not old_rule:
-        return next((r for r in same if not r.live_reported), None)
-    return None
+    if scan or old_rule:
+        return None
+    claim = next((r for r in same if r.live_reports == 0), None)
+    if claim is not None:
+        return claim
+    pair = ctx.settings.inbound_pair_window
+    return next((r for r in same if r.live_reports == 1 and now - r.last_reported_at <= pair), None)
 
 
 def record_inbound(
@@ -227,16 +236,17 @@ def record_reports(
     keywords, substring = ctx.settings.stop_keywords, ctx.settings.defect("B10")
     results: list[tuple[_Record, bool]] = []
     created: list[_Record] = []
-    refreshed: set[int] = set()
+    refreshed: dict[int, int] = {}  # record id -> its /inbound reports now
     for item in prepared:
         record = _match(ctx, known.get(item.key, []), item, now, scan=scan)
         if record is not None:
             if not scan:
-                record.last_reported_at, record.live_reported = now, True
+                record.last_reported_at = now
+                record.live_reports += 1
                 if record.values is not None:
-                    record.values.update(last_reported_at=now, live_reported=True)
+                    record.values.update(last_reported_at=now, live_reports=record.live_reports)
                 elif record.id is not None:
-                    refreshed.add(record.id)
+                    refreshed[record.id] = record.live_reports
             results.append((record, True))
             continue
         stop = is_stop(item.message, keywords, substring=substring)
@@ -263,11 +273,11 @@ def record_reports(
         )
         for record, record_id in zip(created, ids, strict=True):
             record.id = int(record_id)
-    for part in chunks(sorted(refreshed)):
+    for record_id, count in sorted(refreshed.items()):
         conn.execute(
             update(inbound_sms)
-            .where(inbound_sms.c.id.in_(part))
-            .values(last_reported_at=now, live_reported=True)
+            .where(inbound_sms.c.id == record_id)
+            .values(last_reported_at=now, live_reports=count)
         )
 
     outcomes = []
@@ -314,7 +324,7 @@ def _new_record(
         "created_at": now,
         "last_reported_at": now,
         "origin": "scan" if scan else "live",
-        "live_reported": not scan,
+        "live_reports": 0 if scan else 1,
         "reported_key": (
             _digest(phone.id, item.sender, item.receiver, item.message, item.received.isoformat())
             if item.received
@@ -327,7 +337,7 @@ def _new_record(
         received_at=values["received_at"],
         timed=item.received is not None,
         last_reported_at=now,
-        live_reported=not scan,
+        live_reports=0 if scan else 1,
         is_stop=stop,
         blacklisted=blacklisted,
         partner_found=partner_id is not None,

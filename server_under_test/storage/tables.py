@@ -241,9 +241,10 @@ inbound_sms = Table(
     # How the message first reached the server: 'live' (``/inbound``: the running service
     # or the WorkManager worker) or 'scan' (``/inbound-batch``: the app's inbox scan).
     Column("origin", String(8), nullable=False, server_default=text("'live'")),
-    # Whether an ``/inbound`` report has matched it. False only for a record that so far
-    # came from inbox scans alone; the first ``/inbound`` report of it claims it.
-    Column("live_reported", Boolean, nullable=False, server_default=text("true")),
+    # How many ``/inbound`` reports it stands for (the live report and the worker's: one
+    # SMS gives at most two). 0 for a record that so far came from inbox scans alone; the
+    # first ``/inbound`` report of it claims it.
+    Column("live_reports", Integer, nullable=False, server_default=text("1")),
     # A phone-reported timestamp makes a report unique by content and time, so two
     # concurrent reports of one message can never both be stored.  NULL (server-timed
     # reports) never collides; those are deduplicated within a window under a lock.

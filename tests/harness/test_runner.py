@@ -198,3 +198,11 @@ def test_the_scenario_format_names_exactly_the_oracles_and_paths_the_harness_has
 
     assert tuple(ORACLES) == NAMED
     assert tuple(HIT_PATHS) == HITS
+
+
+def test_the_scenario_format_names_exactly_the_servers_defect_switches() -> None:
+    # scenarios/ may not import the server either (import-linter), so it lists them too.
+    from scenarios import DEFECTS
+    from server_under_test.settings import KNOWN_DEFECTS
+
+    assert set(DEFECTS) == set(KNOWN_DEFECTS)

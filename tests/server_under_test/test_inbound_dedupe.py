@@ -101,6 +101,35 @@ def test_a_worker_report_hours_after_the_scan_recorded_it_is_a_duplicate(api, cl
     assert records(api, phone) == [(ANNA, "STOP"), (BOHUS, "Dekuji")]
 
 
+def test_a_worker_report_hours_after_the_live_report_is_its_pair(api, clock):
+    """Doze: the foreground service reports at once, the worker (a job) waits for the
+    next maintenance window, hours later (the simulator's stock Android does this)."""
+    phone = api.phone()
+    first = live(api, phone, ANNA, "STOP")
+    clock.advance(timedelta(hours=3, minutes=40))
+    late = worker(api, phone, ANNA, "STOP")
+    assert late["duplicate"] is True and late["id"] == first["id"]
+    assert records(api, phone) == [(ANNA, "STOP")]
+
+
+def test_a_third_report_beyond_the_window_is_a_new_message(api, clock):
+    phone = api.phone()
+    live(api, phone, ANNA, "STOP")
+    clock.advance(timedelta(hours=2))
+    worker(api, phone, ANNA, "STOP")  # the pair is complete
+    clock.advance(timedelta(hours=1))
+    again = live(api, phone, ANNA, "STOP")  # a person writing STOP once more
+    assert again["duplicate"] is False
+    assert records(api, phone) == [(ANNA, "STOP"), (ANNA, "STOP")]
+    # The documented price: a first message with one report only (no running service)
+    # takes a repeat within 6 hours as its missing pair.
+    worker(api, phone, BOHUS, "Ano")
+    clock.advance(timedelta(hours=5))
+    assert worker(api, phone, BOHUS, "Ano")["duplicate"] is True
+    clock.advance(timedelta(hours=7))
+    assert worker(api, phone, BOHUS, "Ano")["duplicate"] is False
+
+
 def test_the_scan_after_a_restart_re_reports_hours_old_messages_once(api, clock):
     phone = api.phone()
     inbox = [(ANNA, "STOP"), (BOHUS, "Ano, beru"), ("+420603333333", "Stop prosim")]

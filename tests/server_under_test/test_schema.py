@@ -80,11 +80,11 @@ def test_inbound_records_from_before_0003_count_as_live_reports(db_url):
     database.migrate()
     with database.engine.connect() as conn:
         row = conn.execute(
-            text("SELECT last_reported_at, origin, live_reported FROM inbound_sms")
+            text("SELECT last_reported_at, origin, live_reports FROM inbound_sms")
         ).one()
     database.dispose()
-    assert (str(row.last_reported_at), row.origin, bool(row.live_reported)) == (
+    assert (str(row.last_reported_at), row.origin, row.live_reports) == (
         "2026-03-01 08:00:00",
         "live",
-        True,
+        1,
     )

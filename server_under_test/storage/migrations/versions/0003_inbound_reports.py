@@ -1,6 +1,6 @@
-"""Inbound records remember how they were reported: origin, live claim, latest report.
+"""Inbound records remember how they were reported: origin, /inbound reports, latest report.
 
-Records from before this revision count as live reports (the server did not know), with
+Records from before this revision count as one live report (the server did not know), with
 their latest report at their creation.
 
 Revision ID: 0003
@@ -28,7 +28,7 @@ def upgrade() -> None:
             )
         )
         batch.add_column(
-            sa.Column("live_reported", sa.Boolean(), server_default=sa.text("true"), nullable=False)
+            sa.Column("live_reports", sa.Integer(), server_default=sa.text("1"), nullable=False)
         )
         batch.create_check_constraint("ck_inbound_sms_origin", "origin IN ('live', 'scan')")
     op.execute("UPDATE inbound_sms SET last_reported_at = created_at")
@@ -39,6 +39,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("inbound_sms") as batch:
         batch.drop_constraint("ck_inbound_sms_origin", type_="check")
-        batch.drop_column("live_reported")
+        batch.drop_column("live_reports")
         batch.drop_column("origin")
         batch.drop_column("last_reported_at")
