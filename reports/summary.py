@@ -53,7 +53,7 @@ def render_summary(
                 per_phone[e["phone"]]["telephony duplicates"] += 1
         elif kind == "fault":
             faults[e["fault"]] += 1
-        elif kind in ("lost_callback", "telephony_retry", "poll_dropped", "tracker_timeout"):
+        elif kind in ("lost_callback", "telephony_retry", "tracker_timeout"):
             faults[kind] += 1
         elif kind == "request" and e["outcome"] != "refused":
             faults[f"request {e['outcome']}"] += 1

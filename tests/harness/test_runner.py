@@ -182,10 +182,11 @@ def test_a_failing_run_prints_the_replay_command(
 
 
 @pytest.mark.pg
-def test_smoke_on_postgresql(pg_url: str, tmp_path: Path) -> None:
-    result = run_scenario(load("smoke"), out=tmp_path, db=pg_url)
+@pytest.mark.parametrize("name", ["smoke", "stop-restart"])
+def test_same_history_on_postgresql(name: str, pg_url: str, tmp_path: Path) -> None:
+    result = run_scenario(load(name), out=tmp_path, db=pg_url)
     assert result.passed
-    sqlite = run_scenario(load("smoke"), out=tmp_path / "sqlite")
+    sqlite = run_scenario(load(name), out=tmp_path / "sqlite")
     assert result.digest == sqlite.digest  # the same history whatever the database
 
 
