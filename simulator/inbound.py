@@ -53,7 +53,9 @@ class Inbound:
             sim_number=sim_number,
         )
         app.doze.allow(SMS_ALLOWLIST)
-        report = {"from_number": sender, "message": body, "to_number": sim_number}
+        # The receiving number as SubscriptionInfo tells it: "" for an unreadable SIM.
+        to_number = sim_number if sim_number in app.numbers else ""
+        report = {"from_number": sender, "message": body, "to_number": to_number}
         self.pending += 1
         app.env.process(self._worker(report))
         if app.running and app.profile.inbound_live_report:

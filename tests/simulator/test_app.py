@@ -542,3 +542,13 @@ def test_app_1_1_skips_poll_and_heartbeat_without_a_readable_number() -> None:
     w2.env.run(until=30)
     assert gw2.of("pending")[0][2]["phone_numbers"] == []
     assert len(events(w2, "radio")) == 5
+
+
+def test_an_sms_on_an_unreadable_sim_is_reported_without_a_receiving_number() -> None:
+    # SmsBroadcastReceiver.kt:48-58: toNumber = subscription's number, or "".
+    gw = ScriptedGateway()
+    w = world(gw, sims=(SimSpec("+420600000001", readable=False),))
+    w.env.run(until=10)
+    w.apps["p1"].receive_sms("+420777000009", "STOP", "+420600000001")
+    w.env.run(until=30)
+    assert {c[2]["to_number"] for c in gw.of("inbound")} == {""}
