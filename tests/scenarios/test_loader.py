@@ -55,15 +55,17 @@ def only_problem(text: str) -> str:
 # -- the catalogue ---------------------------------------------------------------------------
 
 
-def test_the_catalogue_holds_the_seven_scenarios():
+def test_the_catalogue_holds_the_nine_scenarios():
     assert sorted(catalogue()) == [
         "android-cap",
         "campaign-100k",
         "doze-night",
+        "doze-stops",
         "dual-sim",
         "lost-callbacks",
         "smoke",
         "stop-race",
+        "stop-restart",
     ]
 
 
@@ -129,8 +131,8 @@ def test_an_unknown_name_lists_the_catalogue():
         load("smok")
     assert str(info.value) == (
         "smok: no catalogue scenario of that name and no such file; did you mean 'smoke'? "
-        "The catalogue has android-cap, campaign-100k, doze-night, dual-sim, lost-callbacks, "
-        "smoke, stop-race."
+        "The catalogue has android-cap, campaign-100k, doze-night, doze-stops, dual-sim, "
+        "lost-callbacks, smoke, stop-race, stop-restart."
     )
 
 
@@ -411,7 +413,7 @@ def test_a_field_of_the_nth_array_table_points_at_its_own_key():
         """)
     assert only_problem(text) == (
         "t.toml:16: faults[1].kind: must be one of 'process_death', 'reboot', 'partition', "
-        "'unplug', 'plug', not 'crash'"
+        "'unplug', 'plug', 'campaign_screen', 'settings_change', not 'crash'"
     )
 
 
