@@ -188,7 +188,11 @@ class World:
             return
         self.stopped.add(entry.recipient)
         delay = self._recipients.expovariate(1.0 / spec.stop_delay) if spec.stop_delay else 0.0
-        self.env.process(self._reply(entry, spec.stop_words[0], delay))
+        # People use every word the scenario lists. One word needs no draw, so a scenario
+        # with the default list keeps the history it had before words were drawn.
+        words = spec.stop_words
+        word = words[0] if len(words) == 1 else self._recipients.choice(words)
+        self.env.process(self._reply(entry, word, delay))
 
     def _reply(self, entry: Transmission, word: str, delay: float):  # type: ignore[no-untyped-def]
         yield self.env.timeout(delay)
