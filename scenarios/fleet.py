@@ -51,7 +51,7 @@ from .fields import (
 )
 from .locate import Location
 
-__all__ = ["KEYS", "RESULT_CODES", "WorldReader", "why_impossible"]
+__all__ = ["KEYS", "REFUSED", "RESULT_CODES", "WorldReader", "why_impossible"]
 
 # Android's sent-callback result codes by the names a scenario uses.
 RESULT_CODES = {
@@ -90,11 +90,20 @@ _PHONE_KEYS = (
 KEYS: dict[str, tuple[str, ...]] = {
     "fleet": ("count", "number_prefix", "dual_sim", "start_spread", *_PHONE_KEYS),
     "phones": ("name", "dual_sim", "start_at", "carrier", *_PHONE_KEYS),
-    "carrier": tuple(spec.name for spec in fields(CarrierSpec)),
+    "carrier": (*(spec.name for spec in fields(CarrierSpec)), "delivery_report"),
     "network": tuple(spec.name for spec in fields(NetworkSpec)),
     "fcm": tuple(spec.name for spec in fields(FcmSpec)),
     "recipients": tuple(spec.name for spec in fields(RecipientSpec)),
     "faults": ("phones", "kind", "at", "duration", "every", "during"),
+}
+
+# Keys the format knows but refuses, with the reason: a key that changed nothing in a run
+# would let a file claim a behaviour the simulator does not have.
+REFUSED: dict[tuple[str, str], str] = {
+    ("carrier", "delivery_report"): (
+        "is not modelled: the app counts delivery reports but never sends them to the "
+        "server, so no value could change a run; remove the key"
+    ),
 }
 
 _PREFIX = re.compile(r"\+\d{1,8}")
@@ -229,6 +238,9 @@ class WorldReader:
     def carrier(self, table: Table, loc: Location, base: CarrierSpec) -> CarrierSpec:
         """[carrier] (or a phone's ``carrier = {...}``) over ``base``."""
         c = self.c
+        for (section, key), reason in REFUSED.items():
+            if section == "carrier" and key in table:
+                c.report((*loc, key), reason)
         return CarrierSpec(
             name=c.get(table, loc, "name", text, base.name),
             latency=c.get(table, loc, "latency", parse_duration, base.latency),
@@ -242,7 +254,6 @@ class WorldReader:
                 table, loc, "telephony_retry_delay", parse_duration, base.telephony_retry_delay
             ),
             lost_callback=c.get(table, loc, "lost_callback", probability, base.lost_callback),
-            delivery_report=c.get(table, loc, "delivery_report", probability, base.delivery_report),
         )
 
     def results(
@@ -304,21 +315,33 @@ class WorldReader:
         )
         return WorldSpec(
             phones=tuple(self.phone(i, plan, prefix) for i, plan in enumerate(plans)),
-            network=NetworkSpec(
-                latency=c.get(net, ("network",), "latency", parse_duration, NetworkSpec.latency),
-                request_loss=c.get(
-                    net, ("network",), "request_loss", probability, NetworkSpec.request_loss
-                ),
-                response_loss=c.get(
-                    net, ("network",), "response_loss", probability, NetworkSpec.response_loss
-                ),
-            ),
+            network=self.network(net),
             fcm=FcmSpec(
                 enabled=c.get(fcm, ("fcm",), "enabled", boolean, FcmSpec.enabled),
                 latency=c.get(fcm, ("fcm",), "latency", parse_duration, FcmSpec.latency),
                 loss=c.get(fcm, ("fcm",), "loss", probability, FcmSpec.loss),
             ),
             recipients=self.recipients(people),
+        )
+
+    def network(self, table: Table) -> NetworkSpec:
+        c, loc = self.c, ("network",)
+        latency = c.get(table, loc, "latency", parse_duration, NetworkSpec.latency)
+        jitter = c.get(table, loc, "latency_jitter", parse_duration, NetworkSpec.latency_jitter)
+        if jitter > latency:
+            c.report(
+                (*loc, "latency_jitter"),
+                f"({format_duration(jitter)}) is more than network.latency "
+                f"({format_duration(latency)}): a request would arrive before it was sent; "
+                "lower the jitter or raise the latency",
+            )
+        return NetworkSpec(
+            latency=latency,
+            latency_jitter=jitter,
+            request_loss=c.get(table, loc, "request_loss", probability, NetworkSpec.request_loss),
+            response_loss=c.get(
+                table, loc, "response_loss", probability, NetworkSpec.response_loss
+            ),
         )
 
     def recipients(self, table: Table) -> RecipientSpec:

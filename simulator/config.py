@@ -115,7 +115,6 @@ class CarrierSpec:
     telephony_retries: int = 3
     telephony_retry_delay: float = 2.0
     lost_callback: float = 0.0  # a part's sent PendingIntent never arrives
-    delivery_report: float = 0.9
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from simulator.config import PhoneSpec, RecipientSpec, SimSpec, WorldSpec
+from simulator.config import NetworkSpec, PhoneSpec, RecipientSpec, SimSpec, WorldSpec
 from simulator.world import World
 
 from .test_app import ScriptedGateway
@@ -52,3 +52,24 @@ def test_the_stop_words_drawn_are_the_same_for_the_same_seed_and_differ_for_anot
 def test_a_single_stop_word_is_always_the_reply() -> None:
     _, gateway = _stopping_world(seed=1, words=("ODHLASIT",))
     assert set(_replies(gateway)) == {"ODHLASIT"}
+
+
+def test_the_network_jitter_spreads_the_request_times() -> None:
+    def heartbeats(jitter: float) -> list[float]:
+        gateway = ScriptedGateway()
+        phone = PhoneSpec(name="p1", sims=(SimSpec("+420600000001"),))
+        network = NetworkSpec(latency=0.15, latency_jitter=jitter)
+        world = World(
+            WorldSpec(phones=(phone,), network=network),
+            gateway,
+            {"p1": "key"},
+            seed=1,
+            start=START,
+        )
+        world.env.run(until=600)
+        # The heartbeat alarm fires on whole seconds; what follows is the request's latency.
+        return [round(call[0] % 1, 6) for call in gateway.of("heartbeat")]
+
+    steady, spread = heartbeats(0.0), heartbeats(0.1)
+    assert Counter(steady).most_common(1)[0] == (0.15, len(steady) - 1)  # one after a poll
+    assert len(set(spread)) == len(spread) >= 9
