@@ -10,6 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from .api import admin, device
+from .api.body import BodyLimit
 from .api.deps import Gateway
 from .api.errors import install_error_handlers
 from .clock import Clock, SystemClock
@@ -85,6 +86,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = gateway
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(device.router)
     app.include_router(admin.router)

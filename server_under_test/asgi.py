@@ -41,6 +41,7 @@ def settings_from_environment(env: dict[str, str] | None = None) -> tuple[Settin
         defects=defects,
         run_scheduler=not manual,
         job_periods=periods,
+        max_body_bytes=int(env.get("HIL_MAX_BODY_BYTES", Settings.max_body_bytes)),
     )
     clock: Clock = ManualClock() if manual else SystemClock()
     return settings, clock

@@ -53,6 +53,10 @@ class Settings:
     # Override job periods in seconds, e.g. (("heartbeat_check", 1.0),), for tests/demos.
     job_periods: tuple[tuple[str, float], ...] = ()
     defects: frozenset[str] = field(default_factory=frozenset)
+    # Bodies above this many bytes are refused with 413 before they are read whole. The
+    # largest legitimate body is the app's first inbox scan (30 days, one request): 12 000
+    # items are about 1.5 MB, so 32 MiB leaves a margin of twenty.
+    max_body_bytes: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:
         unknown = set(self.defects) - KNOWN_DEFECTS.keys()
@@ -63,6 +67,10 @@ class Settings:
         for name, seconds in self.job_periods:
             if seconds <= 0:
                 raise ValueError(f"The period of job {name!r} must be positive, got {seconds}.")
+        if self.max_body_bytes < 1024:
+            raise ValueError(
+                f"max_body_bytes must be at least 1024 bytes, got {self.max_body_bytes}."
+            )
         if not self.stop_keywords:
             raise ValueError("stop_keywords must name at least one keyword, e.g. ('STOP',).")
 

@@ -52,6 +52,7 @@ from .admin_models import (
     SmsPublic,
 )
 from .batch import validate_items
+from .body import TextSafeRoute
 from .deps import AdminDep, GatewayDep
 from .device_models import INT32, ItemProblem
 from .errors import ERROR_RESPONSES
@@ -59,7 +60,11 @@ from .errors import ERROR_RESPONSES
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/admin", tags=["admin"], dependencies=[AdminDep], responses=ERROR_RESPONSES
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[AdminDep],
+    responses=ERROR_RESPONSES,
+    route_class=TextSafeRoute,
 )
 
 Id = Annotated[int, PathParam(ge=1, le=INT32)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,9 +52,10 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
 async def _body_api_key(request: Request) -> str | None:
+    # request.json() is the route's own parse (a TextSafeRequest: no lone surrogates).
     try:
-        data: Any = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        data: Any = await request.json() if await request.body() else {}
+    except ValueError:
         return None
     if not isinstance(data, dict):
         return None

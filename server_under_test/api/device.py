@@ -10,6 +10,7 @@ from ..clock import to_naive_utc
 from ..services import dispatch, inbound, phones
 from ..services.inbound import InboundReport
 from .batch import validate_items
+from .body import TextSafeRoute
 from .deps import GatewayDep, PhoneDep
 from .device_models import (
     ConfirmBatchRequest,
@@ -43,7 +44,12 @@ from .errors import ERROR_RESPONSES
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sms-gateway", tags=["device"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/sms-gateway",
+    tags=["device"],
+    responses=ERROR_RESPONSES,
+    route_class=TextSafeRoute,
+)
 
 MAX_CONFIRM_ITEMS = 500
 SmsId = Annotated[int, Path(ge=1, le=2**63 - 1, description="SMS id")]

@@ -65,6 +65,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or wrong API key / admin token"},
     404: {"model": ErrorBody, "description": "Unknown id"},
     409: {"model": ErrorBody, "description": "The server's state forbids it (archived phone, ...)"},
+    413: {"model": ErrorBody, "description": "The body is larger than the server's limit"},
     422: {"model": ValidationErrorBody, "description": "Invalid fields, each named"},
     503: {"model": ErrorBody, "description": "The database is unavailable"},
 }

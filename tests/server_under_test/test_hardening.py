@@ -1,0 +1,173 @@
+"""Issue 9, the server: hostile but documented input never gives a 5xx.
+
+Lone UTF-16 surrogates, integers past the 32-bit columns, oversized bodies, LIKE
+wildcards in a search, a ``sent`` confirm of an SMS never handed out, the admin
+enqueue's idempotency key. Each test runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.conftest import Api
+
+CUT = "emoji cut \ud83d"  # a multipart SMS split between the halves of 😀
+STORED = "emoji cut \ufffd"
+
+
+@pytest.fixture
+def lenient(app: FastAPI) -> Iterator[Api]:
+    """Like ``api``, but a server crash comes back as a 500 response instead of raising."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(client)
+
+
+def _post(api: Api, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+    # json.dumps escapes a lone surrogate as "\ud83d", as the app's JSON encoder does;
+    # httpx's own encoder would refuse to encode it.
+    return api.client.post(
+        path,
+        content=json.dumps(body),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def _device(api: Api, key: str, endpoint: str, body: Any) -> Any:
+    return _post(api, f"/sms-gateway/{endpoint}", body, {"X-API-Key": key})
+
+
+# -- lone surrogates -----------------------------------------------------------------------
+
+
+def test_lone_surrogates_in_inbound_text_are_stored_as_replacement_characters(lenient):
+    phone = lenient.phone()
+    key = phone["api_key"]
+    one = _device(lenient, key, "inbound", {"from_number": "+420777100001", "message": CUT})
+    assert one.status_code == 200, one.text
+    batch = _device(
+        lenient,
+        key,
+        "inbound-batch",
+        {
+            "messages": [
+                {"from_number": "+420777100002", "message": "good one"},
+                {"from_number": "+420777100003", "message": "\udc00 tail half", "to_number": CUT},
+                {"from_number": "+420777100004", "message": "another good one"},
+            ]
+        },
+    )
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["recorded"] == 3 and batch.json()["errors"] == []
+    history = _device(lenient, key, "inbound-history", {"limit": 10})
+    assert history.status_code == 200, history.text
+    texts = {m["message"] for m in history.json()["messages"]}
+    assert {STORED, "\ufffd tail half", "good one", "another good one"} <= texts
+    found = _device(lenient, key, "inbound-history", {"search": "cut \ud83d"})
+    assert found.status_code == 200, found.text
+    assert [m["message"] for m in found.json()["messages"]] == [STORED]
+
+
+def test_lone_surrogates_in_other_device_routes_are_not_a_500(lenient):
+    phone = lenient.phone()
+    key = phone["api_key"]
+    (sms_id,) = lenient.enqueue({"number": "+420777200001", "body": "hi"})["ids"]
+    lenient.device(key, "pending", {"limit": 5})
+    fcm = _device(lenient, key, "register-fcm", {"fcm_token": "tok\ud83d"})
+    assert fcm.status_code == 200, fcm.text
+    confirmed = _device(
+        lenient,
+        key,
+        "confirm-batch",
+        {"results": [{"id": sms_id, "status": "error", "error_message": CUT}]},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["ack_ids"] == [sms_id]
+    assert lenient.sms(sms_id)["error_message"] == STORED
+
+
+def test_a_lone_surrogate_api_key_in_the_body_is_a_401(lenient):
+    for endpoint in ("heartbeat", "inbound", "pending"):
+        response = _post(lenient, f"/sms-gateway/{endpoint}", {"api_key": "\ud83d", "message": CUT})
+        assert response.status_code == 401, (endpoint, response.text)
+
+
+def test_lone_surrogates_in_admin_routes_are_not_a_500(lenient):
+    headers = lenient.admin_headers
+    phone = _post(lenient, "/admin/phones", {"name": CUT, "phone_number": "+420777000001"}, headers)
+    assert phone.status_code == 201, phone.text
+    assert phone.json()["name"] == STORED
+    sms = _post(
+        lenient, "/admin/sms", {"messages": [{"number": "+420777300001", "body": CUT}]}, headers
+    )
+    assert sms.status_code == 201, sms.text
+    partners = _post(
+        lenient,
+        "/admin/partners",
+        {"partners": [{"name": CUT, "mobile": "+420777400001"}]},
+        headers,
+    )
+    assert partners.status_code == 201, partners.text
+    campaign = _post(lenient, "/admin/campaigns", {"name": CUT}, headers)
+    assert campaign.status_code == 201, campaign.text
+    listed = _post(lenient, "/admin/blacklist", {"numbers": ["\ud83d"], "reason": CUT}, headers)
+    assert listed.status_code < 500, listed.text
+
+
+# -- the request-body limit ----------------------------------------------------------------
+
+
+@pytest.fixture
+def small_limit(make_app) -> Iterator[TestClient]:
+    """The server with a 4 KiB body limit."""
+    with TestClient(make_app(max_body_bytes=4096), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_a_body_above_the_limit_is_refused_with_413_before_authentication(small_limit):
+    body = json.dumps({"messages": [{"from_number": "+420777100001", "message": "x" * 5000}]})
+    response = small_limit.post(
+        "/sms-gateway/inbound-batch",
+        content=body,
+        headers={"Content-Type": "application/json", "X-API-Key": "not-a-key"},
+    )
+    assert response.status_code == 413, response.text
+    assert response.json()["success"] is False
+    assert "4096 bytes" in response.json()["error"]
+
+
+def test_a_streamed_body_above_the_limit_is_refused_with_413(small_limit):
+    def chunks() -> Iterator[bytes]:
+        yield b'{"messages": ['
+        for _ in range(100):
+            yield b'{"from_number": "+420777100001", "message": "0123456789"},'
+        yield b"{}]}"
+
+    response = small_limit.post(
+        "/sms-gateway/inbound-batch",
+        content=chunks(),
+        headers={"Content-Type": "application/json", "X-API-Key": "not-a-key"},
+    )
+    assert "content-length" not in {k.lower() for k in response.request.headers}
+    assert response.status_code == 413, response.text
+    assert "4096 bytes" in response.json()["error"]
+
+
+def test_a_body_under_the_limit_is_served(small_limit):
+    response = small_limit.post(
+        "/sms-gateway/heartbeat", json={"battery_level": 50}, headers={"X-API-Key": "nope"}
+    )
+    assert response.status_code == 401
+
+
+def test_the_default_limit_holds_a_30_day_inbox_scan_with_margin():
+    from server_under_test import Settings
+
+    item = {"from_number": "+420777100001", "message": "Dobrý den, " + "x" * 100}
+    scan = json.dumps({"messages": [item] * 12_000}).encode()
+    assert len(scan) * 10 < Settings().max_body_bytes
