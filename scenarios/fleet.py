@@ -3,14 +3,14 @@
 
 The fleet is generated (``phone-01`` .. ``phone-NN``, numbered SIMs, evenly spread dual SIMs
 and start times); ``[[phones]]`` overrides single phones; ``[[faults]]`` become each phone's
-``Fault`` list. ``why_impossible`` says when an expected hit cannot happen in a world.
+``Fault`` list.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from simulator import PRESETS
@@ -51,7 +51,7 @@ from .fields import (
 )
 from .locate import Location
 
-__all__ = ["KEYS", "REFUSED", "RESULT_CODES", "WorldReader", "why_impossible"]
+__all__ = ["KEYS", "REFUSED", "RESULT_CODES", "WorldReader"]
 
 # Android's sent-callback result codes by the names a scenario uses.
 RESULT_CODES = {
@@ -64,7 +64,6 @@ RESULT_CODES = {
     "network_reject": 10,
     "ril_retry": 101,
 }
-RIL_RETRY = RESULT_CODES["ril_retry"]
 
 MAX_PHONES = 500
 MAX_REPEATS = 10_000  # occurrences of one repeating [[faults]] entry
@@ -142,66 +141,6 @@ class _Plan:
     dual: bool
     start_at: float
     faults: list[Fault] = field(default_factory=list)
-
-
-def _carriers(world: WorldSpec) -> list[CarrierSpec]:
-    return [sim.carrier for phone in world.phones for sim in phone.sims]
-
-
-def _kinds(world: WorldSpec) -> set[str]:
-    return {fault.kind for phone in world.phones for fault in phone.faults}
-
-
-# hit -> (can it happen in this world?, why not)
-_POSSIBLE: dict[str, tuple[Callable[[WorldSpec], bool], str]] = {
-    "process_death_in_flight": (
-        lambda w: bool(_kinds(w) & {"process_death", "reboot"}),
-        "no process_death or reboot is scheduled in [[faults]]",
-    ),
-    "lost_callback": (
-        lambda w: any(c.lost_callback > 0 for c in _carriers(w)),
-        "every carrier has lost_callback = 0",
-    ),
-    "stop_race": (
-        lambda w: w.recipients.stop_probability > 0,
-        "recipients.stop_probability is 0, so nobody replies STOP",
-    ),
-    "doze_idle": (
-        lambda w: any(not p.android.charging for p in w.phones) or "unplug" in _kinds(w),
-        "every phone is charging and none is unplugged, so Doze never starts",
-    ),
-    "request_lost": (
-        lambda w: w.network.request_loss > 0 or "partition" in _kinds(w),
-        "network.request_loss is 0 and no phone is partitioned",
-    ),
-    "response_lost": (
-        lambda w: w.network.response_loss > 0 or "partition" in _kinds(w),
-        "network.response_loss is 0 and no phone is partitioned",
-    ),
-    "telephony_retry": (
-        lambda w: any(code == RIL_RETRY for c in _carriers(w) for code, _ in c.results),
-        "no carrier has ril_retry among its results",
-    ),
-    "dual_sim": (
-        lambda w: any(len(p.sims) > 1 for p in w.phones),
-        "no phone has a second SIM (fleet.dual_sim)",
-    ),
-    "fcm_wake": (lambda w: w.fcm.enabled, "fcm.enabled is false"),
-    "stale_rescan": (
-        lambda w: (
-            w.recipients.stop_probability > 0 and bool(_kinds(w) & {"process_death", "reboot"})
-        ),
-        "it needs STOP replies and a process_death or reboot after them",
-    ),
-}
-
-
-def why_impossible(hit: str, world: WorldSpec) -> str | None:
-    """Why the dangerous path ``hit`` cannot happen in ``world``; None when it can."""
-    if hit not in _POSSIBLE:
-        return None
-    possible, why = _POSSIBLE[hit]
-    return None if possible(world) else why
 
 
 class WorldReader:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from simulator.config import WorldSpec
 
+from .hits import HITS
+
 __all__ = ["DEFECTS", "DELIVERIES", "HITS", "ORACLES", "Batch", "Expect", "Scenario"]
 
 # The oracles of the harness, in the order it reports them.
@@ -25,22 +27,6 @@ ORACLES = (
     "counters_consistent",
     "reconcile_converges",
     "inbound_once",
-)
-
-# Dangerous paths a chaos scenario can require to have really happened (so that a green run
-# is never vacuous).
-HITS = (
-    "process_death_in_flight",
-    "lost_callback",
-    "cap_hold",
-    "stop_race",
-    "doze_idle",
-    "request_lost",
-    "response_lost",
-    "telephony_retry",
-    "dual_sim",
-    "fcm_wake",
-    "stale_rescan",
 )
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).

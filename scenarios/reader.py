@@ -34,7 +34,8 @@ from .fields import (
     suggest,
     text,
 )
-from .fleet import WorldReader, why_impossible
+from .fleet import WorldReader
+from .hits import why_impossible
 from .locate import KeyLines, Location
 from .model import DEFECTS, DELIVERIES, HITS, ORACLES, Batch, Expect, Scenario
 
@@ -200,7 +201,7 @@ class _Reader:
         expect = self.expect(top)
         if not c.problems:  # judged on a world read without fallbacks only
             for index, hit in enumerate(expect.hit):
-                if why := why_impossible(hit, world):
+                if why := why_impossible(hit, world, workload):
                     c.report(("expect", "hit", index), f"{hit!r} cannot happen here: {why}")
         c.raise_problems()
         assert self.max_duration is not None  # else a problem was raised above
