@@ -19,7 +19,6 @@ from pydantic.json_schema import SkipJsonSchema
 
 from .device_models import (
     INT32,
-    Id,
     ItemProblem,
     Text,
     Utc,
@@ -58,6 +57,9 @@ __all__ = [
 ]
 
 Int = Annotated[int, Strict(), Field(ge=-INT32 - 1, le=INT32)]
+# Ids the admin gives refer to rows it must find (a partner, a campaign, a phone), so one
+# past the 32-bit columns is refused naming the field, as the admin paths' ids are.
+Id = Annotated[int, Strict(), Field(ge=1, le=INT32)]
 Bool = Annotated[bool, Strict()]
 Name = Annotated[Text, Field(min_length=1, max_length=200)]
 Number = Annotated[Text, Field(min_length=3, max_length=32)]

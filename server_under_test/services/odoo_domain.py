@@ -28,7 +28,7 @@ from typing import Any, Literal, TypeAlias
 from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, true
 
 from ..errors import InvalidDomain
-from ..storage.tables import blacklist, partner, partner_category, partner_category_rel
+from ..storage.tables import MAX_ID, blacklist, partner, partner_category, partner_category_rel
 
 __all__ = [
     "FALSE",
@@ -388,7 +388,16 @@ def _coerce(leaf: Leaf, kind: _Kind, value: Scalar) -> Any:
             when = datetime.fromisoformat(value.strip())
             # Stored timestamps are naive UTC.
             return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
-    elif _is_int(value) if kind == "int" else isinstance(value, _TYPES[kind]):
+    elif kind == "int" and _is_int(value):
+        assert isinstance(value, int)
+        if not -MAX_ID - 1 <= value <= MAX_ID:
+            # Stored, such a filter would make every later enqueue fail on PostgreSQL.
+            raise InvalidDomain(
+                f"Field {leaf.path!r} in {_where(leaf)} compares with {value}, outside the "
+                f"integers the database holds ({-MAX_ID - 1} to {MAX_ID})."
+            )
+        return value
+    elif kind != "int" and isinstance(value, _TYPES[kind]):
         return value
     raise InvalidDomain(
         f"Field {leaf.path!r} in {_where(leaf)} expects {_EXPECTED[kind]}, not "

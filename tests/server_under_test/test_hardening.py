@@ -171,3 +171,62 @@ def test_the_default_limit_holds_a_30_day_inbox_scan_with_margin():
     item = {"from_number": "+420777100001", "message": "Dobrý den, " + "x" * 100}
     scan = json.dumps({"messages": [item] * 12_000}).encode()
     assert len(scan) * 10 < Settings().max_body_bytes
+
+
+# -- integers past the 32-bit columns ------------------------------------------------------
+
+BIG = [2**31, 3_000_000_000, 2**63 - 1]
+
+
+@pytest.mark.parametrize("big", BIG)
+def test_ids_past_the_columns_in_an_enqueue_are_refused_per_item(lenient, big):
+    lenient.phone()
+    for field in ("partner_id", "campaign_id", "phone_id"):
+        response = lenient.admin(
+            "POST",
+            "/sms",
+            json={
+                "messages": [
+                    {"number": "+420777300001", "body": "good"},
+                    {"number": "+420777300002", "body": "bad", field: big},
+                ]
+            },
+        )
+        assert response.status_code < 500, (field, response.text)
+        if response.status_code == 201:
+            body = response.json()
+            assert body["ids"][0] is not None and body["ids"][1] is None, (field, body)
+            assert body["errors"][0]["index"] == 1, (field, body)
+
+
+@pytest.mark.parametrize("big", BIG)
+def test_a_forced_phone_id_past_the_columns_is_a_4xx(lenient, big):
+    response = lenient.admin("POST", "/campaigns", json={"name": "Big", "forced_phone_id": big})
+    assert 400 <= response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        '[("id", ">", 3000000000)]',
+        '[("customer_rank", "<=", 2147483648)]',
+        '[("category_id", "in", [1, 9223372036854775807])]',
+        '[("id", "=", -2147483649)]',
+    ],
+)
+def test_a_domain_filter_with_a_literal_past_the_columns_is_refused(lenient, domain):
+    response = lenient.admin(
+        "POST",
+        "/phones",
+        json={"name": "F", "phone_number": "+420777000009", "domain_filter": domain},
+    )
+    assert response.status_code == 422, response.text
+    assert "2147483647" in response.json()["error"]
+    phone = lenient.phone()
+    patched = lenient.admin("PATCH", f"/phones/{phone['id']}", json={"domain_filter": domain})
+    assert patched.status_code == 422, patched.text
+    # Nothing was stored: every enqueue that touches a partner still works, for all phones.
+    (partner,) = lenient.admin(
+        "POST", "/partners", 201, json={"partners": [{"name": "P", "mobile": "+420777400001"}]}
+    ).json()["ids"]
+    lenient.enqueue({"number": "+420777400001", "body": "hi", "partner_id": partner})
