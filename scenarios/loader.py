@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import Problem, ScenarioError
 from .fields import suggest
-from .locate import KeyLines
+from .locate import KeyLines, too_deep
 from .model import Scenario
 from .reader import read
 
@@ -16,6 +16,13 @@ __all__ = ["CATALOGUE", "catalogue", "load", "loads"]
 
 CATALOGUE = Path(__file__).resolve().with_name("catalogue")
 _TOML_LINE = re.compile(r"at line (\d+)")
+# Arrays and inline tables nested deeper than this are refused before tomllib reads them
+# recursively (a scenario needs three levels at most: table, array, inline table).
+MAX_NESTING = 32
+_TOO_DEEP = (
+    f"arrays or inline tables are nested too deeply (more than {MAX_NESTING} levels); a "
+    "scenario needs three at most"
+)
 
 
 def catalogue() -> dict[str, Path]:
@@ -73,8 +80,13 @@ def _read_file(path: Path, file: str, *, expected_name: str | None) -> Scenario:
 
 
 def _parse(text: str, file: str, *, path: Path | None, expected_name: str | None) -> Scenario:
+    deep = too_deep(text, MAX_NESTING)
+    if deep is not None:
+        raise ScenarioError([Problem(file, deep, "", _TOO_DEEP)])
     try:
         data = tomllib.loads(text)
+    except RecursionError as exc:  # nesting the scan above did not see: still no traceback
+        raise ScenarioError([Problem(file, None, "", _TOO_DEEP)]) from exc
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message ends "(at line 3, column 5)"; the line also goes in front.
         message = str(exc)

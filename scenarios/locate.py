@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["KeyLines", "Location", "dotted"]
+__all__ = ["KeyLines", "Location", "dotted", "too_deep"]
 
 Location = tuple[str | int, ...]
 
@@ -31,6 +31,44 @@ def _parts(dotted_key: str) -> list[str]:
         name = match.group(0)
         names.append(name[1:-1] if name[0] in "\"'" else name)
     return names
+
+
+def too_deep(text: str, limit: int) -> int | None:
+    """The line where arrays and inline tables first nest deeper than ``limit``; else None.
+
+    Brackets inside strings and comments do not count. ``tomllib`` reads nested values
+    recursively, so a file nested thousands deep would exhaust Python's stack.
+    """
+    depth, line, i, size = 0, 1, 0, len(text)
+    while i < size:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        elif ch == "#":
+            end = text.find("\n", i)
+            i = size if end < 0 else end
+            continue
+        elif ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            while i < size and not text.startswith(quote, i):
+                if text[i] == "\\" and quote[0] == '"':
+                    i += 1
+                elif text[i] == "\n":
+                    if len(quote) == 1:
+                        break  # an unterminated string: tomllib reports it
+                    line += 1
+                i += 1
+            i += len(quote)
+            continue
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return None
 
 
 def dotted(location: Location) -> str:

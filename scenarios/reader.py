@@ -39,9 +39,10 @@ from .hits import why_impossible
 from .locate import KeyLines, Location
 from .model import DEFECTS, DELIVERIES, HITS, ORACLES, Batch, Expect, Scenario
 
-__all__ = ["KEYS", "read"]
+__all__ = ["KEYS", "MAX_DURATION", "read"]
 
 MAX_RECIPIENTS = 1_000_000
+MAX_DURATION = 31 * 86_400.0  # virtual seconds: a month, for monthly limits
 DEFAULT_START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone(timedelta(hours=1)))
 DEFAULT_TIMEZONE = "Europe/Prague"
 PLACEHOLDERS = ("name", "first_name")
@@ -143,6 +144,16 @@ def _timezone(value: object) -> str:
     return name
 
 
+def _max_duration(value: object) -> float:
+    seconds = positive_duration(value)
+    if seconds > MAX_DURATION:
+        raise Invalid(
+            f"must be at most {format_duration(MAX_DURATION)} of virtual time (a month; "
+            f"longer runs would not end in practice), not {show(value)}"
+        )
+    return seconds
+
+
 def _template(value: object) -> str:
     body = text(value)
     try:
@@ -192,7 +203,7 @@ class _Reader:
         seed = c.get(head, loc, "seed", integer(0), 1)
         start = c.get(head, loc, "start", _start, DEFAULT_START)
         zone = c.get(head, loc, "timezone", _timezone, DEFAULT_TIMEZONE)
-        self.max_duration = c.need(head, loc, "max_duration", positive_duration, None)
+        self.max_duration = c.need(head, loc, "max_duration", _max_duration, None)
         drain = c.get(head, loc, "drain", boolean, True)
         defects = c.names(head, loc, "defects", choice(DEFECTS), ())
 
