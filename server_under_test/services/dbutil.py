@@ -8,9 +8,30 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["bulk_insert", "chunks", "claim", "insert_ignoring_conflicts", "xact_lock"]
+__all__ = [
+    "LIKE_ESCAPE",
+    "bulk_insert",
+    "chunks",
+    "claim",
+    "contains_pattern",
+    "insert_ignoring_conflicts",
+    "xact_lock",
+]
 
 T = TypeVar("T")
+
+# LIKE / ILIKE patterns built from user text escape its wildcards with this character
+# (pass ``escape=LIKE_ESCAPE``), so "100%" and "a_b" match only themselves.
+LIKE_ESCAPE = "\\"
+_LIKE_ESCAPES = str.maketrans(
+    {LIKE_ESCAPE: LIKE_ESCAPE * 2, "%": LIKE_ESCAPE + "%", "_": LIKE_ESCAPE + "_"}
+)
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (``escape=LIKE_ESCAPE``) matching any value that contains ``text``."""
+    return f"%{text.translate(_LIKE_ESCAPES)}%"
+
 
 # Well below SQLite's 32 766 bound variables and PostgreSQL's 65 535.
 CHUNK = 5000

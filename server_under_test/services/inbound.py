@@ -55,7 +55,7 @@ from sqlalchemy import Connection, Row, func, insert, literal, or_, select, upda
 from ..storage.tables import MAX_ID, inbound_sms, partner
 from .blacklist import add_numbers, blacklisted_among
 from .context import Context
-from .dbutil import chunks, xact_lock
+from .dbutil import LIKE_ESCAPE, chunks, contains_pattern, xact_lock
 from .numbers import to_e164
 from .partners import partners_by_number
 
@@ -366,9 +366,12 @@ def history(
     elif stop_only:
         conditions.append(inbound_sms.c.is_stop.is_(True))
     if search:
-        pattern = f"%{search.strip()}%"
+        pattern = contains_pattern(search.strip())
         conditions.append(
-            or_(inbound_sms.c.from_number.ilike(pattern), inbound_sms.c.message.ilike(pattern))
+            or_(
+                inbound_sms.c.from_number.ilike(pattern, escape=LIKE_ESCAPE),
+                inbound_sms.c.message.ilike(pattern, escape=LIKE_ESCAPE),
+            )
         )
     total = conn.execute(select(func.count()).where(*conditions)).scalar_one()
     rows = conn.execute(

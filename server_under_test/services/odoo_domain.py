@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, true
 
 from ..errors import InvalidDomain
 from ..storage.tables import MAX_ID, blacklist, partner, partner_category, partner_category_rel
+from .dbutil import LIKE_ESCAPE, contains_pattern
 
 __all__ = [
     "FALSE",
@@ -96,8 +97,6 @@ _SPECIAL_FIELDS = ("category_id", "category_id.name", "phone_sanitized_blacklist
 SUPPORTED_FIELDS = (*_SCALAR_FIELDS, *_SPECIAL_FIELDS)
 # Deep nesting would overflow Python's recursion in compilation; real filters are shallow.
 _MAX_DEPTH = 100
-_ESCAPE = "\\"
-_LIKE_ESCAPES = str.maketrans({_ESCAPE: _ESCAPE * 2, "%": _ESCAPE + "%", "_": _ESCAPE + "_"})
 
 
 @dataclass(frozen=True)
@@ -320,11 +319,11 @@ def _scalar(leaf: Leaf, col: Any, kind: _Kind, op: str, value: Value) -> ColumnE
         return _unset(col, kind)
     target = _coerce(leaf, kind, value)
     if op in _LIKE:
-        pattern = target if op.startswith("=") else f"%{target.translate(_LIKE_ESCAPES)}%"
+        pattern = target if op.startswith("=") else contains_pattern(target)
         # An explicit ESCAPE makes backslash behave as PostgreSQL's default on SQLite too.
         if op.endswith("ilike"):
-            return _guard(col, col.ilike(pattern, escape=_ESCAPE))
-        return _guard(col, col.like(pattern, escape=_ESCAPE))
+            return _guard(col, col.ilike(pattern, escape=LIKE_ESCAPE))
+        return _guard(col, col.like(pattern, escape=LIKE_ESCAPE))
     if kind == "datetime" and op in (">", "<=") and _is_date(value):
         # A bare date means the whole day: Odoo ends '> d' and '<= d' at d's last moment.
         op, target = (">=" if op == ">" else "<"), target + timedelta(days=1)

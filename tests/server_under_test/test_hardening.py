@@ -230,3 +230,24 @@ def test_a_domain_filter_with_a_literal_past_the_columns_is_refused(lenient, dom
         "POST", "/partners", 201, json={"partners": [{"name": "P", "mobile": "+420777400001"}]}
     ).json()["ids"]
     lenient.enqueue({"number": "+420777400001", "body": "hi", "partner_id": partner})
+
+
+# -- inbound-history search ----------------------------------------------------------------
+
+
+def test_history_search_treats_percent_and_underscore_literally(api):
+    key = api.phone()["api_key"]
+    texts = ["100% done", "100 done", "a_b", "axb", "back\\slash", "backslash"]
+    for i, text in enumerate(texts):
+        api.device(key, "inbound", {"from_number": f"+42077710000{i}", "message": text})
+
+    def found(search: str) -> list[str]:
+        body = api.device(key, "inbound-history", {"search": search})
+        return sorted(m["message"] for m in body["messages"])
+
+    assert found("100%") == ["100% done"]
+    assert found("a_b") == ["a_b"]
+    assert found("%") == ["100% done"]
+    assert found("_") == ["a_b"]
+    assert found("k\\s") == ["back\\slash"]
+    assert found("done") == ["100 done", "100% done"]
