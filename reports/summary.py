@@ -1,5 +1,9 @@
 """The Markdown summary of a run: verdicts, throughput, latency, per-phone sends, faults.
 
+Every phone of the fleet (the history's ``config`` event) has its row; one that transmitted
+nothing says why when the records tell (never started, started after the SMS were assigned,
+partitioned at assignment, assigned SMS but sent none).
+
 Reads plain records only (the history's events, the server's final state, the verdicts),
 so a summary can be rebuilt from a run folder without re-running anything.
 """
@@ -30,6 +34,24 @@ def _duration(seconds: float) -> str:
     return f"{days}d {text}" if days else text
 
 
+def _silence(
+    started: float | None,
+    assigned: int,
+    enqueued: Sequence[float],
+    partitions: Sequence[tuple[float, float]],
+) -> str:
+    """Why a phone of the fleet transmitted nothing, as far as the records tell."""
+    if started is None:
+        return "never started"
+    if assigned:
+        return f"assigned {assigned} SMS and transmitted none"
+    if enqueued and started > enqueued[-1]:
+        return f"started at {_duration(started)}, after the last SMS were assigned"
+    if enqueued and all(any(a <= t < u for a, u in partitions) for t in enqueued):
+        return "offline (partitioned) when the SMS were assigned"
+    return "the server assigned it no SMS"
+
+
 def render_summary(
     events: Sequence[Mapping[str, Any]], state: Mapping[str, Any], meta: Mapping[str, Any]
 ) -> str:
@@ -38,9 +60,18 @@ def render_summary(
     first_radio: dict[int, float] = {}
     per_phone: dict[str, Counter[str]] = defaultdict(Counter)
     faults: Counter[str] = Counter()
+    fleet: dict[str, Any] = {}  # the phones of the run, from the config event
+    started: dict[str, float] = {}
+    enqueues: list[float] = []
+    partitions: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for e in events:
         kind = e["kind"]
-        if kind == "enqueued":
+        if kind == "config":
+            fleet = dict(e.get("phones") or {})
+        elif kind == "app_start":
+            started.setdefault(e["phone"], e["t"])
+        elif kind == "enqueued":
+            enqueues.append(e["t"])
             for sms_id in e["ids"]:
                 enqueued_at[sms_id] = e["t"]
         elif kind == "radio":
@@ -53,6 +84,8 @@ def render_summary(
                 per_phone[e["phone"]]["telephony duplicates"] += 1
         elif kind == "fault":
             faults[e["fault"]] += 1
+            if e["fault"] == "partition":
+                partitions[e["phone"]].append((e["t"], e["until"]))
         elif kind in ("lost_callback", "telephony_retry", "tracker_timeout"):
             faults[kind] += 1
         elif kind == "request" and e["outcome"] != "refused":
@@ -104,13 +137,20 @@ def render_summary(
         "",
         "## Per phone",
         "",
-        "| phone | SIM 1 | SIM 2 | parts | telephony duplicates |",
-        "|---|---|---|---|---|",
+        "| phone | assigned | SIM 1 | SIM 2 | parts | telephony duplicates | note |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for phone in sorted(per_phone):
-        c = per_phone[phone]
+    assigned = Counter(row.get("gateway_phone_id") for row in state.get("sms", []))
+    for phone in sorted(set(fleet) | set(per_phone)):
+        c = per_phone[phone]  # zeros for a phone that transmitted nothing
+        server_id = (fleet.get(phone) or {}).get("server_id")
+        mine = assigned[server_id] if server_id is not None else 0
+        note = ""
+        if not c["sim1"] + c["sim2"]:
+            note = _silence(started.get(phone), mine, enqueues, partitions[phone])
         lines.append(
-            f"| {phone} | {c['sim1']} | {c['sim2']} | {c['parts']} | {c['telephony duplicates']} |"
+            f"| {phone} | {mine} | {c['sim1']} | {c['sim2']} | {c['parts']} | "
+            f"{c['telephony duplicates']} | {note} |"
         )
     lines += ["", "## Faults and dangerous paths seen", ""]
     lines += [f"- {name}: {count}" for name, count in sorted(faults.items())] or ["- none"]
