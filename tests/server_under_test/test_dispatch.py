@@ -79,7 +79,15 @@ def test_capacity_is_counted_in_segments(api):
     phone = api.phone(daily_limit=4)
     long_body = "x" * 200  # two GSM-7 parts
     ids = _queue(api, 3, body=long_body)
-    assert ids[2] is None or api.sms(ids[2])["failure_type"] == "sms_server"
+    # The third (2 more parts on a phone with 4) is stored, failed at once: no capacity.
+    assert None not in ids
+    third = api.sms(ids[2])
+    assert (third["state"], third["failure_type"], third["gateway_phone_id"]) == (
+        "error",
+        "sms_server",
+        None,
+    )
+    assert "reached its daily or monthly limit (2 segment(s) needed)" in third["error_message"]
     batch = api.device(phone["api_key"], "pending", {"limit": 20})["sms_list"]
     assert [s["segments"] for s in batch] == [2, 2]
     _confirm(api, phone["api_key"], *({"id": s["id"], "status": "sent"} for s in batch))

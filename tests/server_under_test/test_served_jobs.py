@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -20,14 +21,26 @@ from server_under_test.storage.tables import job_run, sms
 @pytest.mark.pg
 def test_two_workers_run_each_job_once_per_period_on_postgresql(pg_url, tmp_path):
     options = ("--workers", "2", "--job-period", "heartbeat_check=1")
+    engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    def runs_so_far() -> list[Any]:
+        with engine.connect() as conn:
+            return list(conn.execute(select(job_run.c.job, job_run.c.slot, job_run.c.runner)))
+
+    def enough(runs: list[Any]) -> bool:
+        done = Counter(r.job for r in runs)
+        return done["heartbeat_check"] >= 5 and done["stuck_reset"] >= 2
+
     with served_gateway(
         pg_url, tmp_path / "serve.log", *options, "--job-period", "stuck_reset=2", admin_token="t"
     ) as served:
-        time.sleep(7)
+        # Judge once the jobs have had their runs, however slow the machine: poll the table
+        # until a generous deadline rather than sleeping a fixed time.
+        deadline = time.monotonic() + 120
+        while not enough(runs_so_far()) and time.monotonic() < deadline:
+            time.sleep(0.2)
         served.stop(timeout=20)
-    engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.connect() as conn:
-        runs = conn.execute(select(job_run.c.job, job_run.c.slot, job_run.c.runner)).all()
+    runs = runs_so_far()
     engine.dispose()
     per_slot = Counter((r.job, r.slot) for r in runs)
     assert max(per_slot.values()) == 1

@@ -123,9 +123,13 @@ def test_a_poll_sends_20_from_the_default_sim_spaced_by_the_rate_limit() -> None
     radio = events(w, "radio")
     assert len(radio) == 20  # limit 20: the other 5 wait for the next poll
     assert {e["sim_slot"] for e in radio} == {0}
-    # rate_limit starts at 100/min (600 ms) until a heartbeat answers 600/min (100 ms).
-    sends = sorted(e["t"] - e["t"] % 0.001 for e in radio)
-    assert sends[-1] - sends[0] >= 19 * 0.1 - 1e-6
+    # rate_limit starts at 100/min (600 ms) until a heartbeat answers 600/min (100 ms); a
+    # poll keeps the pace it started with. Exactly that pace, not merely at least it.
+    sends = sorted(e["submitted"] for e in radio)
+    assert [b - a for a, b in itertools.pairwise(sends)] == pytest.approx([0.6] * 19, abs=1e-6)
+    w.env.run(until=90)  # the next poll (after the heartbeat of 60 s) sends the other 5
+    later = sorted(e["submitted"] for e in events(w, "radio"))[20:]
+    assert [b - a for a, b in itertools.pairwise(later)] == pytest.approx([0.1] * 4, abs=1e-6)
 
 
 def test_a_poll_trigger_during_a_running_poll_is_queued_and_runs_right_after_it() -> None:
