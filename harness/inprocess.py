@@ -3,7 +3,8 @@
 Virtual time: before each request the server's ``ManualClock`` is set to the simulation's
 time, then the request goes through the ASGI app (routing, JSON, auth, status codes) on a
 private event loop. Pushes the server sends go to the simulator's FCM model through
-:class:`SimWaker`.
+:class:`SimWaker`, debounced per phone with the server's ``fcm_debounce`` as a served
+server's ``FirebaseWaker`` debounces them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import httpx
 
-from server_under_test import ManualClock, SeededIds, Settings, create_app
+from server_under_test import (
+    Clock,
+    ManualClock,
+    RecordingWaker,
+    SeededIds,
+    Settings,
+    create_app,
+)
 from server_under_test.fcm import WakeTarget
 from simulator.port import Reply
 
@@ -40,21 +48,34 @@ class AdminError(RuntimeError):
 
 
 class SimWaker:
-    """The server's FCM waker, forwarding each push to the simulated FCM service."""
+    """The server's FCM waker, forwarding each push to the simulated FCM service.
 
-    def __init__(self) -> None:
+    The server leaves the per-phone debounce to its waker (``FirebaseWaker`` in a served
+    server), so this one debounces too, through the server's own debounce: a
+    ``RecordingWaker`` on the same clock and window decides which wake-ups are pushed.
+    One difference remains: a push FCM refuses as unregistered still counts for the window
+    here (``FirebaseWaker`` forgets it), which the simulated FCM never does, as it knows
+    every token a phone registered.
+    """
+
+    def __init__(self, clock: Clock, debounce: timedelta) -> None:
         self.push: Any = None  # set to World.fcm.push once the world exists
         self.closed = False
+        self._debounce = RecordingWaker(clock, debounce)
 
     def wake(self, targets: Sequence[WakeTarget]) -> list[int]:
-        """Push to each target; return the ids whose token FCM does not know."""
+        """Push to each target not debounced; return the ids whose token FCM does not know."""
         if self.push is None or self.closed:
             return []
-        return [t.phone_id for t in targets if not self.push(t.token)]
+        self._debounce.wake(targets)
+        admitted = self._debounce.records
+        self._debounce.clear()  # the debounce memory stays; the records are not needed
+        return [r.phone_id for r in admitted if not self.push(r.token)]
 
     def close(self) -> None:
         """Later pushes do nothing."""
         self.closed = True
+        self._debounce.close()
 
 
 class InProcessGateway:
@@ -63,7 +84,7 @@ class InProcessGateway:
     def __init__(self, settings: Settings, *, start: datetime, seed: int) -> None:
         self.start = start
         self.clock = ManualClock(start)
-        self.waker = SimWaker()
+        self.waker = SimWaker(self.clock, settings.fcm_debounce)
         self.app = create_app(
             settings,
             clock=self.clock,
