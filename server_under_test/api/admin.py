@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Connection, Row, func, insert, select, update
@@ -21,7 +21,7 @@ from .. import pairing
 from ..clock import ManualClock
 from ..errors import Conflict, InvalidInput, NotFound
 from ..services import blacklist as blacklist_service
-from ..services import jobs, partners, phones, queue, wakeups
+from ..services import idempotency, jobs, partners, phones, queue, wakeups
 from ..services.context import Context
 from ..services.numbers import to_e164
 from ..storage.tables import campaign, gateway_phone, job_run, sms
@@ -238,7 +238,23 @@ def update_campaign(gw: GatewayDep, campaign_id: Id, payload: CampaignUpdate) ->
 
 
 @router.post("/sms", response_model=EnqueueResponse, status_code=201)
-def enqueue(gw: GatewayDep, payload: EnqueueRequest, tasks: BackgroundTasks) -> EnqueueResponse:
+def enqueue(
+    gw: GatewayDep,
+    payload: EnqueueRequest,
+    tasks: BackgroundTasks,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="A key of the client's choice: a retry with the same key and body "
+            "answers the first result (header Idempotency-Replayed: true) without enqueuing "
+            "again; the same key with another body is a 409. Kept for 7 days.",
+        ),
+    ] = None,
+) -> EnqueueResponse:
     """Enqueue SMS and assign each to a phone. Bad items are reported, the rest stored.
 
     Phones given SMS are woken by FCM (when on) after the answer is sent.
@@ -250,21 +266,32 @@ def enqueue(gw: GatewayDep, payload: EnqueueRequest, tasks: BackgroundTasks) -> 
         )
         for _, i in good
     ]
-    with gw.transaction() as conn:
-        result = queue.enqueue(conn, gw.ctx, items)
-    tasks.add_task(wakeups.wake_phones, gw.db, gw.waker, result.phones)
-    ids: list[int | None] = [None] * len(payload.messages)
-    for (index, _), sms_id in zip(good, result.ids, strict=True):
-        ids[index] = sms_id
-    errors += [ItemProblem(index=good[e.index][0], error=e.error) for e in result.errors]
-    errors.sort(key=lambda p: p.index)
-    return EnqueueResponse(
-        ids=ids,
-        queued=result.states.get("pending", 0),
-        states=dict(result.states),
-        failures=dict(result.failures),
-        errors=errors,
+    digest = idempotency.request_digest(
+        json.dumps(payload.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     )
+    with gw.transaction() as conn:
+        if idempotency_key is not None:
+            first = idempotency.claim_key(conn, gw.ctx, idempotency_key, digest)
+            if first is not None:
+                response.headers["Idempotency-Replayed"] = "true"
+                return EnqueueResponse.model_validate_json(first)
+        result = queue.enqueue(conn, gw.ctx, items)
+        ids: list[int | None] = [None] * len(payload.messages)
+        for (index, _), sms_id in zip(good, result.ids, strict=True):
+            ids[index] = sms_id
+        errors += [ItemProblem(index=good[e.index][0], error=e.error) for e in result.errors]
+        errors.sort(key=lambda p: p.index)
+        answer = EnqueueResponse(
+            ids=ids,
+            queued=result.states.get("pending", 0),
+            states=dict(result.states),
+            failures=dict(result.failures),
+            errors=errors,
+        )
+        if idempotency_key is not None:
+            idempotency.store_response(conn, idempotency_key, answer.model_dump_json())
+    tasks.add_task(wakeups.wake_phones, gw.db, gw.waker, result.phones)
+    return answer
 
 
 def _sms_filter(

@@ -132,19 +132,23 @@ def confirm_batch(
     good, errors = validate_items(payload.results, ConfirmItem, MAX_CONFIRM_ITEMS, "results")
     reports = [dispatch.Report(i.id, i.status, i.error_message) for _, i in good]
     with gw.transaction() as conn:
-        owned, _changed, counts = dispatch.apply_reports(conn, gw.ctx, phone, reports)
-    acked = [r.sms_id for r in reports if r.sms_id in owned]
+        applied = dispatch.apply_reports(conn, gw.ctx, phone, reports)
+    acked = [r.sms_id for r in reports if r.sms_id in applied.owned]
     errors += [
         ItemProblem(
             index=index,
             id=item.id,
-            error=f"SMS {item.id} was not found or is not assigned to this phone.",
+            error=dispatch.never_issued_message(item.id)
+            if item.id in applied.never_issued
+            else f"SMS {item.id} was not found or is not assigned to this phone.",
         )
         for index, item in good
-        if item.id not in owned
+        if item.id not in applied.owned
     ]
     errors.sort(key=lambda p: p.index)
-    return ConfirmBatchResponse(processed=len(acked), ack_ids=acked, errors=errors, **counts)
+    return ConfirmBatchResponse(
+        processed=len(acked), ack_ids=acked, errors=errors, **applied.counters
+    )
 
 
 @router.post("/reconcile", response_model=ReconcileResponse)

@@ -8,7 +8,8 @@ plus ``detail`` for validation errors: a list of ``{"field", "problem"}``.
 * a field of the wrong type, missing or out of range → 422 naming each field;
 * unknown routes and wrong methods → 404 / 405 in the same shape;
 * the database unreachable → 503;
-* anything else → 500 with a generic sentence (the traceback goes to the log only).
+* anything else → 500 with a generic sentence (the traceback goes to the log only) and
+  ``Connection: close``, since the connection is closed after it.
 """
 
 from __future__ import annotations
@@ -105,8 +106,12 @@ def _allowed(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"success": False, "error": message, **extra}, status_code=status)
+def _error(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse(
+        {"success": False, "error": message, **extra}, status_code=status, headers=headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -171,4 +176,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("Unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "Internal server error; the server log has the details.")
+        # Starlette re-raises the error after this answer and uvicorn then drops the
+        # connection; saying so keeps a keep-alive client from reusing it (a reset).
+        return _error(
+            500,
+            "Internal server error; the server log has the details.",
+            headers={"Connection": "close"},
+        )

@@ -15,7 +15,10 @@ Confirms are idempotent, whatever order ``sending``/``sent``/``error`` arrive in
 * ``sending`` only marks an SMS the phone holds as being transmitted.
 
 A confirm for an SMS that was reset by the stuck job and is queued again, or re-issued, is
-applied to it like any other: the phone's report is the truth about its radio.
+applied to it like any other: the phone's report is the truth about its radio. A report
+for an SMS queued to the phone but never handed out to any phone (``issue_count`` 0) is
+refused (``never_issued``): the phone cannot hold it, so the report is about another SMS
+(an app database older than the server's) and applying it would end an SMS never sent.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, case, or_, select, update
 
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
 from ..storage.tables import MAX_ID, campaign, gateway_phone, sms
 from .blacklist import blacklisted_among
 from .context import Context
@@ -34,12 +37,14 @@ from .dbutil import chunks
 from .phones import COUNTERS, IN_FLIGHT, QUEUED, phone_capacity
 
 __all__ = [
+    "Applied",
     "ConfirmOutcome",
     "Pickup",
     "Reconciliation",
     "Report",
     "apply_reports",
     "confirm",
+    "never_issued_message",
     "pickup",
     "reconcile",
 ]
@@ -172,23 +177,44 @@ class ConfirmOutcome:
     gateway_state: str | None
 
 
+def never_issued_message(sms_id: int) -> str:
+    """Why a report for an SMS never handed out is refused."""
+    return (
+        f"SMS {sms_id} is queued for this phone but was never handed out by /pending, so "
+        "the phone cannot have sent it; the report was not applied (is the app's database "
+        "older than the server's?)."
+    )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What ``apply_reports`` did."""
+
+    owned: set[int]  # this phone's SMS whose reports were applied
+    changed: set[int]
+    never_issued: set[int]  # this phone's SMS never handed out: reports refused
+    counters: dict[str, int]
+
+
 def apply_reports(
     conn: Connection, ctx: Context, phone: Row[Any], reports: Sequence[Report]
-) -> tuple[set[int], set[int], dict[str, int]]:
-    """Apply status reports for the phone's SMS: (applied ids, changed ids, counters).
+) -> Applied:
+    """Apply status reports for the phone's SMS.
 
-    Ids that do not exist or are another phone's are in neither set. Each status is one
+    Ids that do not exist or are another phone's are in no set. Each status is one
     ``UPDATE ... RETURNING`` for all its SMS, and the counters move once per call; a
     batch that reports one SMS twice is applied report by report, in order.
     """
     wanted = sorted({r.sms_id for r in reports if r.sms_id <= MAX_ID})
     owned: set[int] = set()
+    never_issued: set[int] = set()
     for part in chunks(wanted):
-        owned.update(
-            conn.execute(
-                select(sms.c.id).where(sms.c.id.in_(part), sms.c.gateway_phone_id == phone.id)
-            ).scalars()
-        )
+        for row in conn.execute(
+            select(sms.c.id, sms.c.issue_count).where(
+                sms.c.id.in_(part), sms.c.gateway_phone_id == phone.id
+            )
+        ):
+            (owned if row.issue_count else never_issued).add(row.id)
     mine = [r for r in reports if r.sms_id in owned]
     if len({r.sms_id for r in mine}) == len(mine):
         rounds: list[list[Report]] = [mine]
@@ -215,7 +241,7 @@ def apply_reports(
         )
         .returning(*(gateway_phone.c[name] for name in COUNTERS))
     ).one()
-    return owned, changed, dict(zip(COUNTERS, counters, strict=True))
+    return Applied(owned, changed, never_issued, dict(zip(COUNTERS, counters, strict=True)))
 
 
 def _apply(
@@ -269,8 +295,14 @@ def confirm(
     status: str,
     error_message: str | None = None,
 ) -> ConfirmOutcome:
-    """Apply one status report (idempotent); ``NotFound`` for an unknown or foreign id."""
-    owned, changed, _ = apply_reports(conn, ctx, phone, [Report(sms_id, status, error_message)])
+    """Apply one status report (idempotent).
+
+    ``NotFound`` for an unknown or foreign id, ``Conflict`` for an SMS never handed out.
+    """
+    applied = apply_reports(conn, ctx, phone, [Report(sms_id, status, error_message)])
+    if sms_id in applied.never_issued:
+        raise Conflict(never_issued_message(sms_id))
+    owned, changed = applied.owned, applied.changed
     if sms_id not in owned:
         raise NotFound(f"SMS {sms_id} was not found or is not assigned to this phone.")
     final = conn.execute(select(sms.c.state, sms.c.gateway_state).where(sms.c.id == sms_id)).one()

@@ -36,6 +36,7 @@ __all__ = [
     "MAX_ID",
     "blacklist",
     "campaign",
+    "enqueue_key",
     "gateway_phone",
     "inbound_sms",
     "job_run",
@@ -264,4 +265,18 @@ job_run = Table(
     Column("runner", String(64), nullable=False),
     Column("affected", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("job", "slot", name="uq_job_run_job_slot"),
+)
+
+# The admin enqueue's idempotency keys: a retry with the same ``Idempotency-Key`` gets the
+# first answer (``response``, its JSON) instead of enqueuing again. ``request_digest`` (a
+# sha256 of the request) tells a retry from another request reusing the key.
+enqueue_key = Table(
+    "enqueue_key",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("request_digest", String(64), nullable=False),
+    # NULL only inside the transaction that claimed the key and enqueues.
+    Column("response", Text),
+    Column("created_at", DateTime, nullable=False, index=True),
 )

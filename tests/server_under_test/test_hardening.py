@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -251,3 +252,134 @@ def test_history_search_treats_percent_and_underscore_literally(api):
     assert found("_") == ["a_b"]
     assert found("k\\s") == ["back\\slash"]
     assert found("done") == ["100 done", "100% done"]
+
+
+# -- a confirm for an SMS never handed out -------------------------------------------------
+
+
+def test_a_sent_confirm_for_an_sms_never_handed_out_is_refused_with_409(api):
+    key = api.phone()["api_key"]
+    (sms_id,) = api.enqueue({"number": "+420777500001", "body": "not yet picked up"})["ids"]
+    assert api.sms(sms_id)["gateway_state"] == "pending"
+    refused = api.device(key, f"confirm/{sms_id}", {"status": "sent"}, expect=409)
+    assert "never handed out" in refused["error"]
+    batch = api.device(key, "confirm-batch", {"results": [{"id": sms_id, "status": "sent"}]})
+    assert batch["ack_ids"] == [] and batch["processed"] == 0
+    assert "never handed out" in batch["errors"][0]["error"]
+    assert batch["sent_total"] == 0
+    # Still queued, and handed out (then confirmed) as usual.
+    assert api.sms(sms_id)["state"] == "pending"
+    (picked,) = api.device(key, "pending", {"limit": 5})["sms_list"]
+    assert picked["id"] == sms_id
+    assert api.device(key, f"confirm/{sms_id}", {"status": "sent"})["sent_total"] == 1
+
+
+def test_a_sent_confirm_after_a_stuck_reset_is_still_applied(api, clock):
+    """Queued again after being handed out is not 'never handed out': the radio may have sent it."""
+    key = api.phone()["api_key"]
+    (sms_id,) = api.enqueue(
+        {"number": "+420777500002", "body": "slow phone", "delivery": "at_least_once"}
+    )["ids"]
+    api.device(key, "pending", {"limit": 5})
+    clock.advance(timedelta(minutes=31))
+    assert api.admin("POST", "/jobs/stuck_reset/run", 200).json()["affected"] == 1
+    assert api.sms(sms_id)["gateway_state"] == "pending"
+    confirmed = api.device(key, f"confirm/{sms_id}", {"status": "sent"})
+    assert confirmed["state"] == "sent"
+
+
+# -- the admin enqueue's idempotency key -----------------------------------------------------
+
+
+def test_an_enqueue_retried_with_its_idempotency_key_answers_the_first_result(api):
+    api.phone()
+    body = {
+        "messages": [
+            {"number": "+420777600001", "body": "one"},
+            {"number": "not a number", "body": "bad"},
+            {"number": "+420777600002", "body": "two"},
+        ]
+    }
+    headers = {**api.admin_headers, "Idempotency-Key": "batch-2026-03-02-a"}
+    first = api.client.post("/admin/sms", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    stored = api.admin("GET", "/sms", 200, params={"limit": 100}).json()["total"]
+    again = api.client.post("/admin/sms", json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert "Idempotency-Replayed" not in first.headers
+    assert api.admin("GET", "/sms", 200, params={"limit": 100}).json()["total"] == stored
+
+    other = {"messages": [{"number": "+420777600003", "body": "three"}]}
+    reused = api.client.post("/admin/sms", json=other, headers=headers)
+    assert reused.status_code == 409, reused.text
+    assert "Idempotency-Key" in reused.json()["error"]
+    assert api.admin("GET", "/sms", 200, params={"limit": 100}).json()["total"] == stored
+
+    fresh = api.client.post(
+        "/admin/sms", json=other, headers={**api.admin_headers, "Idempotency-Key": "batch-b"}
+    )
+    assert fresh.status_code == 201
+    without_key = api.client.post("/admin/sms", json=other, headers=api.admin_headers)
+    assert without_key.status_code == 201
+    assert api.admin("GET", "/sms", 200, params={"limit": 100}).json()["total"] == stored + 2
+
+
+# -- a big STOP scan is set-based ----------------------------------------------------------
+
+
+def test_an_inbox_scan_of_stops_takes_a_bounded_number_of_statements(api, app):
+    """Blacklisting and dedupe are set-based: no statement per item in a chunk of 500."""
+    from sqlalchemy import event
+
+    key = api.phone()["api_key"]
+    senders = [f"+4206{i:08d}" for i in range(500)]
+    queued = api.enqueue(*({"number": n, "body": "offer"} for n in senders[:100]))["ids"]
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2])[:60])
+
+    engine = app.state.gateway.db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        body = {"messages": [{"from_number": n, "message": "STOP"} for n in senders]}
+        result = api.device(key, "inbound-batch", body)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert result["recorded"] == 500 and result["blacklisted"] == 500
+    assert len(statements) < 40, statements
+    cancelled = api.sms(queued[0])
+    assert (cancelled["state"], cancelled["failure_type"]) == ("canceled", "sms_blacklist")
+    assert cancelled["error_message"] == f"Not sent: {senders[0]} is on the blacklist."
+
+
+# -- after a 500, the keep-alive connection ------------------------------------------------
+
+
+def test_after_a_500_the_next_request_on_a_kept_alive_connection_succeeds(tmp_path):
+    """A real ``hil serve``: the 500 says ``Connection: close``, so the client reconnects."""
+    import sqlite3
+
+    import httpx
+
+    from harness.process import served_gateway
+
+    path = tmp_path / "gateway.sqlite3"
+    admin = {"Authorization": "Bearer live-admin"}
+    with (
+        served_gateway(f"sqlite:///{path}", tmp_path / "serve.log", admin_token="live-admin") as s,
+        httpx.Client(base_url=s.url, timeout=10, headers=admin) as client,
+    ):
+        created = client.post("/admin/phones", json={"name": "P", "phone_number": "+420777000001"})
+        assert created.status_code == 201, created.text
+        # A value the server cannot read back (the file edited behind its back) makes
+        # every listing of phones fail with a 500.
+        with sqlite3.connect(path) as raw:
+            raw.execute("UPDATE gateway_phone SET created_at = 'not a time'")
+        for _ in range(3):
+            failed = client.get("/admin/phones")
+            assert failed.status_code == 500, failed.text
+            assert failed.headers["connection"] == "close"
+            assert client.get("/healthz").status_code == 200
