@@ -21,6 +21,12 @@ a check is relaxed are the constants under "Explicit relaxations", each with its
 
 The run is deterministic (a fixed seed per operation, no example database) and bounded
 (``MAX_EXAMPLES`` per operation and phase).
+
+``test_hostile_values_never_give_a_5xx`` (issue 9) runs every operation again on SQLite
+and on PostgreSQL with generated bodies made hostile by a ``flatmap_body`` hook: strings
+gain lone UTF-16 surrogates, integers become 2**31..2**63-1 (or their negatives), domain
+filters compare with such integers. The values may break the schema on purpose, so only
+``not_a_server_error`` and the conformance of the answer are checked there.
 """
 
 from __future__ import annotations
@@ -39,12 +45,20 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, GenerationMode, Response
-from schemathesis.checks import negative_data_rejection, positive_data_acceptance
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from server_under_test import ManualClock, SeededIds, Settings, create_app
 from server_under_test.storage.database import Database
-from tests.conftest import ADMIN_TOKEN, Api
+from tests.conftest import ADMIN_TOKEN, Api, make_pg_database
 
 SEED = 20260302
 MAX_EXAMPLES = 25
@@ -147,13 +161,31 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    """One server on a SQLite file, with data for the fuzzer to reach.
+    """One server on a SQLite file, with data for the fuzzer to reach (``_seeded``)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'gateway.sqlite3'}"
+    yield from _seeded(url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def seeded_both(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Seeded]:
+    """The seeded server on a SQLite file, then on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'gateway.sqlite3'}"
+        yield from _seeded(url)
+        return
+    for url in make_pg_database(request.getfixturevalue("pg_available")):
+        yield from _seeded(url)
+
+
+def _seeded(url: str) -> Iterator[Seeded]:
+    """One server on ``url``, with data for the fuzzer to reach.
 
     An online phone (the one device calls authenticate as) and an archived one, partners,
     a campaign, 300 queued SMS (ten handed out: five confirmed sent, one failed), a
     blacklisted number and two inbound SMS, one of them a STOP.
     """
-    url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'gateway.sqlite3'}"
     db = Database(url)
     db.migrate()
     clock = ManualClock(START)
@@ -358,3 +390,63 @@ def test_clock_at_the_edges(now: str, seeded: Seeded) -> None:
         call_and_validate(case, seeded)
     finally:
         seeded.clock.set(START)
+
+
+# -- Hostile values (issue 9) ----------------------------------------------------------------
+
+SURROGATE = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+PAST_INT32 = st.one_of(
+    st.sampled_from([2**31, 2**31 + 1, 3_000_000_000, 2**32, INT64_MAX]),
+    st.integers(2**31, INT64_MAX),
+)
+HOSTILE_DOMAIN = st.builds(
+    lambda field, op, n: repr([(field, op, n)]),
+    st.sampled_from(["id", "customer_rank", "category_id"]),
+    st.sampled_from(["=", "!=", ">", "<=", "in"]),
+    st.one_of(PAST_INT32, PAST_INT32.map(lambda n: -n - 1)),
+)
+
+
+def _with_surrogate(text: str) -> st.SearchStrategy[str]:
+    return st.builds(lambda at, c: text[:at] + c + text[at:], st.integers(0, len(text)), SURROGATE)
+
+
+def _hostile(value: Any, key: str = "") -> st.SearchStrategy[Any]:
+    """``value`` (a generated JSON body) with some strings and integers made hostile."""
+    if key == "domain_filter":
+        return st.one_of(st.just(value), HOSTILE_DOMAIN)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return st.just(value)
+    if isinstance(value, int):
+        return st.one_of(st.just(value), PAST_INT32, PAST_INT32.map(lambda n: -n - 1))
+    if isinstance(value, str):
+        return st.one_of(st.just(value), _with_surrogate(value))
+    if isinstance(value, list):
+        return st.tuples(*(_hostile(v) for v in value)).map(list)
+    if isinstance(value, dict):
+        return st.fixed_dictionaries({k: _hostile(v, k) for k, v in value.items()})
+    return st.just(value)
+
+
+def flatmap_body(ctx: Any, body: Any) -> st.SearchStrategy[Any]:
+    """The schemathesis hook: every generated body, made hostile."""
+    return _hostile(body)
+
+
+@settings(max_examples=MAX_EXAMPLES, **HYPOTHESIS)
+@schema.hooks.apply(flatmap_body)
+@schema.parametrize()
+def test_hostile_values_never_give_a_5xx(case: Case, seeded_both: Seeded) -> None:
+    """Lone surrogates and integers past 32 bits, on SQLite and PostgreSQL: never a 5xx."""
+    authenticate(case, seeded_both)
+    response = case.call(app=seeded_both.app)
+    case.validate_response(
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+        transport_kwargs={"app": seeded_both.app},
+    )
