@@ -4,13 +4,20 @@ The server is built in this process on a fresh database (a SQLite file in the ru
 default), seeded through its admin API; the world's phones talk to it through
 :class:`~harness.inprocess.InProcessGateway`; the harness enqueues the scenario's batches
 and fires the server's periodic jobs at their virtual times. The run ends when every SMS
-is final and every phone has nothing left to report (``drain``), or at ``max_duration``.
+is final and every phone has nothing left to report (``drain``), or at ``max_duration``,
+or when the caller's ``interrupt`` says so (Ctrl-C): then the history so far and a
+``verdicts.json`` that says when are written, and nothing is judged.
+
+Errors: ``RunError`` is the root; ``RunInputError`` (bad input: the run folder, the
+database URL, a database that is not empty) and ``TargetError`` (the database or the
+server under test failed) say whose fault it was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -20,6 +27,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from scenarios.model import Scenario
 from server_under_test import Settings
@@ -32,15 +41,99 @@ from .inprocess import AdminError, InProcessGateway
 from .oracles import Evidence, Verdict, judge
 from .workload import Recipient, recipients_for, texts_for
 
-__all__ = ["Progress", "RunError", "RunResult", "run_scenario"]
+__all__ = [
+    "OWNED_FILES",
+    "Progress",
+    "RunError",
+    "RunInputError",
+    "RunResult",
+    "TargetError",
+    "masked_url",
+    "prepare_out",
+    "run_scenario",
+]
 
 JOB_PERIODS = {"heartbeat_check": 60.0, "stuck_reset": 300.0}
 DRAIN_CHECK = 300.0  # virtual seconds between checks of the server's queue
 STEP = 60.0  # virtual seconds per progress step
+# The admin API takes at most 200 000 SMS a call (server_under_test.api.admin.MAX_ENQUEUE,
+# not a public name of the server); a bigger batch goes in calls of this size.
+ENQUEUE_CHUNK = 200_000
+DATABASE_FILE = "gateway.sqlite3"
+# What a run writes to its folder: a reused folder loses exactly these.
+OWNED_FILES = (
+    "history.jsonl",
+    "server_state.json",
+    "verdicts.json",
+    "summary.md",
+    DATABASE_FILE,
+    f"{DATABASE_FILE}-wal",
+    f"{DATABASE_FILE}-shm",
+    f"{DATABASE_FILE}-journal",
+)
 
 
 class RunError(RuntimeError):
-    """The run could not be set up (bad database, refused seeding)."""
+    """A run could not be made or finished; the message says why and what to do."""
+
+
+class RunInputError(RunError):
+    """Bad input: the run folder, the database URL, a database that is not empty."""
+
+
+class TargetError(RunError):
+    """The database or the server under test failed."""
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit to print: its password, if any, replaced by ``***``."""
+    try:
+        parsed = make_url(normalise_url(url))
+    except (ArgumentError, ValueError):
+        # Unparsable: mask whatever sits between "user:" and "@" all the same.
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def prepare_out(out: Path) -> list[str]:
+    """Make ``out`` a writable run folder; return the earlier run's files it removed.
+
+    A folder holding anything but a run's files (``OWNED_FILES``) is refused, never cleared.
+    """
+    if out.exists() and not out.is_dir():
+        raise RunInputError(
+            f"The run folder {out} is not a folder (it is a file or a device); give a folder "
+            "with --out."
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in OWNED_FILES)
+        if not foreign:
+            probe = out / ".hil-write-check"
+            probe.write_bytes(b"")
+            probe.unlink()
+    except OSError as exc:
+        raise RunInputError(
+            f"Cannot write to the run folder {out}: {exc.strerror or exc}. Give a writable "
+            "folder with --out."
+        ) from exc
+    if foreign:
+        raise RunInputError(
+            f"The run folder {out} holds files that are not a run's ({', '.join(foreign[:5])}); "
+            "give an empty folder, or one an earlier run wrote, with --out."
+        )
+    removed = [name for name in OWNED_FILES if (out / name).exists()]
+    for name in removed:
+        (out / name).unlink()
+    return removed
+
+
+def _one_line(exc: BaseException) -> str:
+    """The driver's own first line for a database error, else the exception's."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -71,11 +164,14 @@ class RunResult:
     requests: int
     events: int
     summary: dict[str, Any] = field(default_factory=dict)
+    interrupted: str | None = None  # what stopped the run early (a signal's name)
 
     @property
     def passed(self) -> bool:
         """Every oracle as expected (green, or red where the scenario expects red) and every
-        demanded dangerous path hit."""
+        demanded dangerous path hit; an interrupted run never passed."""
+        if self.interrupted is not None:
+            return False
         for verdict in self.verdicts:
             expected_red = verdict.name in self.expected_failures
             if verdict.passed == expected_red:
@@ -85,23 +181,26 @@ class RunResult:
 
 def _database_url(db: str | None, out: Path) -> str:
     if db is None:
-        path = out / "gateway.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
+        return f"sqlite:///{out / DATABASE_FILE}"
     url = normalise_url(db)
+    shown = masked_url(db)
     try:
         database = Database(url)
-        try:
-            with database.engine.connect() as conn:
-                tables = set(inspect(conn).get_table_names())
-        finally:
-            database.dispose()
-    except Exception as exc:  # the driver's own message says what is wrong
-        raise RunError(f"Cannot open the database {db!r}: {exc}") from exc
+    except Exception as exc:  # a URL SQLAlchemy cannot parse, an unsupported database
+        raise RunInputError(
+            f"Cannot use the database URL {shown!r}: {_one_line(exc)}. Give a SQLite path "
+            "or a postgresql://user@host:port/dbname URL with --db."
+        ) from exc
+    try:
+        with database.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+    except Exception as exc:  # the driver's own first line says what is wrong
+        raise TargetError(f"Cannot open the database {shown}: {_one_line(exc)}") from exc
+    finally:
+        database.dispose()
     if tables - {"alembic_version"}:
-        raise RunError(
-            f"The database {db!r} is not empty (it has tables: "
+        raise RunInputError(
+            f"The database {shown!r} is not empty (it has tables: "
             f"{', '.join(sorted(tables)[:5])}...). A run needs an empty database: it must "
             "own every row it judges."
         )
@@ -113,13 +212,15 @@ class _Run:
         self.scenario = scenario
         self.seed = seed
         self.out = out
-        out.mkdir(parents=True, exist_ok=True)
+        prepare_out(out)
         url = _database_url(db, out)
+        self.database = masked_url(url)  # the URL the server used, fit to print
         settings = Settings(
             database_url=url,
             admin_token="hil-run-admin",  # noqa: S106 - see inprocess.ADMIN_TOKEN
             timezone=scenario.timezone,
             defects=frozenset(scenario.defects),
+            stop_keywords=tuple(scenario.world.recipients.stop_words),
             run_scheduler=False,
         )
         self.gateway = InProcessGateway(settings, start=scenario.start, seed=seed)
@@ -134,6 +235,7 @@ class _Run:
         self.campaigns: dict[str, int] = {}
         self.last_people: list[Recipient] = []
         self.taken: set[str] = set()
+        self.interrupted: str | None = None
         self._emit_config()
 
     # -- setup ----------------------------------------------------------------------------
@@ -153,7 +255,7 @@ class _Run:
             try:
                 made = self.gateway.admin("POST", "/phones", at=0.0, expect=201, json=body).json()
             except AdminError as exc:
-                raise RunError(f"The server refused phone {phone.name}: {exc}") from exc
+                raise RunInputError(f"The server refused phone {phone.name}: {exc}") from exc
             keys[phone.name] = made["api_key"]
             self.phone_ids[phone.name] = made["id"]
         return keys
@@ -229,18 +331,25 @@ class _Run:
                 if campaign_id is not None:
                     item["campaign_id"] = campaign_id
                 messages.append(item)
-            answer = self.gateway.admin(
-                "POST", "/sms", at=env.now, expect=201, json={"messages": messages}
-            ).json()
-            ids = [i for i in answer["ids"] if i is not None]
+            answered: list[int | None] = []
+            states: dict[str, int] = {}
+            for first in range(0, len(messages), ENQUEUE_CHUNK):
+                chunk = messages[first : first + ENQUEUE_CHUNK]
+                answer = self.gateway.admin(
+                    "POST", "/sms", at=env.now, expect=201, json={"messages": chunk}
+                ).json()
+                answered.extend(answer["ids"])
+                for state, count in answer["states"].items():
+                    states[state] = states.get(state, 0) + count
+            ids = [i for i in answered if i is not None]
             self.enqueued += len(ids)
             self.history.emit(
                 env.now,
                 "enqueued",
                 batch=index,
                 ids=ids,
-                refused=len(answer["ids"]) - len(ids),
-                states=answer["states"],
+                refused=len(answered) - len(ids),
+                states=states,
             )
             self.batches_done += 1
 
@@ -276,7 +385,11 @@ class _Run:
         counters = self.gateway.admin("GET", "/counters", at=self.world.env.now).json()
         return not counters["sms"].get("pending")
 
-    def run(self, progress: Callable[[Progress], None] | None) -> float:
+    def run(
+        self,
+        progress: Callable[[Progress], None] | None,
+        interrupt: Callable[[], str | None] | None = None,
+    ) -> float:
         env = self.world.env
         env.process(self._workload())
         for name, period in JOB_PERIODS.items():
@@ -300,6 +413,9 @@ class _Run:
                         self.enqueued,
                     )
                 )
+            if interrupt is not None and (reason := interrupt()) is not None:
+                self.interrupted = reason
+                break
             if self.scenario.drain and t >= next_check:
                 next_check = t + DRAIN_CHECK
                 if self.drained():
@@ -377,6 +493,25 @@ def write_jsonl(path: Path, events: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
+def _target(scenario: Scenario) -> dict[str, Any]:
+    """Which server the run judged: this project's server, in this process."""
+    return {
+        "server": "server_under_test",
+        "version": _version(),
+        "mode": "in-process",
+        "defects": list(scenario.defects),
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sms-gateway-hil")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -384,19 +519,66 @@ def run_scenario(
     out: Path,
     db: str | None = None,
     progress: Callable[[Progress], None] | None = None,
+    interrupt: Callable[[], str | None] | None = None,
 ) -> RunResult:
-    """Run a scenario and write its run folder; see the module docstring."""
+    """Run a scenario and write its run folder; see the module docstring.
+
+    ``interrupt`` is asked after every step; when it names a reason (``"SIGINT"``) the run
+    stops there and writes only its history and an unjudged ``verdicts.json``.
+    """
     from reports.summary import render_summary
 
     seed = scenario.seed if seed is None else seed
     wall = time.perf_counter()
     run = _Run(scenario, seed, out, db)
+    meta: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": seed,
+        "database": run.database,
+        "target": _target(scenario),
+    }
     try:
-        duration = run.run(progress)
-        state = run.server_state()
+        duration = run.run(progress, interrupt)
+        state = run.server_state() if run.interrupted is None else {}
+    except (AdminError, SQLAlchemyError) as exc:
+        raise TargetError(
+            f"The server under test failed at virtual {run.world.env.now:.0f} s: {_one_line(exc)}"
+        ) from exc
     finally:
         run.gateway.close()
     events = run.history.events
+    if run.interrupted is not None:
+        digest = write_jsonl(out / "history.jsonl", events)
+        wall_seconds = time.perf_counter() - wall
+        meta |= {
+            "passed": False,
+            "interrupted": {
+                "signal": run.interrupted,
+                "virtual_seconds": duration,
+                "wall_seconds": round(wall_seconds, 3),
+            },
+            "requests": run.gateway.requests,
+            "events": len(events),
+            "history_sha256": digest,
+            "verdicts": [],
+        }
+        (out / "verdicts.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+        return RunResult(
+            scenario=scenario,
+            seed=seed,
+            out=out,
+            verdicts=[],
+            expected_failures=scenario.expect.fail,
+            hits=count_hits(events),
+            missing_hits=[],
+            virtual_duration=duration,
+            wall_seconds=wall_seconds,
+            digest=digest,
+            requests=run.gateway.requests,
+            events=len(events),
+            summary=meta,
+            interrupted=run.interrupted,
+        )
     verdicts = judge(Evidence(events=events, server=state), scenario.expect.oracles)
     hits = count_hits(events)
     missing = [name for name in scenario.expect.hit if not hits.get(name)]
@@ -417,9 +599,7 @@ def run_scenario(
         requests=run.gateway.requests,
         events=len(events),
     )
-    meta = {
-        "scenario": scenario.name,
-        "seed": seed,
+    meta |= {
         "passed": result.passed,
         "virtual_seconds": duration,
         "wall_seconds": round(wall_seconds, 3),

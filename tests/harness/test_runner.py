@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,3 +208,71 @@ def test_the_scenario_format_names_exactly_the_servers_defect_switches() -> None
     from server_under_test.settings import KNOWN_DEFECTS
 
     assert set(DEFECTS) == set(KNOWN_DEFECTS)
+
+
+STOP_WORDS = """
+[scenario]
+name = "unsub"
+description = "Recipients answer UNSUB, the scenario's only STOP word"
+max_duration = "2h"
+
+[fleet]
+count = 2
+daily_limit = 0
+rate_limit = 600
+granted = true
+
+[recipients]
+stop_probability = 0.2
+stop_delay = "20s"
+stop_words = ["UNSUB"]
+
+[[workload]]
+at = "1m"
+count = 300
+body = "Hello {first_name}"
+
+[[workload]]
+at = "10m"
+count = 300
+recipients = "same"
+body = "Hello again {first_name}"
+"""
+
+
+def test_the_scenarios_stop_words_reach_the_server(tmp_path: Path) -> None:
+    result = run_scenario(loads(STOP_WORDS), out=tmp_path)
+    state = json.loads((tmp_path / "server_state.json").read_text())
+    assert state["blacklist"], "the server never took UNSUB for a STOP"
+    assert result.passed, [v.violations[:2] for v in result.verdicts if not v.passed]
+
+
+ABOVE_ONE_CALL = """
+[scenario]
+name = "big-batch"
+description = "One batch above the admin API's 200 000 SMS a call"
+max_duration = "2m"
+drain = false
+
+[fleet]
+count = 1
+
+[[workload]]
+at = "1m"
+count = 200_001
+body = "Hello {first_name}"
+
+[expect]
+oracles = ["exactly_once"]
+"""
+
+
+@pytest.mark.slow
+def test_a_batch_above_200_000_is_enqueued_whole(tmp_path: Path) -> None:
+    run_scenario(loads(ABOVE_ONE_CALL), out=tmp_path)
+    enqueued = [e for e in _events(tmp_path) if e["kind"] == "enqueued"]
+    assert len(enqueued) == 1 and len(set(enqueued[0]["ids"])) == 200_001
+
+
+def _events(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
