@@ -7,7 +7,9 @@ import logging
 import os
 import secrets
 import sys
+import traceback
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -24,19 +26,49 @@ from server_under_test import (
 )
 from server_under_test.services import phones
 
+from .run_cli import (
+    EXIT_BAD_INPUT,
+    EXIT_CODES_HELP,
+    EXIT_HARNESS,
+    database_option,
+    run_command,
+    scenarios_command,
+)
 from .run_cli import add_parsers as add_run_parsers
-from .run_cli import run_command, scenarios_command
+from .runner import masked_url
 
 __all__ = ["main"]
 
 DEFAULT_DB = Settings.database_url
 DEFAULT_PAIR_URL = "http://127.0.0.1:8069"
+# uvicorn kills a worker that does not answer its health ping within this many seconds,
+# starting up included (its default, 5 s, is too short for the imports on a busy machine).
+WORKER_HEALTHCHECK_SECONDS = 120
+
+
+def _version() -> str:
+    try:
+        return version("sms-gateway-hil")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
+def port_option(value: str) -> int:
+    """``--port``: a TCP port from 1 to 65535."""
+    try:
+        port: int | None = int(value)
+    except ValueError:
+        port = None
+    if port is None or not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, not {value!r}")
+    return port
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         default=os.environ.get("HIL_DB", DEFAULT_DB),
+        type=database_option,
         metavar="URL",
         help=(
             "database: a SQLite file path or a postgresql:// URL "
@@ -52,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Hardware-in-the-loop simulator and test harness for Android-phone SMS gateways."
         ),
+        epilog="hil run's " + EXIT_CODES_HELP + " Other commands exit 0, or 2 for bad input.",
     )
+    parser.add_argument("--version", action="version", version=f"hil {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser(
@@ -67,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_db(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8069, help="port (default 8069, as Odoo)")
+    serve.add_argument(
+        "--port", type=port_option, default=8069, help="port, 1 to 65535 (default 8069, as Odoo)"
+    )
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.add_argument(
         "--admin-token",
@@ -173,7 +209,10 @@ def _serve(args: argparse.Namespace) -> int:
         HIL_JOB_PERIODS=",".join(args.job_period),
         HIL_FCM_CREDENTIALS=args.fcm_credentials or "",
     )
-    print(f"Gateway server on http://{args.host}:{args.port} (database {args.db})", flush=True)
+    print(
+        f"Gateway server on http://{args.host}:{args.port} (database {masked_url(args.db)})",
+        flush=True,
+    )
     uvicorn.run(
         "server_under_test.asgi:app_from_environment",
         factory=True,
@@ -181,6 +220,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     return 0
 
@@ -189,7 +229,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     database = Database(args.db)
     database.migrate()
     database.dispose()
-    print(f"Schema of {args.db} is at the newest version.")
+    print(f"Schema of {masked_url(args.db)} is at the newest version.")
     return 0
 
 
@@ -212,7 +252,7 @@ def _pair(args: argparse.Namespace) -> int:
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             print(
-                f"hil pair: cannot read the phones from {args.db}: {reason} "
+                f"hil pair: cannot read the phones from {masked_url(args.db)}: {reason} "
                 "(is it a gateway database? hil db upgrade migrates one).",
                 file=sys.stderr,
             )
@@ -259,7 +299,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _db_upgrade(args)
     except GatewayError as exc:
         print(f"hil {args.command}: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside a run's steps
+        print(f"hil {args.command}: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        # A harness error must never look like a failed oracle (1) nor drown the reason.
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        text = str(getattr(exc, "orig", None) or exc).strip()
+        reason = text.splitlines()[0] if text else ""
+        print(
+            f"hil {args.command}: the harness failed: {type(exc).__name__}: {reason} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_HARNESS
 
 
 if __name__ == "__main__":

@@ -4,15 +4,83 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from scenarios import ScenarioError, catalogue, load
 
-from .runner import Progress, RunError, RunResult, run_scenario
+from .runner import (
+    Progress,
+    RunInputError,
+    RunResult,
+    TargetError,
+    masked_url,
+    prepare_out,
+    run_scenario,
+)
 
-__all__ = ["add_parsers", "run_command", "scenarios_command"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_CODES_HELP",
+    "EXIT_FAILED",
+    "EXIT_HARNESS",
+    "EXIT_PASSED",
+    "MAX_SEED",
+    "add_parsers",
+    "database_option",
+    "run_command",
+    "scenarios_command",
+]
+
+EXIT_PASSED = 0
+EXIT_FAILED = 1  # an oracle failed or a demanded path was not hit
+EXIT_BAD_INPUT = 2  # the scenario file or an option
+EXIT_HARNESS = 3  # the harness or the target (database, server) failed
+SIGNAL_EXIT = 128  # + the signal's number: 130 for SIGINT, 143 for SIGTERM
+MAX_SEED = 2**64 - 1
+
+EXIT_CODES_HELP = (
+    "exit codes: 0 passed; 1 an oracle failed or a demanded path was not hit; 2 bad input "
+    "(the scenario file, an option); 3 the harness or the target failed (database "
+    "unreachable, a crash); 130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM: the "
+    "history so far and a verdicts.json saying when are written. No traceback unless "
+    "--debug."
+)
+
+
+def seed_option(value: str) -> int:
+    """``--seed``: an integer from 0 to 2**64 - 1."""
+    try:
+        seed: int | None = int(value)
+    except ValueError:
+        seed = None
+    if seed is None or not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer from 0 to 2**64 - 1 ({MAX_SEED}), not {value!r}"
+        )
+    return seed
+
+
+def database_option(value: str) -> str:
+    """``--db``: a SQLite path or a URL SQLAlchemy can parse (refused in one line if not)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from server_under_test.storage.database import normalise_url
+
+    try:
+        make_url(normalise_url(value))
+    except (ArgumentError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"cannot parse the database URL {masked_url(value)!r} ({exc}); give a SQLite path "
+            "or a postgresql://user@host:port/dbname URL"
+        ) from exc
+    return value
 
 
 def add_parsers(sub: Any) -> None:
@@ -24,9 +92,8 @@ def add_parsers(sub: Any) -> None:
             "Run a scenario in virtual time: the gateway server in this process (a fresh "
             "SQLite file in the run folder unless --db is given), virtual phones running the "
             "app model, faults as the scenario says. Writes history.jsonl, server_state.json, "
-            "verdicts.json and summary.md to the run folder and prints the verdicts. Exit "
-            "code 0 when every oracle is as the scenario expects, 1 when not, 2 for bad "
-            "input."
+            "verdicts.json and summary.md to the run folder and prints the verdicts. "
+            + EXIT_CODES_HELP
         ),
     )
     run.add_argument(
@@ -34,9 +101,14 @@ def add_parsers(sub: Any) -> None:
         metavar="SCENARIO",
         help="a catalogue name (see `hil scenarios`) or the path of a scenario TOML file",
     )
-    run.add_argument("--seed", type=int, help="the random seed (default: the scenario's)")
+    run.add_argument(
+        "--seed",
+        type=seed_option,
+        help="the random seed, 0 to 2**64 - 1 (default: the scenario's)",
+    )
     run.add_argument(
         "--db",
+        type=database_option,
         metavar="URL",
         help="an EMPTY database to run on: a SQLite path or a postgresql:// URL "
         "(default: a fresh SQLite file in the run folder)",
@@ -45,9 +117,11 @@ def add_parsers(sub: Any) -> None:
         "--out",
         type=Path,
         metavar="DIR",
-        help="the run folder (default: runs/<scenario>-seed<N>; its files are replaced)",
+        help="the run folder (default: runs/<scenario>-seed<N>); an earlier run's files in "
+        "it are removed first, a folder holding other files is refused",
     )
     run.add_argument("--quiet", action="store_true", help="no progress line")
+    run.add_argument("--debug", action="store_true", help="show the traceback of a harness error")
     sub.add_parser("scenarios", help="list the scenario catalogue")
 
 
@@ -57,6 +131,7 @@ class _ProgressLine:
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
         self.last_tenth = -1
+        self.ended = False
 
     @staticmethod
     def _clock(seconds: float) -> str:
@@ -77,8 +152,10 @@ class _ProgressLine:
             print(text, file=sys.stderr, flush=True)
 
     def done(self) -> None:
-        if self.tty:
+        """End the line on a terminal (once)."""
+        if self.tty and not self.ended:
             print(file=sys.stderr)
+        self.ended = True
 
 
 def _table(result: RunResult) -> str:
@@ -94,26 +171,79 @@ def _table(result: RunResult) -> str:
     )
 
 
+class _Interrupt:
+    """Turns SIGINT and SIGTERM into a request to stop after the current step.
+
+    A second signal stops at once (Python's default ``KeyboardInterrupt``).
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+
+    def __call__(self) -> str | None:
+        return self.signal
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        del frame
+        self.signal = signal.Signals(number).name
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    @contextmanager
+    def installed(self) -> Iterator[_Interrupt]:
+        """Handle both signals inside the block, restore the old handlers after it."""
+        old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in old:
+            signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+
 def run_command(args: argparse.Namespace) -> int:
-    """``hil run``."""
+    """``hil run``; harness errors it does not know propagate (``hil`` maps them to 3)."""
     try:
         scenario = load(args.scenario)
     except ScenarioError as exc:
         print(f"hil run: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     seed = scenario.seed if args.seed is None else args.seed
     out = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
+    try:
+        removed = prepare_out(out)
+    except RunInputError as exc:
+        print(f"hil run: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if removed:
+        print(
+            f"hil run: removed the earlier run's {', '.join(removed)} from {out}", file=sys.stderr
+        )
     line = None if args.quiet else _ProgressLine()
     print(f"hil run {scenario.name} (seed {seed}) -> {out}", file=sys.stderr)
     try:
-        result = run_scenario(scenario, seed=seed, out=out, db=args.db, progress=line)
-    except RunError as exc:
+        with _Interrupt().installed() as interrupt:
+            result = run_scenario(
+                scenario, seed=seed, out=out, db=args.db, progress=line, interrupt=interrupt
+            )
+    except (RunInputError, TargetError) as exc:
         if line:
             line.done()
         print(f"hil run: {exc}", file=sys.stderr)
-        return 2
-    if line:
-        line.done()
+        return EXIT_BAD_INPUT if isinstance(exc, RunInputError) else EXIT_HARNESS
+    finally:
+        if line:
+            line.done()
+    if result.interrupted is not None:
+        v = result.virtual_duration
+        print(
+            f"hil run: interrupted by {result.interrupted} at virtual {v / 3600:.2f} h "
+            f"({result.wall_seconds:.1f} s wall); the history so far and verdicts.json are "
+            f"in {out}, nothing was judged.",
+            file=sys.stderr,
+        )
+        return SIGNAL_EXIT + signal.Signals[result.interrupted].value
     print(_table(result))
     v, w = result.virtual_duration, result.wall_seconds
     print(
@@ -125,10 +255,10 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"NOT HIT: the scenario demands '{name}' but it never happened", file=sys.stderr)
     if result.passed:
         print("PASSED")
-        return 0
+        return EXIT_PASSED
     replay = f"hil run {shlex.quote(args.scenario)} --seed {seed}"
     print(f"FAILED (seed {seed}). Replay: {replay}")
-    return 1
+    return EXIT_FAILED
 
 
 def scenarios_command(args: argparse.Namespace) -> int:
