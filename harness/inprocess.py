@@ -3,8 +3,8 @@
 Virtual time: before each request the server's ``ManualClock`` is set to the simulation's
 time, then the request goes through the ASGI app (routing, JSON, auth, status codes) on a
 private event loop. Pushes the server sends go to the simulator's FCM model through
-:class:`SimWaker`, debounced per phone with the server's ``fcm_debounce`` as a served
-server's ``FirebaseWaker`` debounces them.
+:class:`SimWaker`, after the server's wake-up service debounced them per phone, as it does
+for a served server's ``FirebaseWaker``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ import anyio.to_thread
 import httpx
 
 from server_under_test import (
-    Clock,
     ManualClock,
-    RecordingWaker,
     SeededIds,
     Settings,
     create_app,
@@ -50,32 +48,23 @@ class AdminError(RuntimeError):
 class SimWaker:
     """The server's FCM waker, forwarding each push to the simulated FCM service.
 
-    The server leaves the per-phone debounce to its waker (``FirebaseWaker`` in a served
-    server), so this one debounces too, through the server's own debounce: a
-    ``RecordingWaker`` on the same clock and window decides which wake-ups are pushed.
-    One difference remains: a push FCM refuses as unregistered still counts for the window
-    here (``FirebaseWaker`` forgets it), which the simulated FCM never does, as it knows
-    every token a phone registered.
+    It only pushes: the server's wake-up service has already debounced the wake-ups, as it
+    does for a served server's ``FirebaseWaker``.
     """
 
-    def __init__(self, clock: Clock, debounce: timedelta) -> None:
+    def __init__(self) -> None:
         self.push: Any = None  # set to World.fcm.push once the world exists
         self.closed = False
-        self._debounce = RecordingWaker(clock, debounce)
 
-    def wake(self, targets: Sequence[WakeTarget]) -> list[int]:
-        """Push to each target not debounced; return the ids whose token FCM does not know."""
+    def wake(self, targets: Sequence[WakeTarget], at: datetime) -> list[int]:
+        """Push to each target; return the ids whose token FCM does not know."""
         if self.push is None or self.closed:
             return []
-        self._debounce.wake(targets)
-        admitted = self._debounce.records
-        self._debounce.clear()  # the debounce memory stays; the records are not needed
-        return [r.phone_id for r in admitted if not self.push(r.token)]
+        return [t.phone_id for t in targets if not self.push(t.token)]
 
     def close(self) -> None:
         """Later pushes do nothing."""
         self.closed = True
-        self._debounce.close()
 
 
 class InProcessGateway:
@@ -84,7 +73,7 @@ class InProcessGateway:
     def __init__(self, settings: Settings, *, start: datetime, seed: int) -> None:
         self.start = start
         self.clock = ManualClock(start)
-        self.waker = SimWaker(self.clock, settings.fcm_debounce)
+        self.waker = SimWaker()
         self.app = create_app(
             settings,
             clock=self.clock,

@@ -18,6 +18,7 @@ from .fcm import Waker, make_waker
 from .ids import IdSource, SecureIds
 from .scheduler import JobScheduler
 from .services.context import Context
+from .services.wakeups import WakeUps
 from .settings import Settings
 from .storage.database import Database
 
@@ -52,13 +53,13 @@ def create_app(
     clock = clock or SystemClock()
     own_waker = waker is None
     if waker is None:
-        waker = make_waker(
-            enabled=settings.fcm_enabled,
-            credentials=settings.fcm_credentials,
-            clock=clock,
-            debounce=settings.fcm_debounce,
-        )
-    gateway = Gateway(db=db, ctx=Context(clock, settings, ids or SecureIds()), waker=waker)
+        waker = make_waker(enabled=settings.fcm_enabled, credentials=settings.fcm_credentials)
+    gateway = Gateway(
+        db=db,
+        ctx=Context(clock, settings, ids or SecureIds()),
+        waker=waker,
+        wakeups=WakeUps(waker, clock, settings.fcm_debounce),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -1,14 +1,15 @@
 """FCM wake-ups: push a data message to a phone after SMS were assigned to it.
 
 The phone app polls ``/sms-gateway/pending`` at once when it receives a data message of type
-``sms_pending`` (reference-system.md §2.12, §5.12). The server asks a ``Waker`` to push one
-after every assignment; the caller clears, in the database, the tokens the waker reports as
-unregistered (the waker never touches the database).
+``sms_pending`` (reference-system.md §2.12, §5.12). A ``Waker`` only pushes: the server's
+wake-up service (``services.wakeups.WakeUps``) decides whom to wake — per phone debounced,
+unlike the reference: several assignments to one phone within the window give one push —
+and clears, in the database, the tokens the waker reports as unregistered (the waker never
+touches the database). So every waker, the simulator's too, sees the same debounced pushes.
 
 Three wakers exist: ``NullWaker`` (FCM off, the default), ``RecordingWaker`` (the simulator
 and tests: records what would have been pushed) and ``FirebaseWaker`` (the real
-``firebase-admin`` SDK). Unlike the reference, wake-ups are debounced per phone: several
-assignments to one phone within the window give one push. ``make_waker`` picks one.
+``firebase-admin`` SDK). ``make_waker`` picks one.
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from .clock import Clock
 from .errors import InvalidInput
 
 __all__ = [
-    "DEFAULT_DEBOUNCE",
     "WAKE_TTL",
     "FirebaseWaker",
     "NullWaker",
@@ -41,9 +40,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_DEBOUNCE = timedelta(seconds=5)
-"""Default per-phone window within which further wake-ups are dropped."""
 
 WAKE_TTL = timedelta(seconds=60)
 """How long FCM keeps an undeliverable wake-up before dropping it (as the reference)."""
@@ -79,8 +75,9 @@ class WakeRecord:
 class Waker(Protocol):
     """Pushes wake-ups to phones; built once per server and closed when the server stops."""
 
-    def wake(self, targets: Sequence[WakeTarget]) -> list[int]:
-        """Wake these phones; return the ids of those whose token FCM reports unregistered.
+    def wake(self, targets: Sequence[WakeTarget], at: datetime) -> list[int]:
+        """Push to each of these phones now (``at``, the server's clock); return the ids of
+        those whose token FCM reports unregistered.
 
         Never raises for a failed push: a wake-up is a hint, and the request that assigned
         the SMS must succeed without it (the phone still polls on its own schedule).
@@ -97,47 +94,10 @@ def wake_data(phone_id: int, at: datetime) -> dict[str, str]:
     return {"type": "sms_pending", "phone_id": str(phone_id), "timestamp": str(int(at.timestamp()))}
 
 
-class _Debouncer:
-    """Per-phone debounce: a wake-up within ``window`` of the last one admitted is dropped."""
-
-    def __init__(self, clock: Clock, window: timedelta) -> None:
-        if window < timedelta(0):
-            raise InvalidInput(
-                f"The FCM debounce window must not be negative (got {window}); "
-                "use 0 to push on every assignment."
-            )
-        self._clock = clock
-        self._window = window
-        self._lock = threading.Lock()
-        self._last: dict[int, datetime] = {}
-
-    def admit(self, targets: Iterable[WakeTarget]) -> tuple[datetime, list[WakeTarget]]:
-        """Return the clock time and the targets to push now, remembering them as pushed."""
-        # Decided under one lock so that concurrent requests assigning to the same phone
-        # cannot both pass the check before either records its push.
-        with self._lock:
-            now = self._clock.now()
-            admitted: list[WakeTarget] = []
-            for target in targets:
-                last = self._last.get(target.phone_id)
-                # A clock moved backwards (a replaying harness) does not silence a phone.
-                if last is not None and timedelta(0) <= now - last < self._window:
-                    continue
-                self._last[target.phone_id] = now
-                admitted.append(target)
-            return now, admitted
-
-    def forget(self, phone_id: int, at: datetime) -> None:
-        """Forget a push that reached no phone, so the phone's next token is woken at once."""
-        with self._lock:
-            if self._last.get(phone_id) == at:
-                del self._last[phone_id]
-
-
 class NullWaker:
     """The waker used when FCM is off: it pushes nothing."""
 
-    def wake(self, targets: Sequence[WakeTarget]) -> list[int]:
+    def wake(self, targets: Sequence[WakeTarget], at: datetime) -> list[int]:
         """Do nothing; no token is ever reported unregistered."""
         return []
 
@@ -148,18 +108,12 @@ class NullWaker:
 class RecordingWaker:
     """A waker for the simulator and tests: records the wake-ups it would push.
 
-    It debounces exactly like ``FirebaseWaker``. Tokens given to ``mark_unregistered`` (or
-    ``unregistered_tokens``) behave as FCM's ``UNREGISTERED``: their phone ids are returned
-    and no record is made, since FCM would deliver nothing.
+    Tokens given to ``mark_unregistered`` (or ``unregistered_tokens``) behave as FCM's
+    ``UNREGISTERED``: their phone ids are returned and no record is made, since FCM would
+    deliver nothing.
     """
 
-    def __init__(
-        self,
-        clock: Clock,
-        debounce: timedelta = DEFAULT_DEBOUNCE,
-        unregistered_tokens: Iterable[str] = (),
-    ) -> None:
-        self._debouncer = _Debouncer(clock, debounce)
+    def __init__(self, unregistered_tokens: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._records: list[WakeRecord] = []
         self._unregistered = set(unregistered_tokens)
@@ -182,21 +136,19 @@ class RecordingWaker:
             self._unregistered.add(token)
 
     def clear(self) -> None:
-        """Forget the records (the debounce memory stays)."""
+        """Forget the records."""
         with self._lock:
             self._records.clear()
 
-    def wake(self, targets: Sequence[WakeTarget]) -> list[int]:
-        """Record a wake-up for each target not debounced; return unregistered phone ids."""
+    def wake(self, targets: Sequence[WakeTarget], at: datetime) -> list[int]:
+        """Record a wake-up for each target; return the unregistered phone ids."""
         if self._closed:
             return []
-        at, admitted = self._debouncer.admit(targets)
         unregistered: list[int] = []
         with self._lock:
-            for target in admitted:
+            for target in targets:
                 if target.token in self._unregistered:
                     unregistered.append(target.phone_id)
-                    self._debouncer.forget(target.phone_id, at)
                 else:
                     self._records.append(WakeRecord(target.phone_id, target.token, at))
         return unregistered
@@ -214,16 +166,12 @@ class FirebaseWaker:
     rather than at the first push. The waker runs its own named Firebase app (never the
     default one) so that several servers in one process do not clash; ``close`` deletes it.
     Pushes are synchronous; the SDK retries 500/503 answers itself (four times, with
-    back-off, about 7 s in all), and ``http_timeout`` bounds each HTTP exchange. A push that
-    failed still counts for the debounce, so a failing FCM is not hammered; one refused as
-    unregistered does not, so the token the phone registers next is woken at once.
+    back-off, about 7 s in all), and ``http_timeout`` bounds each HTTP exchange.
     """
 
     def __init__(
         self,
         credentials: str,
-        clock: Clock,
-        debounce: timedelta = DEFAULT_DEBOUNCE,
         app_name: str | None = None,
         *,
         http_timeout: timedelta = _DEFAULT_HTTP_TIMEOUT,
@@ -235,7 +183,6 @@ class FirebaseWaker:
 
         if http_timeout <= timedelta(0):
             raise InvalidInput(f"The FCM HTTP timeout must be positive (got {http_timeout}).")
-        self._debouncer = _Debouncer(clock, debounce)
         info = _load_service_account(credentials)
         try:
             certificate = fb_credentials.Certificate(info)
@@ -256,18 +203,12 @@ class FirebaseWaker:
         self._lock = threading.Lock()
         self._closed = False
 
-    def wake(self, targets: Sequence[WakeTarget]) -> list[int]:
-        """Push to each target not debounced; return the ids of unregistered tokens."""
+    def wake(self, targets: Sequence[WakeTarget], at: datetime) -> list[int]:
+        """Push to each target; return the ids of unregistered tokens."""
         if self._closed:
             log.warning("FCM wake-up asked of a closed FirebaseWaker; nothing was pushed.")
             return []
-        at, admitted = self._debouncer.admit(targets)
-        unregistered: list[int] = []
-        for target in admitted:
-            if not self._push(target, at):
-                unregistered.append(target.phone_id)
-                self._debouncer.forget(target.phone_id, at)
-        return unregistered
+        return [t.phone_id for t in targets if not self._push(t, at)]
 
     def _push(self, target: WakeTarget, at: datetime) -> bool:
         """Send one wake-up; False when FCM says the token no longer reaches the app."""
@@ -321,19 +262,13 @@ class FirebaseWaker:
             log.exception("Deleting the Firebase app %r failed.", self.app_name)
 
 
-def make_waker(
-    *,
-    enabled: bool,
-    credentials: str | None,
-    clock: Clock,
-    debounce: timedelta = DEFAULT_DEBOUNCE,
-) -> Waker:
+def make_waker(*, enabled: bool, credentials: str | None) -> Waker:
     """Build the waker the settings ask for: ``NullWaker`` when FCM is off."""
     if not enabled:
         return NullWaker()
     if credentials is None or not credentials.strip():
         raise InvalidInput("FCM is enabled but no credentials were given (inline JSON or a path).")
-    return FirebaseWaker(credentials, clock, debounce)
+    return FirebaseWaker(credentials)
 
 
 def _load_service_account(credentials: str) -> dict[str, Any]:

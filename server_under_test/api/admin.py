@@ -290,7 +290,7 @@ def enqueue(
         )
         if idempotency_key is not None:
             idempotency.store_response(conn, idempotency_key, answer.model_dump_json())
-    tasks.add_task(wakeups.wake_phones, gw.db, gw.waker, result.phones)
+    tasks.add_task(wakeups.wake_phones, gw.db, gw.wakeups, result.phones)
     return answer
 
 

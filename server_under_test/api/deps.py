@@ -16,6 +16,7 @@ from ..errors import Unauthorized
 from ..fcm import Waker
 from ..services.context import Context
 from ..services.phones import authenticate
+from ..services.wakeups import WakeUps
 from ..storage.database import Database
 
 __all__ = ["AdminDep", "Gateway", "GatewayDep", "PhoneDep"]
@@ -23,11 +24,13 @@ __all__ = ["AdminDep", "Gateway", "GatewayDep", "PhoneDep"]
 
 @dataclass(frozen=True)
 class Gateway:
-    """What the app holds: the database, the services' context and the phone waker."""
+    """What the app holds: the database, the services' context, the phone waker and the
+    wake-up service that debounces its pushes."""
 
     db: Database
     ctx: Context
     waker: Waker
+    wakeups: WakeUps
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -50,7 +50,7 @@ def test_wake_ups_within_the_debounce_window_give_one_push(gateway) -> None:
     first = _phone(gateway, "p1", "+420600000011", "token-1")
     second = _phone(gateway, "p2", "+420600000021", "token-2")
     _enqueue(gateway, 10.0, first, 1)
-    _enqueue(gateway, 13.0, first, 2)  # 3 s later: debounced, as FirebaseWaker does
+    _enqueue(gateway, 13.0, first, 2)  # 3 s later: debounced by the wake-up service
     _enqueue(gateway, 13.0, second, 3)  # another phone has its own window
     _enqueue(gateway, 16.0, first, 4)  # 6 s after the last push: pushed again
     assert pushed == [(10.0, "token-1"), (13.0, "token-2"), (16.0, "token-1")]

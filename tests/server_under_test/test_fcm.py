@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from server_under_test.clock import ManualClock
 from server_under_test.errors import InvalidInput
 from server_under_test.fcm import (
-    DEFAULT_DEBOUNCE,
     FirebaseWaker,
     NullWaker,
     RecordingWaker,
@@ -34,11 +33,16 @@ from server_under_test.fcm import (
     WakeTarget,
     make_waker,
 )
+from server_under_test.services.wakeups import WakeUps
+from server_under_test.settings import Settings
 from tests.support.fcm_double import FCM_HOST, OAUTH2_HOST, TOKEN_URI, FcmDouble
 
 PROJECT = "hil-test"
 EMAIL = "hil@hil-test.iam.gserviceaccount.com"
 SEND_PATH = f"/v1/projects/{PROJECT}/messages:send"
+
+WINDOW = Settings().fcm_debounce  # the server's default per-phone window (5 s)
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 # firebase-admin 7.x deprecates Message.token in favour of Message.fid (Firebase installation
 # ids); the app registers an FCM registration token, so the server rightly sends ``token``.
@@ -102,7 +106,7 @@ def make_firebase_waker(
     made: list[FirebaseWaker] = []
 
     def make(creds: str | None = None, **options: Any) -> FirebaseWaker:
-        waker = FirebaseWaker(creds or credentials, options.pop("clock", clock), **options)
+        waker = FirebaseWaker(creds or credentials, **options)
         made.append(waker)
         return waker
 
@@ -127,7 +131,7 @@ def test_a_wake_up_is_one_token_grant_then_one_fcm_v1_send(
 ) -> None:
     waker = make_firebase_waker()
 
-    assert waker.wake([WakeTarget(7, "token-of-7")]) == []
+    assert waker.wake([WakeTarget(7, "token-of-7")], clock.now()) == []
 
     assert double.problems == []
     assert double.tunnels == [f"{OAUTH2_HOST}:443", f"{FCM_HOST}:443"]
@@ -159,21 +163,22 @@ def test_a_wake_up_is_one_token_grant_then_one_fcm_v1_send(
 def test_wakes_within_the_window_give_one_push_and_the_next_window_another(
     double: FcmDouble, make_firebase_waker: Callable[..., FirebaseWaker], clock: ManualClock
 ) -> None:
-    waker = make_firebase_waker()
+    # The debounce is the server's wake-up service's, in front of whichever waker.
+    wakeups = WakeUps(make_firebase_waker(), clock, WINDOW)
     first_at = clock.now()
 
-    waker.wake([WakeTarget(7, "token-of-7")])
+    wakeups.push([WakeTarget(7, "token-of-7")])
     clock.advance(timedelta(seconds=2))
-    waker.wake([WakeTarget(7, "token-of-7")])
+    wakeups.push([WakeTarget(7, "token-of-7")])
     clock.advance(timedelta(seconds=2.9))
-    waker.wake([WakeTarget(7, "token-of-7"), WakeTarget(8, "token-of-8")])
+    wakeups.push([WakeTarget(7, "token-of-7"), WakeTarget(8, "token-of-8")])
     assert [s.body["message"]["token"] for s in double.send_requests] == [
         "token-of-7",
         "token-of-8",
     ]
 
-    clock.set(first_at + DEFAULT_DEBOUNCE)  # the window is half-open: exactly 5 s later pushes
-    waker.wake([WakeTarget(7, "token-of-7")])
+    clock.set(first_at + WINDOW)  # the window is half-open: exactly 5 s later pushes
+    wakeups.push([WakeTarget(7, "token-of-7")])
 
     sends = double.send_requests
     assert [s.body["message"]["token"] for s in sends] == ["token-of-7", "token-of-8", "token-of-7"]
@@ -183,11 +188,11 @@ def test_wakes_within_the_window_give_one_push_and_the_next_window_another(
 
 
 def test_a_zero_window_pushes_on_every_assignment_like_the_reference(
-    double: FcmDouble, make_firebase_waker: Callable[..., FirebaseWaker]
+    double: FcmDouble, make_firebase_waker: Callable[..., FirebaseWaker], clock: ManualClock
 ) -> None:
-    waker = make_firebase_waker(debounce=timedelta(0))
+    wakeups = WakeUps(make_firebase_waker(), clock, timedelta(0))
     for _ in range(3):
-        waker.wake([WakeTarget(7, "token-of-7")])
+        wakeups.push([WakeTarget(7, "token-of-7")])
     assert len(double.send_requests) == 3
 
 
@@ -196,9 +201,9 @@ def test_unregistered_and_mismatched_tokens_are_reported_for_clearing(
 ) -> None:
     double.mark_unregistered("stale")
     double.mark_sender_id_mismatch("other-project")
-    waker = make_firebase_waker()
+    wakeups = WakeUps(make_firebase_waker(), clock, WINDOW)
 
-    gone = waker.wake(
+    gone = wakeups.push(
         [WakeTarget(7, "stale"), WakeTarget(8, "fine"), WakeTarget(9, "other-project")]
     )
 
@@ -206,7 +211,7 @@ def test_unregistered_and_mismatched_tokens_are_reported_for_clearing(
     assert [s.status for s in double.send_requests] == [404, 200, 403]
     assert double.send_requests[0].response["error"]["details"][0]["errorCode"] == "UNREGISTERED"
     # The push reached no phone, so the token the phone registers next is woken at once.
-    assert waker.wake([WakeTarget(7, "fresh")]) == []
+    assert wakeups.push([WakeTarget(7, "fresh")]) == []
     assert double.send_requests[-1].body["message"]["token"] == "fresh"
     assert double.problems == []
 
@@ -220,7 +225,7 @@ def test_a_failing_fcm_never_fails_the_caller_and_is_logged(
     waker = make_firebase_waker()
 
     with caplog.at_level(logging.WARNING, logger="server_under_test.fcm"):
-        assert waker.wake([WakeTarget(7, "token-of-7")]) == []  # takes ~7 s of SDK back-off
+        assert waker.wake([WakeTarget(7, "token-of-7")], NOW) == []  # takes ~7 s of SDK back-off
 
     # The SDK itself retries a 500 four times (urllib3 Retry, back-off 0.5 s).
     assert [s.status for s in double.send_requests] == [500] * 5
@@ -234,7 +239,7 @@ def test_a_transient_server_error_is_retried_by_the_sdk(
 ) -> None:
     double.fail_sends(503, times=1)
     waker = make_firebase_waker()
-    assert waker.wake([WakeTarget(7, "token-of-7")]) == []
+    assert waker.wake([WakeTarget(7, "token-of-7")], NOW) == []
     assert [s.status for s in double.send_requests] == [503, 200]
 
 
@@ -247,7 +252,7 @@ def test_a_refused_token_grant_is_logged_not_raised(
     stranger = json.dumps(service_account(_new_key(), client_email="who@else.example"))
     waker = make_firebase_waker(stranger)
     with caplog.at_level(logging.WARNING, logger="server_under_test.fcm"):
-        assert waker.wake([WakeTarget(7, "token-of-7")]) == []
+        assert waker.wake([WakeTarget(7, "token-of-7")], NOW) == []
     assert [r.status for r in double.token_requests] == [400]
     assert double.send_requests == []
     assert any(r.levelno == logging.ERROR for r in caplog.records)
@@ -263,8 +268,8 @@ def test_credentials_inline_and_from_a_file_both_work(
     key_file = tmp_path / "service-account.json"
     key_file.write_text(credentials, encoding="utf-8")
 
-    make_firebase_waker(f"  {credentials}\n").wake([WakeTarget(1, "inline")])
-    make_firebase_waker(str(key_file)).wake([WakeTarget(2, "from-file")])
+    make_firebase_waker(f"  {credentials}\n").wake([WakeTarget(1, "inline")], NOW)
+    make_firebase_waker(str(key_file)).wake([WakeTarget(2, "from-file")], NOW)
 
     assert [s.body["message"]["token"] for s in double.send_requests] == ["inline", "from-file"]
     assert all(s.status == 200 for s in double.send_requests)
@@ -298,7 +303,7 @@ def test_close_works_inside_a_running_event_loop(
     double: FcmDouble, make_firebase_waker: Callable[..., FirebaseWaker]
 ) -> None:
     waker = make_firebase_waker()
-    waker.wake([WakeTarget(7, "token-of-7")])  # builds the SDK's messaging service
+    waker.wake([WakeTarget(7, "token-of-7")], NOW)  # builds the SDK's messaging service
 
     async def shut_down_in_lifespan() -> None:
         waker.close()
@@ -313,7 +318,7 @@ def test_a_closed_waker_pushes_nothing(
 ) -> None:
     waker = make_firebase_waker()
     waker.close()
-    assert waker.wake([WakeTarget(7, "token-of-7")]) == []
+    assert waker.wake([WakeTarget(7, "token-of-7")], NOW) == []
     assert double.requests == []
 
 
@@ -380,14 +385,14 @@ def test_an_unusable_service_account_key_is_refused(
 ) -> None:
     info = {k: v for k, v in service_account(account_key, **change).items() if v is not None}
     with pytest.raises(InvalidInput, match=message) as caught:
-        FirebaseWaker(json.dumps(info), clock)
+        FirebaseWaker(json.dumps(info))
     assert caught.value.message.startswith("The FCM ")
     assert "BEGIN PRIVATE KEY" not in caught.value.message, "never quote the key"
 
 
-def test_a_negative_debounce_is_refused(credentials: str, clock: ManualClock) -> None:
+def test_a_negative_debounce_is_refused(clock: ManualClock) -> None:
     with pytest.raises(InvalidInput, match="must not be negative"):
-        FirebaseWaker(credentials, clock, debounce=timedelta(seconds=-1))
+        WakeUps(NullWaker(), clock, timedelta(seconds=-1))
 
 
 # -- the other wakers and the factory ----------------------------------------------------
@@ -401,47 +406,67 @@ def test_a_wake_target_needs_a_token() -> None:
 def test_the_null_waker_does_nothing() -> None:
     waker = NullWaker()
     assert isinstance(waker, Waker)
-    assert waker.wake([WakeTarget(1, "t")]) == []
+    assert waker.wake([WakeTarget(1, "t")], NOW) == []
     waker.close()
 
 
-def test_the_recording_waker_records_debounces_and_reports_unregistered(
-    clock: ManualClock,
-) -> None:
-    waker = RecordingWaker(clock, unregistered_tokens={"stale"})
+def test_the_recording_waker_records_and_reports_unregistered(clock: ManualClock) -> None:
+    waker = RecordingWaker(unregistered_tokens={"stale"})
     assert isinstance(waker, Waker)
     start = clock.now()
 
-    assert waker.wake([WakeTarget(1, "a"), WakeTarget(2, "stale")]) == [2]
+    assert waker.wake([WakeTarget(1, "a"), WakeTarget(2, "stale")], start) == [2]
+    later = start + timedelta(seconds=1)
+    assert waker.wake([WakeTarget(1, "a"), WakeTarget(2, "new")], later) == []
+    waker.mark_unregistered("a")
+    assert waker.wake([WakeTarget(1, "a")], later) == [1]
+
+    assert waker.records == [
+        WakeRecord(1, "a", start),
+        WakeRecord(1, "a", later),
+        WakeRecord(2, "new", later),
+    ]
+    waker.clear()
+    assert waker.records == []
+    waker.close()
+    assert waker.closed and waker.wake([WakeTarget(9, "z")], later) == []
+
+
+def test_the_wake_up_service_debounces_and_forgets_unregistered_pushes(
+    clock: ManualClock,
+) -> None:
+    waker = RecordingWaker(unregistered_tokens={"stale"})
+    wakeups = WakeUps(waker, clock, WINDOW)
+    start = clock.now()
+
+    assert wakeups.push([WakeTarget(1, "a"), WakeTarget(2, "stale")]) == [2]
     clock.advance(1)
-    assert waker.wake([WakeTarget(1, "a"), WakeTarget(2, "new")]) == []
+    # phone 1 is within its window; phone 2's push reached nothing, so its new token goes
+    assert wakeups.push([WakeTarget(1, "a"), WakeTarget(2, "new")]) == []
     clock.advance(4)
     waker.mark_unregistered("a")
-    assert waker.wake([WakeTarget(1, "a"), WakeTarget(2, "new")]) == [1]
+    assert wakeups.push([WakeTarget(1, "a"), WakeTarget(2, "new")]) == [1]
 
     assert waker.records == [
         WakeRecord(1, "a", start),
         WakeRecord(2, "new", start + timedelta(seconds=1)),
     ]
-    waker.clear()
-    assert waker.records == []
-    waker.close()
-    assert waker.closed and waker.wake([WakeTarget(9, "z")]) == []
 
 
-def test_the_recording_waker_takes_its_window_and_a_clock_moved_back(clock: ManualClock) -> None:
-    waker = RecordingWaker(clock, debounce=timedelta(minutes=1))
-    waker.wake([WakeTarget(1, "a")])
+def test_the_wake_up_service_takes_its_window_and_a_clock_moved_back(clock: ManualClock) -> None:
+    waker = RecordingWaker()
+    wakeups = WakeUps(waker, clock, timedelta(minutes=1))
+    wakeups.push([WakeTarget(1, "a")])
     clock.advance(30)
-    waker.wake([WakeTarget(1, "a")])
+    wakeups.push([WakeTarget(1, "a")])
     clock.set(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))  # a harness replaying earlier time
-    waker.wake([WakeTarget(1, "a")])
+    wakeups.push([WakeTarget(1, "a")])
     assert [r.at.hour for r in waker.records] == [8, 7]
 
 
 def test_make_waker_off_gives_the_null_waker(clock: ManualClock) -> None:
-    assert isinstance(make_waker(enabled=False, credentials=None, clock=clock), NullWaker)
-    assert isinstance(make_waker(enabled=False, credentials="{junk", clock=clock), NullWaker)
+    assert isinstance(make_waker(enabled=False, credentials=None), NullWaker)
+    assert isinstance(make_waker(enabled=False, credentials="{junk"), NullWaker)
 
 
 @pytest.mark.parametrize("missing", [None, "", "   "])
@@ -449,23 +474,19 @@ def test_make_waker_on_without_credentials_is_refused(
     missing: str | None, clock: ManualClock
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        make_waker(enabled=True, credentials=missing, clock=clock)
+        make_waker(enabled=True, credentials=missing)
     assert caught.value.message == (
         "FCM is enabled but no credentials were given (inline JSON or a path)."
     )
 
 
-def test_make_waker_on_gives_a_firebase_waker_with_the_window(
+def test_make_waker_on_gives_a_firebase_waker(
     double: FcmDouble, credentials: str, clock: ManualClock
 ) -> None:
-    waker = make_waker(
-        enabled=True, credentials=credentials, clock=clock, debounce=timedelta(seconds=1)
-    )
+    waker = make_waker(enabled=True, credentials=credentials)
     try:
         assert isinstance(waker, FirebaseWaker)
-        waker.wake([WakeTarget(7, "t")])
-        clock.advance(1)
-        waker.wake([WakeTarget(7, "t")])
-        assert len(double.send_requests) == 2
+        waker.wake([WakeTarget(7, "t")], clock.now())
+        assert len(double.send_requests) == 1
     finally:
         waker.close()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:Depr
 @pytest.fixture
 def recorded(db, clock):
     """The server with a recording waker (what the simulator uses)."""
-    waker = RecordingWaker(clock, unregistered_tokens=["dead-token"])
+    waker = RecordingWaker(unregistered_tokens=["dead-token"])
     app = create_app(
         Settings(database_url=db.url, admin_token=ADMIN_TOKEN),
         clock=clock,
