@@ -20,7 +20,6 @@ from server_under_test import (
     Database,
     GatewayError,
     Settings,
-    SystemClock,
     make_waker,
     pairing,
 )
@@ -87,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="hil run's " + EXIT_CODES_HELP + " Other commands exit 0, or 2 for bad input.",
     )
     parser.add_argument("--version", action="version", version=f"hil {_version()}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser(
@@ -192,7 +194,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
     if args.fcm_credentials:
         # Refuse bad credentials here, in one line, not in every worker's traceback.
-        make_waker(enabled=True, credentials=args.fcm_credentials, clock=SystemClock()).close()
+        make_waker(enabled=True, credentials=args.fcm_credentials).close()
     token = args.admin_token or secrets.token_urlsafe(24)
     if not args.admin_token:
         print(f"Admin token (generated): {token}", flush=True)
@@ -309,9 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         text = str(getattr(exc, "orig", None) or exc).strip()
         reason = text.splitlines()[0] if text else ""
+        hint = "--debug" if args.command == "run" else f"hil --debug {args.command} ..."
         print(
             f"hil {args.command}: the harness failed: {type(exc).__name__}: {reason} "
-            "(run again with --debug for the traceback)",
+            f"(run again with {hint} for the traceback)",
             file=sys.stderr,
         )
         return EXIT_HARNESS

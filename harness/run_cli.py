@@ -121,7 +121,13 @@ def add_parsers(sub: Any) -> None:
         "it are removed first, a folder holding other files is refused",
     )
     run.add_argument("--quiet", action="store_true", help="no progress line")
-    run.add_argument("--debug", action="store_true", help="show the traceback of a harness error")
+    # SUPPRESS: without it, the subcommand's default would hide `hil --debug run`.
+    run.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of a harness error",
+    )
     sub.add_parser("scenarios", help="list the scenario catalogue")
 
 

@@ -547,44 +547,13 @@ def run_scenario(
     finally:
         run.gateway.close()
     events = run.history.events
-    if run.interrupted is not None:
-        digest = write_jsonl(out / "history.jsonl", events)
-        wall_seconds = time.perf_counter() - wall
-        meta |= {
-            "passed": False,
-            "interrupted": {
-                "signal": run.interrupted,
-                "virtual_seconds": duration,
-                "wall_seconds": round(wall_seconds, 3),
-            },
-            "requests": run.gateway.requests,
-            "events": len(events),
-            "history_sha256": digest,
-            "verdicts": [],
-        }
-        (out / "verdicts.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
-        return RunResult(
-            scenario=scenario,
-            seed=seed,
-            out=out,
-            verdicts=[],
-            expected_failures=scenario.expect.fail,
-            hits=count_hits(events),
-            missing_hits=[],
-            virtual_duration=duration,
-            wall_seconds=wall_seconds,
-            digest=digest,
-            requests=run.gateway.requests,
-            events=len(events),
-            summary=meta,
-            interrupted=run.interrupted,
-        )
-    verdicts = judge(Evidence(events=events, server=state), scenario.expect.oracles)
+    judged = run.interrupted is None
+    evidence = Evidence(events=events, server=state)
+    verdicts = judge(evidence, scenario.expect.oracles) if judged else []
     hits = count_hits(events)
-    missing = [name for name in scenario.expect.hit if not hits.get(name)]
-    wall_seconds = time.perf_counter() - wall
+    missing = [name for name in scenario.expect.hit if not hits.get(name)] if judged else []
     digest = write_jsonl(out / "history.jsonl", events)
-    (out / "server_state.json").write_text(json.dumps(state, ensure_ascii=False))
+    wall_seconds = time.perf_counter() - wall
     result = RunResult(
         scenario=scenario,
         seed=seed,
@@ -598,9 +567,16 @@ def run_scenario(
         digest=digest,
         requests=run.gateway.requests,
         events=len(events),
+        interrupted=run.interrupted,
     )
+    meta |= {"passed": result.passed}
+    if not judged:
+        meta["interrupted"] = {
+            "signal": run.interrupted,
+            "virtual_seconds": duration,
+            "wall_seconds": round(wall_seconds, 3),
+        }
     meta |= {
-        "passed": result.passed,
         "virtual_seconds": duration,
         "wall_seconds": round(wall_seconds, 3),
         "requests": result.requests,
@@ -612,7 +588,8 @@ def run_scenario(
         "verdicts": [v.to_dict() for v in verdicts],
     }
     (out / "verdicts.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
-    summary = render_summary(events, state, meta)
-    (out / "summary.md").write_text(summary)
     result.summary = meta
+    if judged:  # an interrupted run has no server state to summarise
+        (out / "server_state.json").write_text(json.dumps(state, ensure_ascii=False))
+        (out / "summary.md").write_text(render_summary(events, state, meta))
     return result

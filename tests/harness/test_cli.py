@@ -92,9 +92,10 @@ def test_a_crash_in_the_harness_exits_3_in_one_line_and_debug_shows_the_tracebac
     code, err = _hil(capsys, "run", "smoke", "--quiet", "--out", str(tmp_path / "a"))
     assert code == 3
     assert "the export broke" in err and "Traceback (most recent" not in err and "--debug" in err
-    code, err = _hil(capsys, "run", "smoke", "--quiet", "--debug", "--out", str(tmp_path / "b"))
-    assert code == 3
-    assert "Traceback (most recent" in err and "the export broke" in err
+    for argv in (["run", "--debug"], ["--debug", "run"]):
+        code, err = _hil(capsys, *argv, "smoke", "--quiet", "--out", str(tmp_path / argv[0]))
+        assert code == 3
+        assert "Traceback (most recent" in err and "the export broke" in err
 
 
 def test_an_unreachable_postgresql_is_one_line_without_the_password(
