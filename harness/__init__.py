@@ -1,8 +1,10 @@
 """The harness: runs scenarios against a gateway server and judges the results.
 
-Today it holds the ``hil`` command line (``hil serve``, ``hil db upgrade``). It will hold
-the HTTP client that implements the simulator's port, the scenario runner, the history
-recorder and the oracles (see the project's issues).
+It holds the ``hil`` command line (``cli``: ``run``, ``scenarios``, ``serve``, ``db
+upgrade``, ``pair``; ``hil run``'s exit codes in ``run_cli``), the scenario runner
+(``runner.run_scenario``), the in-process gateway that sets the server's clock to virtual
+time (``inprocess``), the oracles (``oracles``) and ``hil serve`` in a subprocess for tests
+and benchmarks (``process``).
 """
 
 from __future__ import annotations
