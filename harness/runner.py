@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from scenarios.model import Scenario
-from server_under_test import Settings
+from server_under_test import MAX_ENQUEUE, Settings
 from server_under_test.storage.database import Database, normalise_url
 from simulator.android import cap_in_force
 from simulator.config import PhoneSpec
@@ -56,9 +56,6 @@ __all__ = [
 JOB_PERIODS = {"heartbeat_check": 60.0, "stuck_reset": 300.0}
 DRAIN_CHECK = 300.0  # virtual seconds between checks of the server's queue
 STEP = 60.0  # virtual seconds per progress step
-# The admin API takes at most 200 000 SMS a call (server_under_test.api.admin.MAX_ENQUEUE,
-# not a public name of the server); a bigger batch goes in calls of this size.
-ENQUEUE_CHUNK = 200_000
 DATABASE_FILE = "gateway.sqlite3"
 # What a run writes to its folder: a reused folder loses exactly these.
 OWNED_FILES = (
@@ -333,8 +330,9 @@ class _Run:
                 messages.append(item)
             answered: list[int | None] = []
             states: dict[str, int] = {}
-            for first in range(0, len(messages), ENQUEUE_CHUNK):
-                chunk = messages[first : first + ENQUEUE_CHUNK]
+            # the admin API takes at most MAX_ENQUEUE SMS a call
+            for first in range(0, len(messages), MAX_ENQUEUE):
+                chunk = messages[first : first + MAX_ENQUEUE]
                 answer = self.gateway.admin(
                     "POST", "/sms", at=env.now, expect=201, json={"messages": chunk}
                 ).json()

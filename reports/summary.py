@@ -25,6 +25,21 @@ def percentile(values: Sequence[float], q: float) -> float:
     return values[rank]
 
 
+def _target_lines(meta: Mapping[str, Any]) -> list[str]:
+    """Which server build and which database the run judged (when the run says)."""
+    lines: list[str] = []
+    target = meta.get("target")
+    if isinstance(target, Mapping):
+        defects = ", ".join(target.get("defects") or []) or "none"
+        lines.append(
+            f"- Target: `{target.get('server', '?')}` {target.get('version', '')} "
+            f"({target.get('mode', '?')}); defect switches: {defects}"
+        )
+    if meta.get("database"):
+        lines.append(f"- Database: `{meta['database']}`")
+    return lines
+
+
 def _duration(seconds: float) -> str:
     whole = round(seconds)
     days, rest = divmod(whole, 86400)
@@ -107,6 +122,7 @@ def render_summary(
         f"(compression {virtual / wall if wall else 0:.0f}x)",
         f"- Requests to the server: {meta['requests']}; history events: {meta['events']}",
         f"- History SHA-256: `{meta['history_sha256']}`",
+        *_target_lines(meta),
         "",
         "## Verdicts",
         "",

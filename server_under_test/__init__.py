@@ -10,6 +10,7 @@ This part imports no other part of the project.
 
 from __future__ import annotations
 
+from .api.admin import MAX_ENQUEUE
 from .app import create_app
 from .clock import Clock, ManualClock, SystemClock
 from .errors import GatewayError
@@ -20,6 +21,7 @@ from .storage.database import Database
 
 __all__ = [
     "KNOWN_DEFECTS",
+    "MAX_ENQUEUE",
     "Clock",
     "Database",
     "FirebaseWaker",

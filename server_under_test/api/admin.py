@@ -68,7 +68,7 @@ router = APIRouter(
 )
 
 Id = Annotated[int, PathParam(ge=1, le=INT32)]
-MAX_ENQUEUE = 200_000
+MAX_ENQUEUE = 200_000  # the most SMS one POST /admin/sms takes (the harness splits bigger batches)
 NULLABLE_PHONE_FIELDS = {"phone_number_2", "domain_filter"}
 
 

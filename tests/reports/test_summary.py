@@ -101,3 +101,19 @@ def test_a_phone_handed_sms_that_it_never_sent_says_so() -> None:
     rows = _rows(render_summary(events, _state(1, 1), META))
     assert rows["phone-01"].startswith("| phone-01 | 2 | 0 | 0 | 0 | 0 |")
     assert "assigned 2 SMS and transmitted none" in rows["phone-01"]
+
+
+def test_the_summary_names_the_target_and_the_database() -> None:
+    meta = {
+        **META,
+        "database": "postgresql://hil:***@127.0.0.1:5432/run",
+        "target": {
+            "server": "server_under_test",
+            "version": "0.1.0",
+            "mode": "in-process",
+            "defects": ["B8"],
+        },
+    }
+    summary = render_summary([_config("phone-01")], {"sms": []}, meta)
+    assert "- Target: `server_under_test` 0.1.0 (in-process); defect switches: B8" in summary
+    assert "- Database: `postgresql://hil:***@127.0.0.1:5432/run`" in summary
