@@ -49,7 +49,7 @@ def load(path_or_name: str | Path) -> Scenario:
     bare = isinstance(path_or_name, str) and path.suffix != ".toml" and len(path.parts) == 1
     if bare and not path.is_file():
         name = str(path_or_name)
-        hint = suggest(name, known) or ""
+        hint = suggest(name, known) or "."
         raise ScenarioError(
             [
                 Problem(

@@ -618,3 +618,11 @@ def test_a_fault_can_wait_for_sms_in_flight() -> None:
             'during = "sedning"\n'
         )
     assert "faults[0].during" in str(caught.value) and "sending" in str(caught.value)
+
+
+def test_an_unknown_name_with_nothing_close_is_a_full_sentence():
+    with pytest.raises(ScenarioError) as info:
+        load("nosuch")
+    assert str(info.value).startswith(
+        "nosuch: no catalogue scenario of that name and no such file. The catalogue has "
+    )
