@@ -30,10 +30,9 @@ one to its file and line (``GS`` = ``SmsGatewayService.kt``). In short:
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import simpy
 
@@ -48,14 +47,13 @@ from .android import (
     SendRefused,
     SendRequest,
 )
-from .config import RESULT_OK, NetworkSpec, PhoneSpec
+from .config import RESULT_OK, PhoneSpec
+from .context import PhoneContext
 from .history import History
 from .inbound import Inbound
-from .port import GatewayPort, Reply
+from .network import Link
+from .port import Reply
 from .store import StatusStore, due, error_reason
-
-if TYPE_CHECKING:
-    from .world import World
 
 __all__ = ["GatewayApp"]
 
@@ -77,26 +75,22 @@ class GatewayApp:
 
     def __init__(
         self,
-        world: World,
+        ctx: PhoneContext,
         spec: PhoneSpec,
-        api_key: str,
         doze: Doze,
         radio: Radio,
-        rng: random.Random,
+        link: Link,
     ) -> None:
-        self.world = world
-        self.env: simpy.Environment = world.env
-        self.history: History = world.history
-        self.port: GatewayPort = world.port
-        self.net: NetworkSpec = world.spec.network
+        self.ctx = ctx
+        self.env: simpy.Environment = ctx.env
+        self.history: History = ctx.history
+        self.link = link
         self.spec = spec
         self.profile = spec.app
         self.name = spec.name
-        self.api_key = api_key
         self.doze = doze
         self.radio = radio
         radio.broadcast = self._on_sent_broadcast
-        self.rng = rng
         # getPhoneNumbers (GS:1202-1221): the numbers Android tells the app.
         self.numbers = [sim.number for sim in spec.sims if sim.readable]
         self._memory = self.profile.status_store == "memory"
@@ -104,7 +98,6 @@ class GatewayApp:
         self.store = StatusStore()
         self.fcm_token: str | None = None
         self._token_version = 0
-        self.partitioned_until = 0.0
         self.powered_off = False
         self.inbound = Inbound(self)
         self.power_on = self.env.event()
@@ -124,6 +117,11 @@ class GatewayApp:
         self.scan_pending = False
         self.unsynced_flag = False
         self._pi_counter = 0
+
+    @property
+    def api_key(self) -> str:
+        """The key this phone was paired with (its link presents it on every request)."""
+        return self.link.api_key
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -164,13 +162,13 @@ class GatewayApp:
         self._start_schedulers(gen)
         if self.profile.retroactive_scan and self.profile.scan_mode == "start-stop-only":
             self._queue.put(self.inbound.scan_task)
-        if self.world.spec.fcm.enabled and self.fcm_token is None:
+        if self.ctx.push is not None and self.fcm_token is None:
             self._token_version += 1
             self.fcm_token = f"fcm-{self.name}-{self._token_version}"
-            self.world.fcm.register(self.fcm_token, self)
+            self.ctx.push.register(self.fcm_token, self)
         if self.profile.reconcile_at_start:
             self._queue.put(self._reconcile)
-        if self.world.spec.fcm.enabled:
+        if self.ctx.push is not None:
             # getToken() answers asynchronously; its listener queues the registration.
             self._queue.put(self._register_fcm)
 
@@ -271,7 +269,7 @@ class GatewayApp:
     def _offline(self) -> bool:
         return (
             self.powered_off
-            or self.env.now < self.partitioned_until
+            or self.link.partitioned
             or not self.doze.network_allowed(foreground=self.running)
         )
 
@@ -286,28 +284,15 @@ class GatewayApp:
         auth: str,
         offline: Callable[[], bool],
     ) -> Generator[Any, Any, Reply | None]:
-        env = self.env
         if offline():
             self._failed(endpoint, "offline", 0)
-            yield env.timeout(0.05)
+            yield self.env.timeout(0.05)
             return None
-        jitter = self.net.latency_jitter
-        latency = self.net.latency + (self.rng.uniform(-jitter, jitter) if jitter else 0.0)
-        yield env.timeout(latency)
-        if self.net.request_loss and self.rng.random() < self.net.request_loss:
-            self._failed(endpoint, "request_lost", 0)
-            yield env.timeout(self.profile.http_timeout)
-            return None
-        reply = self.port.call(self.api_key, endpoint, body, at=env.now, auth=auth)
-        self._observe(endpoint, body, reply)
-        if self.net.response_loss and self.rng.random() < self.net.response_loss:
-            self._failed(endpoint, "response_lost", reply.status)
-            yield env.timeout(self.profile.http_timeout)
-            return None
-        if not reply.ok:
-            self._failed(endpoint, "refused", reply.status)
-        yield env.timeout(latency)
-        return reply if reply.ok else None
+        return (
+            yield from self.link.exchange(
+                endpoint, body, auth, self.profile.http_timeout, self._failed, self._observe
+            )
+        )
 
     def _failed(self, endpoint: str, outcome: str, status: int) -> None:
         """A request the app saw fail: offline, lost either way, or refused (non-2xx)."""
@@ -345,7 +330,7 @@ class GatewayApp:
                 stop=stop,
             )
         elif endpoint == "inbound-batch":
-            words = self.world.spec.recipients.stop_words
+            words = self.ctx.stop_words
             for item in body["messages"]:
                 self.history.emit(
                     now,
@@ -552,7 +537,7 @@ class GatewayApp:
             if not oldest:
                 self.unsynced_flag = False
                 continue
-            cycle = int(self.world.epoch_ms(self.env.now) // 3000)
+            cycle = int(self.ctx.clock.epoch_ms(self.env.now) // 3000)
             ids = [i for i in oldest if due(self.store.rows[i].attempts, cycle)]
             if not ids:
                 continue

@@ -41,7 +41,7 @@ class Inbound:
             self._held.append((sender, body, sim_number))  # the SMSC retries later
             return
         now = app.env.now
-        date_ms = app.world.epoch_ms(now) // 1000 * 1000
+        date_ms = app.ctx.clock.epoch_ms(now) // 1000 * 1000
         self.inbox.append((now, sender, body, date_ms))
         app.history.emit(
             now,
@@ -49,7 +49,7 @@ class Inbound:
             phone=app.name,
             sender=sender,
             body=body,
-            date=app.world.iso(date_ms),
+            date=app.ctx.clock.iso(date_ms),
             sim_number=sim_number,
         )
         app.doze.allow(SMS_ALLOWLIST)
@@ -75,7 +75,7 @@ class Inbound:
 
     def _blocked(self) -> bool:
         app = self.app
-        return app.powered_off or app.env.now < app.partitioned_until or not app.doze.jobs_allowed()
+        return app.powered_off or app.link.partitioned or not app.doze.jobs_allowed()
 
     def _worker(self, report: dict[str, Any]) -> Generator[Any, Any, None]:
         """``InboundSmsWorker`` (``InboundSmsWorker.kt``:23-72): a job with a network
@@ -89,8 +89,8 @@ class Inbound:
                 while self._blocked():
                     if app.powered_off:
                         yield app.power_on
-                    elif env.now < app.partitioned_until:
-                        yield env.timeout(app.partitioned_until - env.now)
+                    elif app.link.partitioned:
+                        yield env.timeout(app.link.partitioned_until - env.now)
                     else:
                         yield app.doze.job_window()
                 reply = yield from app.http("inbound", report, profile.inbound_auth, self._blocked)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import simpy
@@ -18,13 +18,13 @@ import simpy
 from .android import Doze, Radio
 from .app import GatewayApp
 from .config import FAULT_WAIT_LIMIT, PhoneSpec, WorldSpec
+from .context import PhoneContext, Pushable, WallClock
 from .history import History
 from .ledger import RadioLedger, Transmission
+from .network import Link
 from .port import GatewayPort
 
 __all__ = ["Fcm", "World", "network_address"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def network_address(number: str) -> str:
@@ -42,11 +42,11 @@ class Fcm:
     def __init__(self, world: World) -> None:
         self.world = world
         self.rng = world.rng("fcm")
-        self._apps: dict[str, GatewayApp] = {}
+        self._apps: dict[str, Pushable] = {}
 
-    def register(self, token: str, app: GatewayApp) -> None:
+    def register(self, token: str, phone: Pushable) -> None:
         """The phone obtained ``token`` (``onNewToken``)."""
-        self._apps[token] = app
+        self._apps[token] = phone
 
     def push(self, token: str) -> bool:
         """The server sends an ``sms_pending`` data message; ``False`` if the token is
@@ -63,7 +63,7 @@ class Fcm:
         world.env.process(self._deliver(app, spec.latency))
         return True
 
-    def _deliver(self, app: GatewayApp, latency: float):  # type: ignore[no-untyped-def]
+    def _deliver(self, app: Pushable, latency: float):  # type: ignore[no-untyped-def]
         yield self.world.env.timeout(latency)
         self.world.history.emit(self.world.env.now, "fcm", phone=app.name, outcome="delivered")
         app.on_push()
@@ -82,17 +82,22 @@ class World:
         start: datetime,
         env: simpy.Environment | None = None,
     ) -> None:
-        if start.tzinfo is None:
-            raise ValueError("The world's start time needs a timezone.")
+        self.clock = WallClock(start)  # refuses a start without a timezone
         self.spec = spec
         self.port = port
         self.seed = seed
         self.start = start
-        self._start_ms = int((start - _EPOCH).total_seconds() * 1000)
         self.env = env or simpy.Environment()
         self.history = History()
         self.ledger = RadioLedger()
         self.fcm = Fcm(self)
+        self._context = PhoneContext(
+            env=self.env,
+            history=self.history,
+            clock=self.clock,
+            push=self.fcm if spec.fcm.enabled else None,
+            stop_words=spec.recipients.stop_words,
+        )
         self._recipients = self.rng("recipients")
         self.stopped: set[str] = set()
         self.apps: dict[str, GatewayApp] = {}
@@ -108,11 +113,11 @@ class World:
 
     def epoch_ms(self, t: float) -> int:
         """Virtual time ``t`` as Unix milliseconds."""
-        return self._start_ms + int(t * 1000)
+        return self.clock.epoch_ms(t)
 
     def iso(self, epoch_ms: int) -> str:
         """Unix milliseconds as ``YYYY-MM-DDTHH:MM:SSZ``."""
-        return (_EPOCH + timedelta(milliseconds=epoch_ms)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.clock.iso(epoch_ms)
 
     def _build(self, phone: PhoneSpec, api_key: str) -> GatewayApp:
         rng = self.rng(f"phone:{phone.name}")
@@ -129,7 +134,8 @@ class World:
             self.history,
             self._transmitted,
         )
-        app = GatewayApp(self, phone, api_key, doze, radio, rng)
+        link = Link(self.env, self.spec.network, self.port, api_key, rng)
+        app = GatewayApp(self._context, phone, doze, radio, link)
         for sim in phone.sims:
             self._by_sim[sim.number] = app
         self.env.process(self._boot(app, phone))
@@ -158,13 +164,13 @@ class World:
         elif kind == "settings_change":
             app.restart_schedulers()
         elif kind == "partition":
-            app.partitioned_until = max(app.partitioned_until, self.env.now + duration)
+            until = app.link.partition(duration)
             self.history.emit(
                 self.env.now,
                 "fault",
                 phone=app.name,
                 fault=kind,
-                until=round(app.partitioned_until, 6),
+                until=round(until, 6),
             )
         elif kind == "unplug":
             app.doze.unplug()
