@@ -7,10 +7,10 @@ executor, alarms, poll and send, status store and sync, sweep, reconcile, FCM wa
 with per-part results and SmsUsageMonitor), of each phone's network path (``network``:
 latency, losses, partitions), of FCM, faults and recipients (``world``), and the radio
 ledger every transmission is written to (``ledger``). A phone sees a narrow context
-(``context``: clock, history, FCM's token registry, STOP words), never the whole world. Each app behaviour is cited
-to the app's source in ``docs/app-model.md``. It talks to a gateway server only through a
-port (``port.GatewayPort``, a ``typing.Protocol``) and imports no other part of this
-project.
+(``context``: clock, history, FCM's token registry, STOP words), never the whole world.
+Each app behaviour is cited to the app's source in ``docs/app-model.md``. It talks to a
+gateway server only through a port (``port.GatewayPort``, a ``typing.Protocol``) and
+imports no other part of this project.
 """
 
 from __future__ import annotations
