@@ -114,17 +114,17 @@ class Doze:
         """A temporary allow-list entry (while-idle alarm, high-priority push, SMS)."""
         self._allow_until = max(self._allow_until, self.env.now + seconds)
 
-    def window(self, foreground: bool = False) -> simpy.Event:
-        """An event that fires when the app may next use the network (now if it may)."""
-        if self.network_allowed(foreground):
-            event = self.env.event()
-            event.succeed()
-            return event
-        return self._wake
+    def window(self) -> simpy.Event:
+        """An event that fires when a background app may next use the network (now if it
+        may): the next maintenance window or allow-list in Doze."""
+        return self._now_or_wake(self.network_allowed())
 
     def job_window(self) -> simpy.Event:
         """An event that fires when the app's jobs may next run (now if they may)."""
-        if self.jobs_allowed():
+        return self._now_or_wake(self.jobs_allowed())
+
+    def _now_or_wake(self, allowed: bool) -> simpy.Event:
+        if allowed:
             event = self.env.event()
             event.succeed()
             return event
@@ -272,7 +272,7 @@ class SendRequest:
     uuid: str | None
     parts: int
     intents: list[PendingIntent]  # one sent PendingIntent per part
-    text: str = "x"
+    text: str
 
 
 class Radio:
@@ -440,7 +440,7 @@ class Radio:
             sms_id=request.sms_id,
             uuid=request.uuid,
             parts=request.parts,
-            parts_sent=parts_sent if cause == "app" else min(parts_sent, request.parts),
+            parts_sent=parts_sent,
             cause=cause,
         )
         self.ledger.record(entry)

@@ -111,14 +111,6 @@ class World:
         """The random source of one named component."""
         return random.Random(f"{self.seed}:{name}")  # noqa: S311 - simulation, not crypto
 
-    def epoch_ms(self, t: float) -> int:
-        """Virtual time ``t`` as Unix milliseconds."""
-        return self.clock.epoch_ms(t)
-
-    def iso(self, epoch_ms: int) -> str:
-        """Unix milliseconds as ``YYYY-MM-DDTHH:MM:SSZ``."""
-        return self.clock.iso(epoch_ms)
-
     def _build(self, phone: PhoneSpec, api_key: str) -> GatewayApp:
         rng = self.rng(f"phone:{phone.name}")
         doze = Doze(
