@@ -2,7 +2,8 @@
 
 The model of the real Android gateway app (``app``: service instances, the serial
 executor, alarms, poll and send, status store and sync, sweep, reconcile, FCM wake;
-``inbound``: the SMS receiver, the WorkManager worker, the inbox scan), of Android under it
+``inbound``: the SMS receiver, the WorkManager worker, the inbox scan; ``sync``: the
+status sync; ``store``: the local status store), of Android under it
 (``android``: Doze and its OEM profiles, while-idle alarms, PendingIntents, the SMS stack
 with per-part results and SmsUsageMonitor), of each phone's network path (``network``:
 latency, losses, partitions), of FCM, faults and recipients (``world``), and the radio

@@ -53,7 +53,8 @@ from .history import History
 from .inbound import Inbound
 from .network import Link
 from .port import Reply
-from .store import StatusStore, due, error_reason
+from .store import StatusStore, error_reason
+from .sync import StatusSync
 
 __all__ = ["GatewayApp"]
 
@@ -100,13 +101,14 @@ class GatewayApp:
         self._token_version = 0
         self.powered_off = False
         self.inbound = Inbound(self)
+        self.sync = StatusSync(self)
         self.power_on = self.env.event()
         self._alarm_epoch = 0  # AlarmManager: cancelled by startSchedulers and by a reboot
         # The process and its service instance.
         self.gen = 0  # one per service instance; 0 = no process yet
         self.process_alive = False
         self.running = False  # the static ``isRunning``: startGateway ran in this process
-        self._sched_epoch = 0  # the scheduler thread of the instance (sync, sweep, +5 s)
+        self.sched_epoch = 0  # the scheduler thread of the instance (sync, sweep, +5 s)
         self._queue: simpy.Store = simpy.Store(self.env)
         self.trackers: dict[int, _Tracker] = {}
         self.polling = False
@@ -175,10 +177,10 @@ class GatewayApp:
     def _start_schedulers(self, gen: int) -> None:
         """``startSchedulers`` (GS:739-771): sync and sweep loops, a poll now, a heartbeat at
         +5 s, and both alarms re-armed."""
-        self._sched_epoch += 1
-        epoch = self._sched_epoch
+        self.sched_epoch += 1
+        epoch = self.sched_epoch
         env = self.env
-        env.process(self._sync_loop(gen, epoch))
+        env.process(self.sync.loop(gen, epoch))
         if self.profile.tracker_timeout is not None:
             env.process(self._sweep_loop(gen, epoch))
         self._queue.put(self._poll)
@@ -369,7 +371,7 @@ class GatewayApp:
 
     def _first_heartbeat(self, gen: int, epoch: int) -> Generator[Any, Any, None]:
         yield self.env.timeout(self.profile.first_heartbeat_delay)
-        if self.alive(gen) and epoch == self._sched_epoch:
+        if self.alive(gen) and epoch == self.sched_epoch:
             yield from self._heartbeat(gen)
 
     # -- the tasks --------------------------------------------------------------------------
@@ -402,7 +404,7 @@ class GatewayApp:
                     yield self.env.timeout(delay)
             if self._memory and self.alive(gen):
                 yield self.env.timeout(2.0)  # 1.1: sleep, then flush the results
-                yield from self._flush(gen)
+                yield from self.sync.flush()
         finally:
             if self.gen == gen:
                 self.polling = False
@@ -521,64 +523,12 @@ class GatewayApp:
 
     # -- the scheduler thread ---------------------------------------------------------------
 
-    def _sync_loop(self, gen: int, epoch: int) -> Generator[Any, Any, None]:
-        """``syncToServer`` every 3 s with fixed delay (GS:549-641, 743-748)."""
-        batch = self.profile.sync_batch
-        while True:
-            yield self.env.timeout(self.profile.sync_interval)
-            if not self.alive(gen) or epoch != self._sched_epoch:
-                return
-            if self._memory:
-                yield from self._flush(gen)
-                continue
-            if not self.unsynced_flag:
-                continue
-            oldest = self.store.oldest(batch)
-            if not oldest:
-                self.unsynced_flag = False
-                continue
-            cycle = int(self.ctx.clock.epoch_ms(self.env.now) // 3000)
-            ids = [i for i in oldest if due(self.store.rows[i].attempts, cycle)]
-            if not ids:
-                continue
-            reply = yield from self.request("confirm-batch", {"results": self._results(ids)})
-            if reply is not None and reply.body.get("success"):
-                acked = reply.body.get("ack_ids")
-                self.store.mark_synced(list(acked) if acked is not None else ids)
-            else:
-                self.store.failed(ids)
-
-    def _results(self, ids: list[int]) -> list[dict[str, Any]]:
-        results: list[dict[str, Any]] = []
-        for sms_id in ids:
-            row = self.store.rows[sms_id]
-            item: dict[str, Any] = {"id": sms_id, "status": row.status}
-            if row.error:
-                item["error_message"] = row.error
-            results.append(item)
-        return results
-
-    def _flush(self, gen: int) -> Generator[Any, Any, None]:
-        """1.1's ``flushBatchQueue``: the whole in-memory queue to confirm-batch; if that
-        fails, one ``/confirm/{id}`` per SMS, answers ignored; then the queue is empty."""
-        ids = list(self.store.unsynced)
-        if not ids:
-            return
-        self.store.unsynced.clear()  # taken off the queue before the request
-        results = self._results(ids)
-        reply = yield from self.request("confirm-batch", {"results": results})
-        if reply is None or not reply.body.get("success"):
-            for item in results:
-                sms_id = item.pop("id")
-                yield from self.request(f"confirm/{sms_id}", item)
-        self.store.mark_synced(ids)
-
     def _sweep_loop(self, gen: int, epoch: int) -> Generator[Any, Any, None]:
         """``sweepStaleTrackers`` every 30 s (GS:648-678, 751-756)."""
         timeout = self.profile.tracker_timeout or 0.0
         while True:
             yield self.env.timeout(self.profile.sweep_interval)
-            if not self.alive(gen) or epoch != self._sched_epoch:
+            if not self.alive(gen) or epoch != self.sched_epoch:
                 return
             now = self.env.now
             stale = [t for t in self.trackers.values() if now - t.created > timeout]

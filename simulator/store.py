@@ -64,6 +64,17 @@ class StatusStore:
                 row.attempts += 1
                 del self.unsynced[sms_id]
 
+    def items(self, ids: list[int]) -> list[dict[str, object]]:
+        """The confirm items of these rows: ``{id, status, error_message?}`` (GS:576-583)."""
+        out: list[dict[str, object]] = []
+        for sms_id in ids:
+            row = self.rows[sms_id]
+            item: dict[str, object] = {"id": sms_id, "status": row.status}
+            if row.error:
+                item["error_message"] = row.error
+            out.append(item)
+        return out
+
     def failed(self, ids: list[int]) -> None:
         """``incrementSyncAttempts`` after an HTTP failure."""
         for sms_id in ids:
