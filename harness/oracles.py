@@ -3,7 +3,8 @@
 An oracle reads the run's history (events in time order, the radio ledger among them) and
 the server's final state, and returns a :class:`Verdict`: passed or not, how many items it
 judged, precise examples of what went wrong, and figures worth reporting. ``ORACLES`` names
-them in reporting order; :func:`judge` runs several over one :class:`Evidence`.
+them in reporting order; :func:`judge` runs several over one :class:`Evidence`
+(``harness/evidence.py``, with the index the oracles share).
 
 The radio ledger is the ground truth: the server's ``sent`` is an opinion, a ``radio``
 event is what reached the network. The module uses the standard library only, so a
@@ -13,256 +14,39 @@ history saved as JSONL can be judged again anywhere.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import cached_property, partial
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
+from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from .evidence import (
+    MAX_EXAMPLES,
+    TERMINAL,
+    Calendar,
+    Event,
+    Evidence,
+    Findings,
+    Index,
+    Verdict,
+    canonical,
+    listed,
+    over_window,
+)
 
 __all__ = ["MAX_EXAMPLES", "ORACLES", "Evidence", "Verdict", "judge"]
 
-MAX_EXAMPLES = 20  # violations kept as examples per verdict; all of them are counted
-TERMINAL = frozenset({"sent", "error", "canceled"})
 _CAP_VERDICTS = {"hold": "held", "refuse": "refused"}
 
-Event = Mapping[str, Any]
 
-
-@dataclass(frozen=True)
-class Evidence:
-    """A finished run: its history in time order and the server's final state.
-
-    The oracles index the history once per Evidence, so do not mutate it after judging.
-    """
-
-    events: Sequence[Mapping[str, Any]]
-    server: Mapping[str, Any]
-
-    @cached_property
-    def _index(self) -> _Index:
-        return _Index(self)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one oracle concluded about a run."""
-
-    name: str
-    passed: bool
-    checked: int
-    violation_count: int
-    violations: tuple[str, ...]
-    figures: Mapping[str, float | int]
-    summary: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The verdict as JSON-ready plain data."""
-        return {**asdict(self), "violations": list(self.violations), "figures": dict(self.figures)}
-
-
-class _Findings:
-    """Violations found so far: every one counted, the first MAX_EXAMPLES kept."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.examples: list[str] = []
-
-    def add(self, text: str | Callable[[], str]) -> None:
-        """Count a violation; ``text`` may be a function, so unkept texts cost nothing."""
-        self.count += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(text if isinstance(text, str) else text())
-
-    def verdict(
-        self, name: str, checked: int, what: str, broken: str, figures: Mapping[str, float | int]
-    ) -> Verdict:
-        if checked == 0 and self.count == 0:
-            summary = f"nothing to judge: no {what}"
-        else:
-            summary = f"{checked} {what} judged, {self.count} {broken}"
-        return Verdict(
-            name, self.count == 0, checked, self.count, tuple(self.examples), dict(figures), summary
-        )
-
-
-class _Index:
-    """The evidence sorted once into what the oracles look up.
-
-    Events are kept with their position in the history, so "after" means later in the
-    history even when two events share a virtual time.
-    """
-
-    _KINDS = (
-        "enqueued",
-        "issued",
-        "radio",
-        "cap",
-        "inbound_received",
-        "inbound_ack",
-        "app_final",
-        "fault",
-    )
-
-    def __init__(self, evidence: Evidence) -> None:
-        buckets: dict[str, list[tuple[int, Event]]] = {kind: [] for kind in self._KINDS}
-        self._config: Event | None = None
-        for pos, event in enumerate(evidence.events):
-            kind = event["kind"]
-            bucket = buckets.get(kind)
-            if bucket is not None:
-                bucket.append((pos, event))
-            elif kind == "config":
-                if pos != 0:
-                    raise ValueError(
-                        f"The history has a config event at position {pos}; a run has exactly "
-                        "one, and it comes first."
-                    )
-                self._config = event
-        self.issued = buckets["issued"]
-        self.radio = buckets["radio"]
-        self.caps = buckets["cap"]
-        self.received = buckets["inbound_received"]
-        self.acks = buckets["inbound_ack"]
-        self.app_finals = buckets["app_final"]
-        self.reboots: dict[str, list[float]] = defaultdict(list)
-        for _, event in buckets["fault"]:
-            if event.get("fault") == "reboot":
-                self.reboots[event["phone"]].append(float(event["t"]))
-        self.enqueued_ids = list(
-            dict.fromkeys(int(i) for _, event in buckets["enqueued"] for i in event["ids"])
-        )
-        server = evidence.server
-        self.sms: dict[int, Event] = {int(row["id"]): row for row in server.get("sms", ())}
-        self.server_phones: list[Event] = list(server.get("phones", ()))
-        self.server_inbound: list[Event] = list(server.get("inbound", ()))
-
-    @property
-    def config(self) -> Event:
-        if self._config is None:
-            raise ValueError(
-                "The history has no config event; record the run's configuration first so "
-                "the oracles know its start, time zone and phones."
-            )
-        return self._config
-
-    @cached_property
-    def start(self) -> datetime:
-        started = datetime.fromisoformat(str(self.config["start"]))
-        return started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
-
-    @cached_property
-    def tz(self) -> tzinfo:
-        return ZoneInfo(str(self.config.get("timezone", "UTC")))
-
-    @property
-    def phones(self) -> Mapping[str, Event]:
-        phones: Mapping[str, Event] = self.config.get("phones", {})
-        return phones
-
-    @cached_property
-    def radio_by_sms(self) -> dict[int, list[Event]]:
-        grouped: dict[int, list[Event]] = defaultdict(list)
-        for _, event in self.radio:
-            if event["sms_id"] is not None:
-                grouped[int(event["sms_id"])].append(event)
-        return grouped
-
-    @cached_property
-    def sent_ids(self) -> list[int]:
-        """Ids of the SMS the server ends with as sent, in id order."""
-        return sorted(sms_id for sms_id, row in self.sms.items() if row["state"] == "sent")
-
-    @cached_property
-    def fully_sent(self) -> set[int]:
-        """Ids of SMS that left some radio whole at least once."""
-        return {
-            int(event["sms_id"])
-            for _, event in self.radio
-            if event["sms_id"] is not None and event["parts_sent"] == event["parts"]
-        }
-
-    @cached_property
-    def app_sends_by_phone(self) -> dict[str, list[Event]]:
-        """Transmissions the app made that reached the network, per phone."""
-        grouped: dict[str, list[Event]] = defaultdict(list)
-        for _, event in self.radio:
-            if event["cause"] == "app" and event["parts_sent"] > 0:
-                grouped[event["phone"]].append(event)
-        return grouped
-
-    def when(self, t: float) -> str:
-        """A run time for people: virtual seconds plus the UTC wall time when known."""
-        if self._config is None:
-            return f"t={t:g}s"
-        wall = (self.start + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"t={t:g}s ({wall}Z)"
-
-
-class _Calendar:
-    """Local calendar days of run times, converting only when a day boundary is crossed."""
-
-    def __init__(self, start: datetime, tz: tzinfo) -> None:
-        self._start = start
-        self._tz = tz
-        self._lo = self._hi = 0.0  # an empty range: the first call converts
-        self._day = date.min
-
-    def day(self, t: float) -> date:
-        if not self._lo <= t < self._hi:
-            self._day = (self._start + timedelta(seconds=t)).astimezone(self._tz).date()
-            self._lo = self._offset(self._day)
-            self._hi = self._offset(self._day + timedelta(days=1))
-        return self._day
-
-    def _offset(self, day: date) -> float:
-        return (datetime.combine(day, time(), tzinfo=self._tz) - self._start).total_seconds()
-
-
-def _over_window(
-    times: Sequence[float], weights: Sequence[int], width: float, limit: int | None
-) -> tuple[int, list[tuple[float, int]]]:
-    """Slide a window (x - width, x] over weighted points in time order.
-
-    Returns the peak sum and every (x, sum) at which the sum exceeded ``limit``.
-    """
-    total = peak = oldest = 0
-    over: list[tuple[float, int]] = []
-    for newest, t in enumerate(times):
-        total += weights[newest]
-        while oldest < newest and times[oldest] <= t - width:
-            total -= weights[oldest]
-            oldest += 1
-        peak = max(peak, total)
-        if limit is not None and total > limit:
-            over.append((t, total))
-    return peak, over
-
-
-def _listed(items: Sequence[Any], most: int = 10, show: Callable[[Any], str] = str) -> str:
-    """The first ``most`` items for people, and how many more there are."""
-    text = ", ".join(show(item) for item in items[:most])
-    return text + (f" and {len(items) - most} more" if len(items) > most else "")
-
-
-def canonical(number: str) -> str:
-    """A number as one key, however it was written: ``+420 601 743 915``,
-    ``00420601743915`` and ``+420601743915`` are the same phone."""
-    digits = "".join(ch for ch in number if ch.isdigit())
-    if number.strip().startswith("00"):
-        digits = digits[2:]
-    return "+" + digits
-
-
-def _campaign_twice(ix: _Index, campaign: Any, recipient: str, sends: dict[int, float]) -> str:
+def _campaign_twice(ix: Index, campaign: Any, recipient: str, sends: dict[int, float]) -> str:
     each = ", ".join(f"SMS {i} at {ix.when(t)}" for i, t in sends.items())
     return f"campaign {campaign} reached {recipient} with {len(sends)} SMS: {each}"
 
 
 def exactly_once(evidence: Evidence) -> Verdict:
     """No SMS reaches the radio twice unless its delivery guarantee and a re-issue allow it."""
-    ix = evidence._index
-    found = _Findings()
+    ix = evidence.index
+    found = Findings()
     app_times: dict[int, list[float]] = defaultdict(list)
     reached: set[int] = set()  # ids that already had parts reach the network
     telephony_duplicates = 0
@@ -292,7 +76,7 @@ def exactly_once(evidence: Evidence) -> Verdict:
         issues = int(row.get("issue_count", 0))
         times = app_times.get(sms_id, [])
         sent = len(times)
-        at = _listed(times, 5, ix.when)
+        at = listed(times, 5, ix.when)
         if delivery == "at_least_once":
             if 1 < sent <= issues:  # each extra send follows a re-issue
                 declared += sent - 1
@@ -320,8 +104,8 @@ def exactly_once(evidence: Evidence) -> Verdict:
 
 def no_loss(evidence: Evidence) -> Verdict:
     """Every enqueued SMS is known to the server and terminal, with a reason if it failed."""
-    ix = evidence._index
-    found = _Findings()
+    ix = evidence.index
+    found = Findings()
     states: Counter[str] = Counter()
     failures: Counter[str] = Counter()
     for sms_id in ix.enqueued_ids:
@@ -351,8 +135,8 @@ def no_loss(evidence: Evidence) -> Verdict:
 
 def no_phantom_sent(evidence: Evidence) -> Verdict:
     """An SMS the server calls sent had all its parts leave some phone's radio."""
-    ix = evidence._index
-    found = _Findings()
+    ix = evidence.index
+    found = Findings()
     for sms_id in ix.sent_ids:
         if sms_id in ix.fully_sent:
             continue
@@ -372,12 +156,12 @@ def no_phantom_sent(evidence: Evidence) -> Verdict:
 
 def limits(evidence: Evidence) -> Verdict:
     """Each phone stays within its daily and monthly parts and its SMS per minute."""
-    ix = evidence._index
-    found = _Findings()
+    ix = evidence.index
+    found = Findings()
     max_day = max_month = max_minute = 0
     for name, config in ix.phones.items():
         sends = ix.app_sends_by_phone.get(name, [])
-        calendar = _Calendar(ix.start, ix.tz)
+        calendar = Calendar(ix.start, ix.tz)
         days: Counter[date] = Counter()
         for event in sends:
             days[calendar.day(event["t"])] += event["parts"]
@@ -397,7 +181,7 @@ def limits(evidence: Evidence) -> Verdict:
                     )
         rate = int(config.get("rate_limit", 0))
         times = [e["t"] for e in sends]
-        peak, over = _over_window(times, [1] * len(times), 60.0, rate if rate > 0 else None)
+        peak, over = over_window(times, [1] * len(times), 60.0, rate if rate > 0 else None)
         max_minute = max(max_minute, peak)
         for t, count in over:
             found.add(
@@ -410,8 +194,8 @@ def limits(evidence: Evidence) -> Verdict:
 
 def android_cap(evidence: Evidence) -> Verdict:
     """Android's SMS cap holds: per SIM slot within its window, and capped SMS never sent."""
-    ix = evidence._index
-    found = _Findings()
+    ix = evidence.index
+    found = Findings()
     slots = 0
     for name, config in ix.phones.items():
         sends = ix.app_sends_by_phone.get(name, [])
@@ -435,7 +219,7 @@ def android_cap(evidence: Evidence) -> Verdict:
                 )
                 times = [t for t, _ in counted]
                 weights = [parts for _, parts in counted]
-                for t, parts in _over_window(times, weights, period, most)[1]:
+                for t, parts in over_window(times, weights, period, most)[1]:
                     found.add(
                         f"{name} SIM slot {slot} sent {parts} parts in the {period:g} s "
                         f"ending {ix.when(t)}, over Android's cap of {most}"
@@ -461,8 +245,8 @@ def android_cap(evidence: Evidence) -> Verdict:
 
 def stop_respected(evidence: Evidence) -> Verdict:
     """Once the server acknowledged a STOP, it hands out no more SMS to that number."""
-    ix = evidence._index
-    found = _Findings()
+    ix = evidence.index
+    found = Findings()
     stop_at: dict[str, tuple[int, float]] = {}
     for pos, event in ix.acks:
         if event.get("stop"):
@@ -493,8 +277,8 @@ def stop_respected(evidence: Evidence) -> Verdict:
 
 def counters_consistent(evidence: Evidence) -> Verdict:
     """Each phone's sent_total matches its sent SMS, and every sent SMS fully left a radio."""
-    ix = evidence._index
-    found = _Findings()
+    ix = evidence.index
+    found = Findings()
     known = {int(phone["id"]) for phone in ix.server_phones}
     segments: Counter[int] = Counter()
     sent_ids = ix.sent_ids
@@ -516,7 +300,7 @@ def counters_consistent(evidence: Evidence) -> Verdict:
     if unbacked:
         found.add(
             f"the server counts {len(sent_ids)} SMS as sent but only "
-            f"{len(sent_ids) - len(unbacked)} fully left a radio; not: {_listed(unbacked)}"
+            f"{len(sent_ids) - len(unbacked)} fully left a radio; not: {listed(unbacked)}"
         )
     figures = {
         "phones": len(ix.server_phones),
@@ -544,8 +328,8 @@ def _disagreement(by_phone: Mapping[str, str], state: str) -> str | None:
 
 def reconcile_converges(evidence: Evidence) -> Verdict:
     """At the end the apps have synced everything, and apps and server agree on each SMS."""
-    ix = evidence._index
-    found = _Findings()
+    ix = evidence.index
+    found = Findings()
     reports: dict[int, dict[str, str]] = defaultdict(dict)  # sms id -> phone -> status
     unsynced = 0
     for _, event in ix.app_finals:
@@ -553,7 +337,7 @@ def reconcile_converges(evidence: Evidence) -> Verdict:
         pending = [int(i) for i in event.get("unsynced", ())]
         unsynced += len(pending)
         if pending:
-            found.add(f"{phone} ended with {len(pending)} SMS not synced: {_listed(pending)}")
+            found.add(f"{phone} ended with {len(pending)} SMS not synced: {listed(pending)}")
         for key, status in event.get("statuses", {}).items():
             reports[int(key)][phone] = status
     unreported = [i for i in ix.sent_ids if i not in reports]
@@ -582,8 +366,8 @@ def inbound_once(evidence: Evidence) -> Verdict:
     text from the same sender n times must have n records of it, whatever path reported
     them (live report, worker, inbox scan).
     """
-    ix = evidence._index
-    found = _Findings()
+    ix = evidence.index
+    found = Findings()
     received: Counter[tuple[str, str, str]] = Counter()  # (phone, sender, text) -> deliveries
     for _, event in ix.received:
         received[(event["phone"], canonical(event["sender"]), event["body"])] += 1

@@ -1,0 +1,261 @@
+"""The evidence a finished run leaves, and what the oracles share to judge it.
+
+:class:`Evidence` is a run's history (events in time order, the radio ledger among them)
+and the server's final state; ``Evidence.index`` sorts it once into what the oracles look
+up. :class:`Verdict` is what one oracle concludes, and :class:`Findings` collects its
+violations. Standard library only, so a history saved as JSONL can be judged anywhere.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "MAX_EXAMPLES",
+    "TERMINAL",
+    "Calendar",
+    "Event",
+    "Evidence",
+    "Findings",
+    "Index",
+    "Verdict",
+    "canonical",
+    "listed",
+    "over_window",
+]
+
+MAX_EXAMPLES = 20  # violations kept as examples per verdict; all of them are counted
+TERMINAL = frozenset({"sent", "error", "canceled"})
+
+Event = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A finished run: its history in time order and the server's final state.
+
+    The oracles index the history once per Evidence, so do not mutate it after judging.
+    """
+
+    events: Sequence[Mapping[str, Any]]
+    server: Mapping[str, Any]
+
+    @cached_property
+    def index(self) -> Index:
+        return Index(self)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one oracle concluded about a run."""
+
+    name: str
+    passed: bool
+    checked: int
+    violation_count: int
+    violations: tuple[str, ...]
+    figures: Mapping[str, float | int]
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as JSON-ready plain data."""
+        return {**asdict(self), "violations": list(self.violations), "figures": dict(self.figures)}
+
+
+class Findings:
+    """Violations found so far: every one counted, the first MAX_EXAMPLES kept."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.examples: list[str] = []
+
+    def add(self, text: str | Callable[[], str]) -> None:
+        """Count a violation; ``text`` may be a function, so unkept texts cost nothing."""
+        self.count += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(text if isinstance(text, str) else text())
+
+    def verdict(
+        self, name: str, checked: int, what: str, broken: str, figures: Mapping[str, float | int]
+    ) -> Verdict:
+        if checked == 0 and self.count == 0:
+            summary = f"nothing to judge: no {what}"
+        else:
+            summary = f"{checked} {what} judged, {self.count} {broken}"
+        return Verdict(
+            name, self.count == 0, checked, self.count, tuple(self.examples), dict(figures), summary
+        )
+
+
+class Index:
+    """The evidence sorted once into what the oracles look up.
+
+    Events are kept with their position in the history, so "after" means later in the
+    history even when two events share a virtual time.
+    """
+
+    _KINDS = (
+        "enqueued",
+        "issued",
+        "radio",
+        "cap",
+        "inbound_received",
+        "inbound_ack",
+        "app_final",
+        "fault",
+    )
+
+    def __init__(self, evidence: Evidence) -> None:
+        buckets: dict[str, list[tuple[int, Event]]] = {kind: [] for kind in self._KINDS}
+        self._config: Event | None = None
+        for pos, event in enumerate(evidence.events):
+            kind = event["kind"]
+            bucket = buckets.get(kind)
+            if bucket is not None:
+                bucket.append((pos, event))
+            elif kind == "config":
+                if pos != 0:
+                    raise ValueError(
+                        f"The history has a config event at position {pos}; a run has exactly "
+                        "one, and it comes first."
+                    )
+                self._config = event
+        self.issued = buckets["issued"]
+        self.radio = buckets["radio"]
+        self.caps = buckets["cap"]
+        self.received = buckets["inbound_received"]
+        self.acks = buckets["inbound_ack"]
+        self.app_finals = buckets["app_final"]
+        self.reboots: dict[str, list[float]] = defaultdict(list)
+        for _, event in buckets["fault"]:
+            if event.get("fault") == "reboot":
+                self.reboots[event["phone"]].append(float(event["t"]))
+        self.enqueued_ids = list(
+            dict.fromkeys(int(i) for _, event in buckets["enqueued"] for i in event["ids"])
+        )
+        server = evidence.server
+        self.sms: dict[int, Event] = {int(row["id"]): row for row in server.get("sms", ())}
+        self.server_phones: list[Event] = list(server.get("phones", ()))
+        self.server_inbound: list[Event] = list(server.get("inbound", ()))
+
+    @property
+    def config(self) -> Event:
+        if self._config is None:
+            raise ValueError(
+                "The history has no config event; record the run's configuration first so "
+                "the oracles know its start, time zone and phones."
+            )
+        return self._config
+
+    @cached_property
+    def start(self) -> datetime:
+        started = datetime.fromisoformat(str(self.config["start"]))
+        return started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
+
+    @cached_property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(str(self.config.get("timezone", "UTC")))
+
+    @property
+    def phones(self) -> Mapping[str, Event]:
+        phones: Mapping[str, Event] = self.config.get("phones", {})
+        return phones
+
+    @cached_property
+    def radio_by_sms(self) -> dict[int, list[Event]]:
+        grouped: dict[int, list[Event]] = defaultdict(list)
+        for _, event in self.radio:
+            if event["sms_id"] is not None:
+                grouped[int(event["sms_id"])].append(event)
+        return grouped
+
+    @cached_property
+    def sent_ids(self) -> list[int]:
+        """Ids of the SMS the server ends with as sent, in id order."""
+        return sorted(sms_id for sms_id, row in self.sms.items() if row["state"] == "sent")
+
+    @cached_property
+    def fully_sent(self) -> set[int]:
+        """Ids of SMS that left some radio whole at least once."""
+        return {
+            int(event["sms_id"])
+            for _, event in self.radio
+            if event["sms_id"] is not None and event["parts_sent"] == event["parts"]
+        }
+
+    @cached_property
+    def app_sends_by_phone(self) -> dict[str, list[Event]]:
+        """Transmissions the app made that reached the network, per phone."""
+        grouped: dict[str, list[Event]] = defaultdict(list)
+        for _, event in self.radio:
+            if event["cause"] == "app" and event["parts_sent"] > 0:
+                grouped[event["phone"]].append(event)
+        return grouped
+
+    def when(self, t: float) -> str:
+        """A run time for people: virtual seconds plus the UTC wall time when known."""
+        if self._config is None:
+            return f"t={t:g}s"
+        wall = (self.start + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"t={t:g}s ({wall}Z)"
+
+
+class Calendar:
+    """Local calendar days of run times, converting only when a day boundary is crossed."""
+
+    def __init__(self, start: datetime, tz: tzinfo) -> None:
+        self._start = start
+        self._tz = tz
+        self._lo = self._hi = 0.0  # an empty range: the first call converts
+        self._day = date.min
+
+    def day(self, t: float) -> date:
+        if not self._lo <= t < self._hi:
+            self._day = (self._start + timedelta(seconds=t)).astimezone(self._tz).date()
+            self._lo = self._offset(self._day)
+            self._hi = self._offset(self._day + timedelta(days=1))
+        return self._day
+
+    def _offset(self, day: date) -> float:
+        return (datetime.combine(day, time(), tzinfo=self._tz) - self._start).total_seconds()
+
+
+def over_window(
+    times: Sequence[float], weights: Sequence[int], width: float, limit: int | None
+) -> tuple[int, list[tuple[float, int]]]:
+    """Slide a window (x - width, x] over weighted points in time order.
+
+    Returns the peak sum and every (x, sum) at which the sum exceeded ``limit``.
+    """
+    total = peak = oldest = 0
+    over: list[tuple[float, int]] = []
+    for newest, t in enumerate(times):
+        total += weights[newest]
+        while oldest < newest and times[oldest] <= t - width:
+            total -= weights[oldest]
+            oldest += 1
+        peak = max(peak, total)
+        if limit is not None and total > limit:
+            over.append((t, total))
+    return peak, over
+
+
+def listed(items: Sequence[Any], most: int = 10, show: Callable[[Any], str] = str) -> str:
+    """The first ``most`` items for people, and how many more there are."""
+    text = ", ".join(show(item) for item in items[:most])
+    return text + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def canonical(number: str) -> str:
+    """A number as one key, however it was written: ``+420 601 743 915``,
+    ``00420601743915`` and ``+420601743915`` are the same phone."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if number.strip().startswith("00"):
+        digits = digits[2:]
+    return "+" + digits
