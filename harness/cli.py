@@ -7,10 +7,13 @@ import logging
 import os
 import secrets
 import sys
+import time
 import traceback
 from collections.abc import Sequence
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -61,6 +64,35 @@ def port_option(value: str) -> int:
     if port is None or not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, not {value!r}")
     return port
+
+
+MAX_TIME_SCALE = 3600.0
+
+
+def time_scale_option(value: str) -> float:
+    """``--time-scale``: clock seconds per wall second, above 0 and at most 3600."""
+    try:
+        scale: float | None = float(value)
+    except ValueError:
+        scale = None
+    if scale is None or not 0 < scale <= MAX_TIME_SCALE:
+        raise argparse.ArgumentTypeError(
+            f"must be a number above 0 and at most {MAX_TIME_SCALE:g}, not {value!r}"
+        )
+    return scale
+
+
+def clock_start_option(value: str) -> datetime:
+    """``--clock-start``: an ISO time with its offset."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"must be an ISO time with an offset, e.g. 2026-03-02T08:00:00+01:00, not {value!r}"
+        )
+    return when
 
 
 def _add_db(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +155,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--manual-clock",
         action="store_true",
         help="run on a manual clock set through PUT /admin/clock (virtual time)",
+    )
+    serve.add_argument(
+        "--time-scale",
+        type=time_scale_option,
+        metavar="K",
+        help="run the server's clock and its job scheduler K times faster than the wall "
+        "clock (0 < K <= 3600), so a 6-hour campaign takes 6/K hours; clients read the pace "
+        "from GET /admin/clock (hil run --target does)",
+    )
+    serve.add_argument(
+        "--clock-start",
+        type=clock_start_option,
+        metavar="ISO_TIME",
+        help="with --time-scale: the time the clock shows at start, e.g. "
+        "2026-03-02T08:00:00+01:00 (default: now)",
+    )
+    serve.add_argument(
+        "--timezone",
+        default=os.environ.get("HIL_TIMEZONE"),
+        help="the time zone of daily and monthly resets (default Europe/Prague)",
+    )
+    serve.add_argument(
+        "--stop-keyword",
+        action="append",
+        default=[],
+        metavar="WORD",
+        help="a reply that blacklists its sender (repeatable; default STOP)",
     )
     serve.add_argument(
         "--defect",
@@ -192,6 +251,21 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    if args.clock_start is not None and args.time_scale is None:
+        print("hil serve: --clock-start needs --time-scale.", file=sys.stderr)
+        return 2
+    if args.time_scale is not None and args.manual_clock:
+        print("hil serve: choose --time-scale or --manual-clock, not both.", file=sys.stderr)
+        return 2
+    if args.timezone:
+        try:
+            ZoneInfo(args.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            print(
+                f"hil serve: --timezone {args.timezone!r} is not a known time zone.",
+                file=sys.stderr,
+            )
+            return 2
     if args.fcm_credentials:
         # Refuse bad credentials here, in one line, not in every worker's traceback.
         make_waker(enabled=True, credentials=args.fcm_credentials).close()
@@ -210,6 +284,11 @@ def _serve(args: argparse.Namespace) -> int:
         HIL_DEFECTS=",".join(args.defect),
         HIL_JOB_PERIODS=",".join(args.job_period),
         HIL_FCM_CREDENTIALS=args.fcm_credentials or "",
+        HIL_TIME_SCALE=str(args.time_scale or ""),
+        HIL_CLOCK_START=args.clock_start.isoformat() if args.clock_start else "",
+        HIL_CLOCK_EPOCH=repr(time.time()),
+        HIL_TIMEZONE=args.timezone or "",
+        HIL_STOP_KEYWORDS=",".join(w.strip().upper() for w in args.stop_keyword if w.strip()),
     )
     print(
         f"Gateway server on http://{args.host}:{args.port} (database {masked_url(args.db)})",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .api.admin import MAX_ENQUEUE
 from .app import create_app
-from .clock import Clock, ManualClock, SystemClock
+from .clock import Clock, ManualClock, ScaledClock, SystemClock
 from .errors import GatewayError
 from .fcm import FirebaseWaker, NullWaker, RecordingWaker, Waker, make_waker
 from .ids import IdSource, SecureIds, SeededIds
@@ -30,6 +30,7 @@ __all__ = [
     "ManualClock",
     "NullWaker",
     "RecordingWaker",
+    "ScaledClock",
     "SecureIds",
     "SeededIds",
     "Settings",

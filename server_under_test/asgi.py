@@ -8,11 +8,12 @@ builds the same app. Nothing here runs at import time.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
 from .app import create_app
-from .clock import Clock, ManualClock, SystemClock
+from .clock import Clock, ManualClock, ScaledClock, SystemClock
 from .settings import Settings
 
 __all__ = ["app_from_environment", "settings_from_environment"]
@@ -42,9 +43,28 @@ def settings_from_environment(env: dict[str, str] | None = None) -> tuple[Settin
         run_scheduler=not manual,
         job_periods=periods,
         max_body_bytes=int(env.get("HIL_MAX_BODY_BYTES", Settings.max_body_bytes)),
+        timezone=env.get("HIL_TIMEZONE") or Settings.timezone,
+        stop_keywords=tuple(w for w in env.get("HIL_STOP_KEYWORDS", "").split(",") if w)
+        or Settings.stop_keywords,
     )
-    clock: Clock = ManualClock() if manual else SystemClock()
-    return settings, clock
+    return settings, clock_from_environment(env)
+
+
+def clock_from_environment(env: dict[str, str]) -> Clock:
+    """``HIL_MANUAL_CLOCK=1``: manual; ``HIL_TIME_SCALE`` (with ``HIL_CLOCK_START``, an ISO
+    time, and ``HIL_CLOCK_EPOCH``, the Unix time it was that): scaled; else the system
+    clock. Every worker gets the same variables, so all tell the same time."""
+    if env.get("HIL_MANUAL_CLOCK") == "1":
+        return ManualClock()
+    scale = env.get("HIL_TIME_SCALE")
+    if scale:
+        start = env.get("HIL_CLOCK_START")
+        epoch = float(env["HIL_CLOCK_EPOCH"])
+        begin = (
+            datetime.fromisoformat(start) if start else datetime.fromtimestamp(epoch, UTC)
+        )
+        return ScaledClock(begin, float(scale), epoch)
+    return SystemClock()
 
 
 def app_from_environment() -> FastAPI:

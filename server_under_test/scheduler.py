@@ -62,7 +62,7 @@ class JobScheduler:
             name = min(due, key=lambda n: due[n])
             wait = (due[name] - self._ctx.clock.now()).total_seconds()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await asyncio.sleep(wait / (self._ctx.clock.scale or 1.0))
             slot = due[name]
             try:
                 await run_in_threadpool(self._run, name, slot)

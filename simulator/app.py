@@ -51,7 +51,7 @@ from .config import RESULT_OK, PhoneSpec
 from .context import PhoneContext
 from .history import History
 from .inbound import Inbound
-from .network import Link
+from .network import Network
 from .port import Reply
 from .store import StatusStore, error_reason
 from .sync import StatusSync
@@ -80,7 +80,7 @@ class GatewayApp:
         spec: PhoneSpec,
         doze: Doze,
         radio: Radio,
-        link: Link,
+        link: Network,
     ) -> None:
         self.ctx = ctx
         self.env: simpy.Environment = ctx.env

@@ -21,8 +21,8 @@ from .config import FAULT_WAIT_LIMIT, PhoneSpec, WorldSpec
 from .context import PhoneContext, Pushable, WallClock
 from .history import History
 from .ledger import RadioLedger, Transmission
-from .network import Link
-from .port import GatewayPort
+from .network import Link, Network, Wire
+from .port import GatewayPort, Transport
 
 __all__ = ["Fcm", "World", "network_address"]
 
@@ -81,10 +81,14 @@ class World:
         seed: int,
         start: datetime,
         env: simpy.Environment | None = None,
+        transport: Transport | None = None,
     ) -> None:
+        """``port`` reaches the server in virtual time; with a ``transport`` (and a
+        ``WallClockEnvironment``) the phones talk to it on the wire in real time instead."""
         self.clock = WallClock(start)  # refuses a start without a timezone
         self.spec = spec
         self.port = port
+        self.transport = transport
         self.seed = seed
         self.start = start
         self.env = env or simpy.Environment()
@@ -126,7 +130,11 @@ class World:
             self.history,
             self._transmitted,
         )
-        link = Link(self.env, self.spec.network, self.port, api_key, rng)
+        link: Network
+        if self.transport is not None:
+            link = Wire(self.env, self.transport, api_key)
+        else:
+            link = Link(self.env, self.spec.network, self.port, api_key, rng)
         app = GatewayApp(self._context, phone, doze, radio, link)
         for sim in phone.sims:
             self._by_sim[sim.number] = app

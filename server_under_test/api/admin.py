@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from .. import pairing
-from ..clock import ManualClock
+from ..clock import ManualClock, ScaledClock
 from ..errors import Conflict, InvalidInput, NotFound
 from ..services import blacklist as blacklist_service
 from ..services import idempotency, jobs, partners, phones, queue, wakeups
@@ -464,11 +464,17 @@ def counters(gw: GatewayDep) -> CountersPublic:
 
 @router.get("/clock", response_model=ClockPublic)
 def get_clock(gw: GatewayDep) -> ClockPublic:
-    """The server's current time."""
-    kind: Literal["manual", "system"] = (
-        "manual" if isinstance(gw.ctx.clock, ManualClock) else "system"
+    """The server's current time and its pace (a client running at the server's pace reads
+    ``time_scale``)."""
+    clock = gw.ctx.clock
+    kind: Literal["manual", "system", "scaled"] = (
+        "manual"
+        if isinstance(clock, ManualClock)
+        else "scaled"
+        if isinstance(clock, ScaledClock)
+        else "system"
     )
-    return ClockPublic(now=gw.ctx.clock.now(), kind=kind)
+    return ClockPublic(now=clock.now(), kind=kind, time_scale=clock.scale)
 
 
 @router.put("/clock", response_model=ClockPublic)
@@ -487,7 +493,7 @@ def set_clock(gw: GatewayDep, payload: ClockSet) -> ClockPublic:
         clock.set(payload.now)
     else:
         clock.advance(payload.advance_seconds or 0.0)
-    return ClockPublic(now=clock.now(), kind="manual")
+    return ClockPublic(now=clock.now(), kind="manual", time_scale=None)
 
 
 def _job_run(row: Any) -> JobRunPublic:

@@ -381,7 +381,11 @@ class ClockPublic(BaseModel):
 
     success: bool = True
     now: datetime
-    kind: Literal["manual", "system"]
+    kind: Literal["manual", "system", "scaled"]
+    time_scale: float | None = Field(
+        description="clock seconds per wall second: 1 for the system clock, K for "
+        "hil serve --time-scale K, null for a manual clock (it moves only when set)"
+    )
 
 
 class JobRunPublic(BaseModel):

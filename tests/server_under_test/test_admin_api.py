@@ -556,7 +556,7 @@ def test_counters_add_up(api):
 
 def test_the_manual_clock_can_be_read_set_and_advanced(api):
     now = api.admin("GET", "/clock", 200).json()
-    assert now == {"success": True, "now": START, "kind": "manual"}
+    assert now == {"success": True, "now": START, "kind": "manual", "time_scale": None}
 
     out = api.admin("PUT", "/clock", 200, json={"now": "2026-05-01T12:00:00+02:00"}).json()
     assert out["now"] == "2026-05-01T10:00:00Z" and out["kind"] == "manual"
@@ -584,7 +584,7 @@ def test_a_server_on_the_system_clock_refuses_to_set_it(db):
     with TestClient(app) as client:
         api = Api(client)
         clock = api.admin("GET", "/clock", 200).json()
-        assert clock["kind"] == "system"
+        assert clock["kind"] == "system" and clock["time_scale"] == 1.0
         shown = datetime.fromisoformat(clock["now"].replace("Z", "+00:00"))
         assert abs(shown - datetime.now(UTC)) < timedelta(minutes=1)
         for body in ({"now": "2026-01-01T00:00:00Z"}, {"advance_seconds": 60}, {}):

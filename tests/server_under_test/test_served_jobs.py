@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -128,3 +128,41 @@ def test_a_confirm_acknowledged_during_shutdown_is_committed(sqlite_url, tmp_pat
         sent = set(conn.execute(select(sms.c.id).where(sms.c.state == "sent")).scalars())
     engine.dispose()
     assert set(acked) <= sent  # every acknowledged status survived the shutdown
+
+
+def test_a_scaled_clock_and_its_scheduler_run_k_times_faster(sqlite_url, tmp_path):
+    # --time-scale 120: two virtual minutes pass in one wall second, and the heartbeat check
+    # (every 60 clock seconds) runs at that pace, so a silent phone goes offline after its
+    # 5-minute timeout within seconds instead of minutes.
+    options = ("--time-scale", "120", "--clock-start", "2026-03-02T08:00:00+01:00")
+    with served_gateway(sqlite_url, tmp_path / "serve.log", *options, admin_token="t") as served:
+        admin = {"Authorization": "Bearer t"}
+        clock = httpx.get(f"{served.url}/admin/clock", headers=admin).json()
+        assert clock["kind"] == "scaled" and clock["time_scale"] == 120.0
+        first = datetime.fromisoformat(clock["now"].replace("Z", "+00:00"))
+        assert first >= datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+        phone = httpx.post(
+            f"{served.url}/admin/phones",
+            headers=admin,
+            json={"name": "p1", "phone_number": "+420601000001"},
+        ).json()
+        beat = httpx.post(
+            f"{served.url}/sms-gateway/heartbeat", json={}, headers={"X-API-Key": phone["api_key"]}
+        )
+        assert beat.status_code == 200
+        wall = time.monotonic()
+        deadline = wall + 120
+        state = "online"
+        while state == "online" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            state = httpx.get(f"{served.url}/admin/phones/{phone['id']}", headers=admin).json()[
+                "state"
+            ]
+        elapsed = time.monotonic() - wall
+        now = httpx.get(f"{served.url}/admin/clock", headers=admin).json()["now"]
+        moved = datetime.fromisoformat(now.replace("Z", "+00:00")) - first
+    assert state == "offline"
+    # On the wall clock the 5-minute timeout would take 300 s: well under a minute means
+    # the scheduler slept in scaled seconds, and the clock moved far more than the wall.
+    assert elapsed < 60, elapsed
+    assert moved > timedelta(seconds=300)

@@ -1,0 +1,197 @@
+"""The control side of a gateway under test: register phones, enqueue a workload, read the
+final state.
+
+A target (``harness/targets.py``) pairs a :class:`Control` with the device API (the
+simulator's port) and a clock. Two controls exist: :class:`AdminControl` speaks this
+project's admin API (``/admin/...``, our server in process, ``hil serve``, or any server that
+implements that API), and ``harness.odoo.OdooControl`` speaks Odoo's external JSON-RPC API to
+an Odoo with the reference ``sms_gateway`` module.
+
+A control tells which parts of the final state it can read (``exposes``); an oracle that needs
+a part the target does not expose is reported as not judged, never as passed.
+
+``at`` is the run's time in seconds: an in-process server's manual clock is set to it before
+the call; a target on its own clock ignores it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from server_under_test import MAX_ENQUEUE
+from simulator.config import PhoneSpec
+
+__all__ = [
+    "STATE_PARTS",
+    "AdminControl",
+    "AdminError",
+    "AdminSend",
+    "Control",
+    "Enqueued",
+    "PhoneKey",
+]
+
+# The parts of a target's final state, and what each holds:
+# sms: every SMS row (id, state, number, phone, SIM, failure type, timestamps, ...);
+# phones: every phone with its counters; blacklist: the blocked numbers;
+# inbound: every received SMS the server recorded.
+STATE_PARTS = ("sms", "phones", "blacklist", "inbound")
+
+
+class AdminError(RuntimeError):
+    """A control call was refused (the message carries the target's reason)."""
+
+
+@dataclass(frozen=True)
+class PhoneKey:
+    """A phone as the target knows it: its API key, its id there and its SIM numbers."""
+
+    name: str
+    api_key: str
+    server_id: int | None
+    sims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What the target made of one enqueue call: an id per message (``None``: refused, e.g.
+    a blacklisted number) and how many SMS ended in each state."""
+
+    ids: list[int | None]
+    states: dict[str, int] = field(default_factory=dict)
+
+
+class Control(Protocol):
+    """Registers phones, enqueues SMS and reads the final state of one gateway under test."""
+
+    exposes: frozenset[str]  # a subset of STATE_PARTS
+
+    def register(self, phones: Sequence[PhoneSpec], *, at: float) -> dict[str, PhoneKey]:
+        """Create the phones (or look them up) and return their keys, by phone name."""
+        ...
+
+    def campaign(self, name: str, delivery: str, *, at: float) -> int | None:
+        """Create a campaign and return its id (``None``: the target has no campaigns)."""
+        ...
+
+    def enqueue(self, messages: Sequence[Mapping[str, Any]], *, at: float) -> Enqueued:
+        """Queue SMS: items ``{"number", "body", "delivery"}`` with optional ``sim_number``
+        and ``campaign_id``."""
+        ...
+
+    def pending(self, *, at: float) -> int | None:
+        """How many SMS are not final yet (``None``: the target cannot tell)."""
+        ...
+
+    def final_state(self, keys: Mapping[str, PhoneKey], *, at: float) -> dict[str, Any]:
+        """The parts of the final state named in ``exposes``, in the admin export's shapes."""
+        ...
+
+
+# (method, path under /admin, at, keyword arguments of httpx) -> the response
+AdminSend = Callable[..., httpx.Response]
+
+
+class AdminControl:
+    """This project's admin API (``Authorization: Bearer <admin token>``), reached through
+    ``send``: in process through ASGI, or over the wire."""
+
+    exposes = frozenset(STATE_PARTS)
+
+    def __init__(self, send: AdminSend, device: Callable[..., Any]) -> None:
+        self._send = send
+        self._device = device  # (api_key, endpoint, body, at=) -> Reply, for inbound-history
+
+    def call(self, method: str, path: str, *, at: float, expect: int = 200, **kw: Any) -> Any:
+        """An admin call; a status other than ``expect`` raises :class:`AdminError`."""
+        response = self._send(method, path, at=at, **kw)
+        if response.status_code != expect:
+            raise AdminError(
+                f"{method} /admin{path} answered {response.status_code}: {response.text[:500]}"
+            )
+        return response
+
+    def register(self, phones: Sequence[PhoneSpec], *, at: float) -> dict[str, PhoneKey]:
+        keys: dict[str, PhoneKey] = {}
+        for phone in phones:
+            body: dict[str, Any] = {
+                "name": phone.name,
+                "phone_number": phone.sims[0].number,
+                "daily_limit": phone.daily_limit,
+                "monthly_limit": phone.monthly_limit,
+                "rate_limit": phone.rate_limit,
+            }
+            if len(phone.sims) > 1:
+                body["phone_number_2"] = phone.sims[1].number
+            try:
+                made = self.call("POST", "/phones", at=at, expect=201, json=body).json()
+            except AdminError as exc:
+                raise AdminError(f"The server refused phone {phone.name}: {exc}") from exc
+            keys[phone.name] = PhoneKey(
+                phone.name, made["api_key"], made["id"], tuple(s.number for s in phone.sims)
+            )
+        return keys
+
+    def campaign(self, name: str, delivery: str, *, at: float) -> int | None:
+        body = {"name": name, "delivery": delivery}
+        made = self.call("POST", "/campaigns", at=at, expect=201, json=body).json()
+        return int(made["id"])
+
+    def enqueue(self, messages: Sequence[Mapping[str, Any]], *, at: float) -> Enqueued:
+        ids: list[int | None] = []
+        states: dict[str, int] = {}
+        # the admin API takes at most MAX_ENQUEUE SMS a call
+        for first in range(0, len(messages), MAX_ENQUEUE):
+            chunk = [dict(m) for m in messages[first : first + MAX_ENQUEUE]]
+            answer = self.call("POST", "/sms", at=at, expect=201, json={"messages": chunk}).json()
+            ids.extend(answer["ids"])
+            for state, count in answer["states"].items():
+                states[state] = states.get(state, 0) + count
+        return Enqueued(ids, states)
+
+    def pending(self, *, at: float) -> int | None:
+        counters = self.call("GET", "/counters", at=at).json()
+        return int(counters["sms"].get("pending") or 0)
+
+    def final_state(self, keys: Mapping[str, PhoneKey], *, at: float) -> dict[str, Any]:
+        export = self.call("GET", "/sms/export", at=at, params={"format": "jsonl"}).text
+        sms = [json.loads(line) for line in export.splitlines() if line.strip()]
+        phones = self.call("GET", "/phones", at=at).json()
+        blacklist = self.call("GET", "/blacklist", at=at).json()
+        return {
+            "sms": sms,
+            "phones": phones,
+            "blacklist": blacklist,
+            "inbound": inbound_history(self._device, keys, at=at),
+        }
+
+
+def inbound_history(
+    device: Callable[..., Any], keys: Mapping[str, PhoneKey], *, at: float
+) -> list[dict[str, Any]]:
+    """Every received SMS the server recorded, read per phone through the device API's
+    ``inbound-history`` (the reference server has it too), in id order."""
+    inbound: dict[int, dict[str, Any]] = {}
+    for name, key in keys.items():
+        offset = 0
+        while True:
+            page = device(key.api_key, "inbound-history", {"limit": 200, "offset": offset}, at=at)
+            if not page.ok:
+                raise AdminError(
+                    f"POST /sms-gateway/inbound-history as phone {name} answered {page.status}"
+                )
+            rows = (page.body or {}).get("messages") or []
+            for row in rows:
+                # "YYYY-MM-DD HH:MM:SS" in UTC, as the device API writes it
+                row["received_at"] = str(row["received_at"]).replace(" ", "T") + "Z"
+                row["phone"] = name
+                inbound[row["id"]] = row
+            if len(rows) < 200:
+                break
+            offset += 200
+    return [inbound[k] for k in sorted(inbound)]
