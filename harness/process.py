@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,11 +50,13 @@ def served_gateway(
     *options: str,
     admin_token: str,
     startup_timeout: float = 30,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[ServedGateway]:
     """Run ``hil serve --db db_url *options`` until the block ends.
 
-    Waits until ``/healthz`` answers; a server that dies or does not answer in time fails
-    with its log in the message.
+    ``env`` adds to (or overrides) this process's environment for the server, e.g. the FCM
+    double's ``environment()``. Waits until ``/healthz`` answers; a server that dies or does
+    not answer in time fails with its log in the message.
     """
     port = free_port()
     command: Sequence[str] = (
@@ -75,7 +77,7 @@ def served_gateway(
             command,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         )
     served = ServedGateway(process, f"http://127.0.0.1:{port}", log)
     try:

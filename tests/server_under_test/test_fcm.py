@@ -1,8 +1,9 @@
 """FCM wake-ups: the real firebase-admin SDK against a loopback FCM/OAuth2 test double.
 
 Nothing in the SDK is patched: the standard ``HTTPS_PROXY`` and ``REQUESTS_CA_BUNDLE``
-environment variables route it through ``FcmDouble`` (an HTTPS-intercepting proxy with a
-throw-away CA), and the assertions read the HTTP requests the SDK really made.
+environment variables route it through ``FcmDouble`` (``harness.fcm_endpoint``, an
+HTTPS-intercepting proxy with a throw-away CA), and the assertions read the HTTP requests the
+SDK really made.
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ import certifi
 import firebase_admin
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from harness.fcm_endpoint import (
+    FCM_HOST,
+    OAUTH2_HOST,
+    TOKEN_URI,
+    FcmDouble,
+    new_service_account_key,
+    service_account_info,
+)
 from server_under_test.clock import ManualClock
 from server_under_test.errors import InvalidInput
 from server_under_test.fcm import (
@@ -35,7 +43,6 @@ from server_under_test.fcm import (
 )
 from server_under_test.services.wakeups import WakeUps
 from server_under_test.settings import Settings
-from tests.support.fcm_double import FCM_HOST, OAUTH2_HOST, TOKEN_URI, FcmDouble
 
 PROJECT = "hil-test"
 EMAIL = "hil@hil-test.iam.gserviceaccount.com"
@@ -49,53 +56,32 @@ NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:DeprecationWarning")
 
 
-def _new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
 def service_account(key: rsa.RSAPrivateKey, **overrides: Any) -> dict[str, Any]:
-    """A throw-away service-account key in Google's JSON layout."""
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    info: dict[str, Any] = {
-        "type": "service_account",
-        "project_id": PROJECT,
-        "private_key_id": "0123456789abcdef",
-        "private_key": pem,
-        "client_email": EMAIL,
-        "client_id": "1",
-        "token_uri": TOKEN_URI,
-    }
-    info.update(overrides)
-    return info
+    """A throw-away service-account key of this test's project; ``overrides`` replace fields."""
+    return {**service_account_info(key, project_id=PROJECT, client_email=EMAIL), **overrides}
 
 
 @pytest.fixture(scope="module")
 def account_key() -> rsa.RSAPrivateKey:
     """The service account's RSA key (generated once: it takes a moment)."""
-    return _new_key()
+    return new_service_account_key()
 
 
 @pytest.fixture
-def credentials(account_key: rsa.RSAPrivateKey) -> str:
-    """The service-account key as inline JSON."""
-    return json.dumps(service_account(account_key))
-
-
-@pytest.fixture
-def double(account_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch) -> Iterator[FcmDouble]:
+def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[FcmDouble]:
     """The FCM/OAuth2 double, with the environment routing ``requests`` through it."""
-    with FcmDouble({EMAIL: account_key.public_key()}) as fcm:
+    with FcmDouble() as fcm:
         for name, value in fcm.environment().items():
-            # urllib reads both spellings and prefers the lower-case one: set both.
             monkeypatch.setenv(name, value)
-            monkeypatch.setenv(name.lower(), value)
         for name in ("ALL_PROXY", "all_proxy", "CURL_CA_BUNDLE"):
             monkeypatch.delenv(name, raising=False)
         yield fcm
+
+
+@pytest.fixture
+def credentials(double: FcmDouble, account_key: rsa.RSAPrivateKey) -> str:
+    """The service-account key as inline JSON, its public key known to the double."""
+    return double.service_account(account_key, project_id=PROJECT, client_email=EMAIL)
 
 
 @pytest.fixture
@@ -249,7 +235,9 @@ def test_a_refused_token_grant_is_logged_not_raised(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A key the double does not know: the grant is refused as Google refuses a revoked key.
-    stranger = json.dumps(service_account(_new_key(), client_email="who@else.example"))
+    stranger = json.dumps(
+        service_account(new_service_account_key(), client_email="who@else.example")
+    )
     waker = make_firebase_waker(stranger)
     with caplog.at_level(logging.WARNING, logger="server_under_test.fcm"):
         assert waker.wake([WakeTarget(7, "token-of-7")], NOW) == []
