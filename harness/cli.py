@@ -35,6 +35,7 @@ from .run_cli import (
     database_option,
     run_command,
     scenarios_command,
+    time_scale_option,
 )
 from .run_cli import add_parsers as add_run_parsers
 from .runner import masked_url
@@ -64,22 +65,6 @@ def port_option(value: str) -> int:
     if port is None or not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, not {value!r}")
     return port
-
-
-MAX_TIME_SCALE = 3600.0
-
-
-def time_scale_option(value: str) -> float:
-    """``--time-scale``: clock seconds per wall second, above 0 and at most 3600."""
-    try:
-        scale: float | None = float(value)
-    except ValueError:
-        scale = None
-    if scale is None or not 0 < scale <= MAX_TIME_SCALE:
-        raise argparse.ArgumentTypeError(
-            f"must be a number above 0 and at most {MAX_TIME_SCALE:g}, not {value!r}"
-        )
-    return scale
 
 
 def clock_start_option(value: str) -> datetime:

@@ -156,7 +156,8 @@ class AdminControl:
 
     def pending(self, *, at: float) -> int | None:
         counters = self.call("GET", "/counters", at=at).json()
-        return int(counters["sms"].get("pending") or 0)
+        # {"pending": {"<gateway state>": count, ...}, "sent": {...}, ...}
+        return sum(int(n) for n in (counters["sms"].get("pending") or {}).values())
 
     def final_state(self, keys: Mapping[str, PhoneKey], *, at: float) -> dict[str, Any]:
         export = self.call("GET", "/sms/export", at=at, params={"format": "jsonl"}).text

@@ -62,6 +62,13 @@ class Verdict:
     violations: tuple[str, ...]
     figures: Mapping[str, float | int]
     summary: str
+    judged: bool = True  # False: the target exposes no state this oracle needs
+
+    @classmethod
+    def not_judged(cls, name: str, missing: Sequence[str]) -> Verdict:
+        """An oracle that cannot judge this target: never a silent pass."""
+        what = " and no ".join(f"{part} state" for part in missing)
+        return cls(name, False, 0, 0, (), {}, f"not judged: the target exposes no {what}", False)
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict as JSON-ready plain data."""

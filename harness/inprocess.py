@@ -29,6 +29,8 @@ from server_under_test import (
 from server_under_test.fcm import WakeTarget
 from simulator.port import Reply
 
+from .control import AdminError
+
 __all__ = ["AdminError", "InProcessGateway", "SimWaker"]
 
 T = TypeVar("T")
@@ -39,10 +41,6 @@ ADMIN_TOKEN = "hil-run-admin"  # noqa: S105 - a fixed token of an in-process, th
 async def _run_inline(func: Callable[..., T], *args: Any, **_: Any) -> T:
     """``anyio.to_thread.run_sync`` without the thread (see ``InProcessGateway._send``)."""
     return func(*args)
-
-
-class AdminError(RuntimeError):
-    """An admin call the harness makes was refused (the message carries the server's reason)."""
 
 
 class SimWaker:
@@ -143,14 +141,18 @@ class InProcessGateway:
 
     # -- admin ------------------------------------------------------------------------------
 
+    def send_admin(self, method: str, path: str, *, at: float, **kw: Any) -> httpx.Response:
+        """An admin call at virtual time ``at`` (``harness.control.AdminSend``)."""
+        self.at(at)
+        return self._send(
+            method, f"/admin{path}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, **kw
+        )
+
     def admin(
         self, method: str, path: str, *, at: float, expect: int = 200, **kw: Any
     ) -> httpx.Response:
         """An admin call; a status other than ``expect`` raises :class:`AdminError`."""
-        self.at(at)
-        response = self._send(
-            method, f"/admin{path}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, **kw
-        )
+        response = self.send_admin(method, path, at=at, **kw)
         if response.status_code != expect:
             raise AdminError(
                 f"{method} /admin{path} answered {response.status_code}: {response.text[:500]}"

@@ -33,7 +33,7 @@ from .evidence import (
     over_window,
 )
 
-__all__ = ["MAX_EXAMPLES", "ORACLES", "Evidence", "Verdict", "judge"]
+__all__ = ["MAX_EXAMPLES", "NEEDS", "ORACLES", "Evidence", "Verdict", "judge"]
 
 _CAP_VERDICTS = {"hold": "held", "refuse": "refused"}
 
@@ -414,8 +414,28 @@ ORACLES: dict[str, Callable[[Evidence], Verdict]] = {
 }
 
 
-def judge(evidence: Evidence, names: Iterable[str] | None = None) -> list[Verdict]:
-    """Run the named oracles (all of them, in ``ORACLES`` order, by default) over a run."""
+# The parts of the server's final state (harness.control.STATE_PARTS) each oracle reads;
+# the others judge the history alone.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "exactly_once": ("sms",),
+    "no_loss": ("sms",),
+    "no_phantom_sent": ("sms",),
+    "android_cap": ("sms",),
+    "counters_consistent": ("sms", "phones"),
+    "reconcile_converges": ("sms",),
+    "inbound_once": ("inbound",),
+}
+
+
+def judge(
+    evidence: Evidence,
+    names: Iterable[str] | None = None,
+    exposed: Iterable[str] | None = None,
+) -> list[Verdict]:
+    """Run the named oracles (all of them, in ``ORACLES`` order, by default) over a run.
+
+    ``exposed`` names the parts of the final state the target let the harness read (all,
+    when not given); an oracle needing another part is reported not judged."""
     chosen = list(ORACLES) if names is None else [names] if isinstance(names, str) else list(names)
     unknown = [name for name in chosen if name not in ORACLES]
     if unknown:
@@ -423,4 +443,9 @@ def judge(evidence: Evidence, names: Iterable[str] | None = None) -> list[Verdic
             f"There is no oracle named {', '.join(map(repr, unknown))}; "
             f"choose from: {', '.join(ORACLES)}."
         )
-    return [ORACLES[name](evidence) for name in chosen]
+    parts = None if exposed is None else set(exposed)
+    verdicts = []
+    for name in chosen:
+        missing = [p for p in NEEDS.get(name, ()) if parts is not None and p not in parts]
+        verdicts.append(Verdict.not_judged(name, missing) if missing else ORACLES[name](evidence))
+    return verdicts

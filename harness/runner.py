@@ -1,20 +1,23 @@
 """A run: scenario + seed -> server + world -> history -> verdicts -> run folder.
 
-The server is built in this process on a fresh database (a SQLite file in the run folder by
-default), seeded through its admin API; the world's phones talk to it through
-:class:`~harness.inprocess.InProcessGateway`; the harness enqueues the scenario's batches
-and fires the server's periodic jobs at their virtual times. The run ends when every SMS
+The gateway under test is a target (``harness/targets.py``): by default our server built in
+this process on a fresh database (a SQLite file in the run folder), in virtual time, where
+the harness fires the server's periodic jobs at their virtual times; or ``hil serve`` started
+as a process, or a remote URL, in real time (the phones on a wall-clock environment, the
+server's own scheduler firing its jobs). The run seeds the phones and enqueues the
+scenario's batches through the target's control side. The run ends when every SMS
 is final and every phone has nothing left to report (``drain``), or at ``max_duration``,
 or when the caller's ``interrupt`` says so (Ctrl-C): then the history so far and a
 ``verdicts.json`` that says when are written, and nothing is judged.
 
-Errors: ``RunError`` is the root; ``RunInputError`` (bad input: the run folder, the
-database URL, a database that is not empty) and ``TargetError`` (the database or the
-server under test failed) say whose fault it was.
+Errors (``harness/errors.py``): ``RunError`` is the root; ``RunInputError`` (bad input)
+and ``TargetError`` (the database or the server under test failed) say whose fault it was.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import re
@@ -31,14 +34,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from scenarios.model import Scenario
-from server_under_test import MAX_ENQUEUE, Settings
 from server_under_test.storage.database import Database, normalise_url
 from simulator.android import cap_in_force
 from simulator.config import PhoneSpec
+from simulator.realtime import WallClockEnvironment
 from simulator.world import World
 
-from .inprocess import AdminError, InProcessGateway
+from .control import AdminError, PhoneKey
+from .errors import RunError, RunInputError, TargetError
 from .oracles import Evidence, Verdict, judge
+from .targets import Target, TargetOptions, open_target
+from .wire import HttpTransport
 from .workload import Recipient, recipients_for, texts_for
 
 __all__ = [
@@ -56,6 +62,7 @@ __all__ = [
 JOB_PERIODS = {"heartbeat_check": 60.0, "stuck_reset": 300.0}
 DRAIN_CHECK = 300.0  # virtual seconds between checks of the server's queue
 STEP = 60.0  # virtual seconds per progress step
+REALTIME_STEP = 2.0  # wall seconds per progress step in real time
 DATABASE_FILE = "gateway.sqlite3"
 # What a run writes to its folder: a reused folder loses exactly these.
 OWNED_FILES = (
@@ -67,19 +74,8 @@ OWNED_FILES = (
     f"{DATABASE_FILE}-wal",
     f"{DATABASE_FILE}-shm",
     f"{DATABASE_FILE}-journal",
+    "serve.log",
 )
-
-
-class RunError(RuntimeError):
-    """A run could not be made or finished; the message says why and what to do."""
-
-
-class RunInputError(RunError):
-    """Bad input: the run folder, the database URL, a database that is not empty."""
-
-
-class TargetError(RunError):
-    """The database or the server under test failed."""
 
 
 def masked_url(url: str) -> str:
@@ -164,13 +160,24 @@ class RunResult:
     interrupted: str | None = None  # what stopped the run early (a signal's name)
 
     @property
+    def not_judged(self) -> list[str]:
+        """Oracles the target exposed no evidence for."""
+        return [v.name for v in self.verdicts if not v.judged]
+
+    @property
     def passed(self) -> bool:
-        """Every oracle as expected (green, or red where the scenario expects red) and every
-        demanded dangerous path hit; an interrupted run never passed."""
+        """Every judged oracle as expected (green, or red where the scenario expects red) and
+        every demanded dangerous path hit; an interrupted run never passed. An oracle the
+        target gave no evidence for is listed as not judged (``not_judged``), and fails the
+        run only where the scenario expects it red: that cannot be shown."""
         if self.interrupted is not None:
             return False
         for verdict in self.verdicts:
             expected_red = verdict.name in self.expected_failures
+            if not verdict.judged:
+                if expected_red:
+                    return False
+                continue
             if verdict.passed == expected_red:
                 return False
         return not self.missing_hits
@@ -205,57 +212,84 @@ def _database_url(db: str | None, out: Path) -> str:
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, seed: int, out: Path, db: str | None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        out: Path,
+        options: TargetOptions,
+        stack: contextlib.ExitStack,
+    ) -> None:
         self.scenario = scenario
         self.seed = seed
         self.out = out
         prepare_out(out)
-        url = _database_url(db, out)
-        self.database = masked_url(url)  # the URL the server used, fit to print
-        settings = Settings(
-            database_url=url,
-            admin_token="hil-run-admin",  # noqa: S106 - see inprocess.ADMIN_TOKEN
-            timezone=scenario.timezone,
-            defects=frozenset(scenario.defects),
-            stop_keywords=tuple(scenario.world.recipients.stop_words),
-            run_scheduler=False,
+
+        def database(db: str | None) -> tuple[str, str]:
+            url = _database_url(db, out)
+            return url, masked_url(url)
+
+        self.target: Target = open_target(
+            scenario, seed, options, database=database, log=out / "serve.log", stack=stack
         )
-        self.gateway = InProcessGateway(settings, start=scenario.start, seed=seed)
+        self.database = self.target.database  # the URL the server used, fit to print
         self.tz = ZoneInfo(scenario.timezone)
-        self.phone_ids: dict[str, int] = {}
-        keys = self._seed_phones()
-        self.world = World(scenario.world, self.gateway, keys, seed=seed, start=scenario.start)
-        self.gateway.waker.push = self.world.fcm.push
+        self.keys = self.target.keys or self._register()
+        self.phone_ids = {name: key.server_id for name, key in self.keys.items()}
+        api_keys = {name: key.api_key for name, key in self.keys.items()}
+        target = self.target
+        self.transport: HttpTransport | None = None
+        if target.virtual:
+            assert target.port is not None
+            self.world = World(scenario.world, target.port, api_keys, seed=seed, start=target.start)
+        else:
+            assert target.url is not None and target.scale is not None
+            env = WallClockEnvironment(target.scale)
+            stack.callback(env.close)
+            self.transport = HttpTransport(env, target.url)
+            stack.callback(self.transport.close)
+            self.world = World(
+                scenario.world,
+                self.transport.blocking,
+                api_keys,
+                seed=seed,
+                start=target.start,
+                env=env,
+                transport=self.transport,
+            )
+        if target.waker is not None:
+            target.waker.push = self._push_from_elsewhere if self.transport else self.world.fcm.push
         self.history = self.world.history
         self.enqueued = 0
         self.batches_done = 0
-        self.campaigns: dict[str, int] = {}
+        self.campaigns: dict[str, int | None] = {}
         self.last_people: list[Recipient] = []
         self.taken: set[str] = set()
         self.interrupted: str | None = None
         self._emit_config()
 
+    def _push_from_elsewhere(self, token: str) -> bool:
+        """A push that arrived on another thread (the loopback FCM endpoint): handed to the
+        simulated FCM service on the simulation's thread."""
+        fcm, env = self.world.fcm, self.world.env
+        assert isinstance(env, WallClockEnvironment)
+        env.post(lambda: fcm.push(token))
+        return fcm.knows(token)
+
+    @property
+    def requests(self) -> int:
+        """Requests the target served (device and admin), as far as the harness knows."""
+        if self.target.counted is not None:
+            return self.target.counted()
+        return self.transport.requests if self.transport is not None else 0
+
     # -- setup ----------------------------------------------------------------------------
 
-    def _seed_phones(self) -> dict[str, str]:
-        keys: dict[str, str] = {}
-        for phone in self.scenario.world.phones:
-            body: dict[str, Any] = {
-                "name": phone.name,
-                "phone_number": phone.sims[0].number,
-                "daily_limit": phone.daily_limit,
-                "monthly_limit": phone.monthly_limit,
-                "rate_limit": phone.rate_limit,
-            }
-            if len(phone.sims) > 1:
-                body["phone_number_2"] = phone.sims[1].number
-            try:
-                made = self.gateway.admin("POST", "/phones", at=0.0, expect=201, json=body).json()
-            except AdminError as exc:
-                raise RunInputError(f"The server refused phone {phone.name}: {exc}") from exc
-            keys[phone.name] = made["api_key"]
-            self.phone_ids[phone.name] = made["id"]
-        return keys
+    def _register(self) -> dict[str, PhoneKey]:
+        try:
+            return self.target.control.register(self.scenario.world.phones, at=0.0)
+        except AdminError as exc:
+            raise RunInputError(str(exc)) from exc
 
     def _caps(self, phone: PhoneSpec, booted_since_grant: bool) -> list[dict[str, Any]]:
         cap = cap_in_force(phone.android, booted_since_grant)
@@ -271,7 +305,7 @@ class _Run:
             "config",
             scenario=s.name,
             seed=self.seed,
-            start=s.start.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            start=self.target.start.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ"),
             timezone=s.timezone,
             phones={
                 p.name: {
@@ -297,16 +331,11 @@ class _Run:
                 yield env.timeout(batch.at - env.now)
             campaign_id = None
             if batch.campaign is not None:
-                campaign_id = self.campaigns.get(batch.campaign)
-                if campaign_id is None:
-                    made = self.gateway.admin(
-                        "POST",
-                        "/campaigns",
-                        at=env.now,
-                        expect=201,
-                        json={"name": batch.campaign, "delivery": batch.delivery},
-                    ).json()
-                    campaign_id = self.campaigns[batch.campaign] = made["id"]
+                if batch.campaign not in self.campaigns:
+                    self.campaigns[batch.campaign] = self.target.control.campaign(
+                        batch.campaign, batch.delivery, at=env.now
+                    )
+                campaign_id = self.campaigns[batch.campaign]
             if batch.same_recipients:
                 people = self.last_people[: batch.count]
             else:
@@ -328,17 +357,8 @@ class _Run:
                 if campaign_id is not None:
                     item["campaign_id"] = campaign_id
                 messages.append(item)
-            answered: list[int | None] = []
-            states: dict[str, int] = {}
-            # the admin API takes at most MAX_ENQUEUE SMS a call
-            for first in range(0, len(messages), MAX_ENQUEUE):
-                chunk = messages[first : first + MAX_ENQUEUE]
-                answer = self.gateway.admin(
-                    "POST", "/sms", at=env.now, expect=201, json={"messages": chunk}
-                ).json()
-                answered.extend(answer["ids"])
-                for state, count in answer["states"].items():
-                    states[state] = states.get(state, 0) + count
+            made = self.target.control.enqueue(messages, at=env.now)
+            answered, states = made.ids, made.states
             ids = [i for i in answered if i is not None]
             self.enqueued += len(ids)
             self.history.emit(
@@ -353,9 +373,11 @@ class _Run:
 
     def _job(self, name: str, due: Callable[[float], float]) -> Generator[Any, Any, None]:
         env = self.world.env
+        fire = self.target.fire_job
+        assert fire is not None
         while True:
             yield env.timeout(max(0.0, due(env.now) - env.now))
-            run = self.gateway.admin("POST", f"/jobs/{name}/run", at=env.now).json()
+            run = fire(name, env.now)
             if run.get("affected"):
                 self.history.emit(env.now, "job", job=name, affected=run["affected"])
             yield env.timeout(1.0)
@@ -380,8 +402,8 @@ class _Run:
     def drained(self) -> bool:
         if self.batches_done < len(self.scenario.workload) or not self.world.quiet:
             return False
-        counters = self.gateway.admin("GET", "/counters", at=self.world.env.now).json()
-        return not counters["sms"].get("pending")
+        pending = self.target.control.pending(at=self.world.env.now)
+        return pending == 0
 
     def run(
         self,
@@ -390,16 +412,19 @@ class _Run:
     ) -> float:
         env = self.world.env
         env.process(self._workload())
-        for name, period in JOB_PERIODS.items():
-            env.process(self._job(name, self._every(period)))
-        env.process(self._job("daily_reset", self._local(0, 0)))
-        env.process(self._job("monthly_reset", self._local(0, 5)))
+        if self.target.fire_job is not None:  # virtual time: the harness fires the jobs
+            for name, period in JOB_PERIODS.items():
+                env.process(self._job(name, self._every(period)))
+            env.process(self._job("daily_reset", self._local(0, 0)))
+            env.process(self._job("monthly_reset", self._local(0, 5)))
         horizon = self.scenario.max_duration
+        # in real time, look at the interrupt and the progress every few wall seconds
+        step = STEP if self.target.virtual else min(STEP, REALTIME_STEP * (self.target.scale or 1))
         wall = time.perf_counter()
         next_check = DRAIN_CHECK
         t = 0.0
         while t < horizon:
-            t = min(horizon, t + STEP)
+            t = min(horizon, t + step)
             env.run(until=t)
             if progress is not None:
                 progress(
@@ -424,34 +449,7 @@ class _Run:
     # -- the end --------------------------------------------------------------------------
 
     def server_state(self) -> dict[str, Any]:
-        at = self.world.env.now
-        g = self.gateway
-        export = g.admin("GET", "/sms/export", at=at, params={"format": "jsonl"}).text
-        sms = [json.loads(line) for line in export.splitlines() if line.strip()]
-        phones = g.admin("GET", "/phones", at=at).json()
-        blacklist = g.admin("GET", "/blacklist", at=at).json()
-        inbound: dict[int, dict[str, Any]] = {}
-        for name, app in self.world.apps.items():
-            offset = 0
-            while True:
-                page = g.call(
-                    app.api_key, "inbound-history", {"limit": 200, "offset": offset}, at=at
-                )
-                rows = (page.body or {}).get("messages") or []
-                for row in rows:
-                    # "YYYY-MM-DD HH:MM:SS" in UTC, as the device API writes it
-                    row["received_at"] = row["received_at"].replace(" ", "T") + "Z"
-                    row["phone"] = name
-                    inbound[row["id"]] = row
-                if len(rows) < 200:
-                    break
-                offset += 200
-        return {
-            "sms": sms,
-            "phones": phones,
-            "blacklist": blacklist,
-            "inbound": [inbound[k] for k in sorted(inbound)],
-        }
+        return self.target.control.final_state(self.keys, at=self.world.env.now)
 
 
 HIT_PATHS: dict[str, Callable[[dict[str, Any]], bool]] = {
@@ -491,35 +489,19 @@ def write_jsonl(path: Path, events: list[dict[str, Any]]) -> str:
     return digest.hexdigest()
 
 
-def _target(scenario: Scenario) -> dict[str, Any]:
-    """Which server the run judged: this project's server, in this process."""
-    return {
-        "server": "server_under_test",
-        "version": _version(),
-        "mode": "in-process",
-        "defects": list(scenario.defects),
-    }
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sms-gateway-hil")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
-
-
 def run_scenario(
     scenario: Scenario,
     *,
     seed: int | None = None,
     out: Path,
     db: str | None = None,
+    target: TargetOptions | None = None,
     progress: Callable[[Progress], None] | None = None,
     interrupt: Callable[[], str | None] | None = None,
 ) -> RunResult:
     """Run a scenario and write its run folder; see the module docstring.
+
+    ``target`` says what to test (default: our server in process, on ``db``).
 
     ``interrupt`` is asked after every step; when it names a reason (``"SIGINT"``) the run
     stops there and writes only its history and an unjudged ``verdicts.json``.
@@ -528,26 +510,34 @@ def run_scenario(
 
     seed = scenario.seed if seed is None else seed
     wall = time.perf_counter()
-    run = _Run(scenario, seed, out, db)
-    meta: dict[str, Any] = {
-        "scenario": scenario.name,
-        "seed": seed,
-        "database": run.database,
-        "target": _target(scenario),
-    }
-    try:
-        duration = run.run(progress, interrupt)
-        state = run.server_state() if run.interrupted is None else {}
-    except (AdminError, SQLAlchemyError) as exc:
-        raise TargetError(
-            f"The server under test failed at virtual {run.world.env.now:.0f} s: {_one_line(exc)}"
-        ) from exc
-    finally:
-        run.gateway.close()
+    options = target or TargetOptions(db=db)
+    if db is not None and options.db is None and options.kind != "remote":
+        options = dataclasses.replace(options, db=db)
+    with contextlib.ExitStack() as stack:
+        try:
+            run = _Run(scenario, seed, out, options, stack)
+        except AdminError as exc:
+            raise TargetError(f"The target failed while the run was set up: {exc}") from exc
+        meta: dict[str, Any] = {
+            "scenario": scenario.name,
+            "seed": seed,
+            "database": run.database,
+            "target": run.target.describe,
+        }
+        try:
+            duration = run.run(progress, interrupt)
+            state = run.server_state() if run.interrupted is None else {}
+        except (AdminError, SQLAlchemyError) as exc:
+            raise TargetError(
+                f"The server under test failed at {run.world.env.now:.0f} s of the run: "
+                f"{_one_line(exc)}"
+            ) from exc
+        requests = run.requests
+    exposed = run.target.control.exposes
     events = run.history.events
     judged = run.interrupted is None
     evidence = Evidence(events=events, server=state)
-    verdicts = judge(evidence, scenario.expect.oracles) if judged else []
+    verdicts = judge(evidence, scenario.expect.oracles, exposed) if judged else []
     hits = count_hits(events)
     missing = [name for name in scenario.expect.hit if not hits.get(name)] if judged else []
     digest = write_jsonl(out / "history.jsonl", events)
@@ -563,7 +553,7 @@ def run_scenario(
         virtual_duration=duration,
         wall_seconds=wall_seconds,
         digest=digest,
-        requests=run.gateway.requests,
+        requests=requests,
         events=len(events),
         interrupted=run.interrupted,
     )
@@ -582,6 +572,7 @@ def run_scenario(
         "history_sha256": digest,
         "hits": hits,
         "missing_hits": missing,
+        "not_judged": result.not_judged,
         "expected_failures": list(scenario.expect.fail),
         "verdicts": [v.to_dict() for v in verdicts],
     }

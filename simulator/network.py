@@ -38,6 +38,7 @@ class Network(Protocol):
     """What a phone's app needs of its network."""
 
     api_key: str
+    partitioned_until: float  # when the running partition ends (the past: none)
 
     @property
     def partitioned(self) -> bool:
@@ -146,7 +147,8 @@ class Wire(_Partitions):
     ) -> Generator[Any, Any, Reply | None]:
         """One POST on the wire: the reply once it is back, or ``None`` when the client
         timed out, the connection failed, or the server did not answer 2xx."""
-        reply = yield self.transport.send(self.api_key, endpoint, body, auth=auth, timeout=timeout)
+        answer = yield self.transport.send(self.api_key, endpoint, body, auth=auth, timeout=timeout)
+        reply: Reply = answer
         if reply.status == 0:
             failed(endpoint, reply.error or "connection", 0)
             return None

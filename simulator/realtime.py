@@ -123,7 +123,8 @@ class WallClockEnvironment(simpy.Environment):
             self._take_inbox(until)
             due = self.peek()
             wall = self.wall_now()
-            if due <= min(wall, until):
+            # as simpy's run(until=t): events due at t itself are left for the next run
+            if due <= wall and due < until:
                 self.lateness.add((wall - due) / self.scale)
                 self.step()
                 continue

@@ -48,6 +48,10 @@ class Fcm:
         """The phone obtained ``token`` (``onNewToken``)."""
         self._apps[token] = phone
 
+    def knows(self, token: str) -> bool:
+        """Whether some phone obtained ``token`` (safe to ask from another thread)."""
+        return token in self._apps
+
     def push(self, token: str) -> bool:
         """The server sends an ``sms_pending`` data message; ``False`` if the token is
         unknown to FCM (unregistered)."""
