@@ -121,6 +121,10 @@ class WireEvent:
     outcome: str  # one of WIRE_OUTCOMES
     status: int  # the upstream's status; 0 when it gave none
     latency_ms: float  # from the request's arrival to its outcome, holds not counted
+    # response_lost only: what the server was asked and what it answered (the phone never
+    # heard it; the harness records what the server did)
+    request_body: bytes = b""
+    response_body: bytes = b""
 
 
 @dataclass
@@ -344,9 +348,10 @@ class FaultProxy:
         method = request.method.decode("ascii")
         path = request.target.split(b"?", 1)[0].decode("latin-1")
 
-        def note(outcome: str, status: int = 0) -> None:
+        def note(outcome: str, status: int = 0, answered: bytes = b"") -> None:
             elapsed = (time.monotonic() - arrived) * 1000.0
-            self._note(WireEvent(at, phone, method, path, outcome, status, elapsed))
+            sent = body if answered else b""
+            self._note(WireEvent(at, phone, method, path, outcome, status, elapsed, sent, answered))
 
         lost = ""
         if phone is not None and self._partitioned(phone):
@@ -371,7 +376,7 @@ class FaultProxy:
             reason = str(exc) or type(exc).__name__
             return _json_answer(502, f"The gateway server {self.upstream} failed: {reason}")
         if faults.response_loss and rng.random() < faults.response_loss:
-            note("response_lost", answer[0])
+            note("response_lost", answer[0], answer[3])
             await _hold(peer.reader, faults.hold)
             return None
         await asyncio.sleep(delay)

@@ -105,10 +105,8 @@ def target_options(args: argparse.Namespace) -> TargetOptions:
         raise RunInputError("--workers only goes with --serve.")
     if args.workers < 1:
         raise RunInputError("--workers must be at least 1.")
-    if args.time_scale is not None and not args.serve:
-        raise RunInputError(
-            "--time-scale only goes with --serve (a --target's pace is read from the target)."
-        )
+    if args.time_scale is not None and not (args.serve or args.target):
+        raise RunInputError("--time-scale only goes with --serve or --target.")
     if args.target:
         if args.db:
             raise RunInputError("--db does not go with --target: the target owns its database.")
@@ -118,6 +116,7 @@ def target_options(args: argparse.Namespace) -> TargetOptions:
             fleet=args.fleet,
             admin_token=args.admin_token,
             odoo=args.odoo,
+            time_scale=args.time_scale,
         )
     if args.serve:
         return TargetOptions(
@@ -149,11 +148,14 @@ def add_parsers(sub: Any) -> None:
         "run",
         help="run a scenario: virtual phones against the server, judged by the oracles",
         description=(
-            "Run a scenario in virtual time: the gateway server in this process (a fresh "
-            "SQLite file in the run folder unless --db is given), virtual phones running the "
-            "app model, faults as the scenario says. Writes history.jsonl, server_state.json, "
-            "verdicts.json and summary.md to the run folder and prints the verdicts. "
-            + EXIT_CODES_HELP
+            "Run a scenario: virtual phones running the app model, faults as the scenario "
+            "says, judged by the oracles. By default in virtual time against the gateway "
+            "server in this process (a fresh SQLite file in the run folder unless --db is "
+            "given: deterministic, hours in seconds); with --serve against `hil serve` started "
+            "as a process, with --target against a server you run, both on the wall clock. "
+            "Writes history.jsonl, server_state.json, verdicts.json and summary.md to the run "
+            "folder and prints the verdicts; an oracle needing state the target does not "
+            "expose says NOT JUDGED. " + EXIT_CODES_HELP
         ),
     )
     run.add_argument(
@@ -204,8 +206,9 @@ def add_parsers(sub: Any) -> None:
         "--time-scale",
         type=time_scale_option,
         metavar="K",
-        help=f"with --serve: clock seconds per wall second (default {DEFAULT_SERVED_SCALE:g}); "
-        "--target reads the pace from the target's GET /admin/clock (1 when it has none)",
+        help=f"clock seconds per wall second: with --serve the server's (default "
+        f"{DEFAULT_SERVED_SCALE:g}); with --target the pace its clock runs at, when it does "
+        "not say so itself in GET /admin/clock (default: what it says there, else 1)",
     )
     where.add_argument(
         "--fleet",
@@ -373,9 +376,31 @@ def run_command(args: argparse.Namespace) -> int:
     if result.passed:
         print("PASSED")
         return EXIT_PASSED
-    replay = f"hil run {shlex.quote(args.scenario)} --seed {seed}"
+    replay = shlex.join(["hil", "run", args.scenario, "--seed", str(seed), *_replay_target(args)])
     print(f"FAILED (seed {seed}). Replay: {replay}")
     return EXIT_FAILED
+
+
+def _replay_target(args: argparse.Namespace) -> list[str]:
+    """The target options of this run, secrets masked, for the replay line."""
+    words: list[str] = []
+    if args.serve:
+        words += ["--serve", "--workers", str(args.workers)]
+        if args.db:
+            words += ["--db", masked_url(args.db)]
+    elif args.db:
+        words += ["--db", masked_url(args.db)]
+    if args.target:
+        words += ["--target", args.target]
+        if args.admin_token:
+            words += ["--admin-token", "***"]
+        if args.odoo:
+            words += ["--odoo", ",".join([*args.odoo[:3], "***"])]
+        if args.fleet:
+            words += ["--fleet", str(args.fleet)]
+    if args.time_scale is not None:
+        words += ["--time-scale", f"{args.time_scale:g}"]
+    return words
 
 
 def scenarios_command(args: argparse.Namespace) -> int:

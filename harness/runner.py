@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import random
 import re
 import time
 from collections.abc import Callable, Generator
@@ -37,12 +38,14 @@ from scenarios.model import Scenario
 from server_under_test.storage.database import Database, normalise_url
 from simulator.android import cap_in_force
 from simulator.config import PhoneSpec
+from simulator.port import Reply
 from simulator.realtime import WallClockEnvironment
 from simulator.world import World
 
 from .control import AdminError, PhoneKey
 from .errors import RunError, RunInputError, TargetError
 from .oracles import Evidence, Verdict, judge
+from .proxy import FaultProxy, WireEvent, WireFaults
 from .targets import Target, TargetOptions, open_target
 from .wire import HttpTransport
 from .workload import Recipient, recipients_for, texts_for
@@ -246,7 +249,7 @@ class _Run:
             assert target.url is not None and target.scale is not None
             env = WallClockEnvironment(target.scale)
             stack.callback(env.close)
-            self.transport = HttpTransport(env, target.url)
+            self.transport = HttpTransport(env, self._wire(target, stack))
             stack.callback(self.transport.close)
             self.world = World(
                 scenario.world,
@@ -267,6 +270,61 @@ class _Run:
         self.taken: set[str] = set()
         self.interrupted: str | None = None
         self._emit_config()
+
+    def _wire(self, target: Target, stack: contextlib.ExitStack) -> str:
+        """The URL the phones call: the target's, or a fault proxy's before it when the
+        scenario's network loses requests or responses (in wall seconds: latency / scale)."""
+        assert target.url is not None and target.scale is not None
+        net = self.scenario.world.network
+        if not (net.request_loss or net.response_loss):
+            return target.url
+        scale = target.scale
+        faults = WireFaults(
+            latency=net.latency / scale,
+            jitter=net.latency_jitter / scale,
+            request_loss=net.request_loss,
+            response_loss=net.response_loss,
+        )
+        names = {key.api_key: name for name, key in self.keys.items()}
+        proxy = FaultProxy(
+            target.url,
+            faults=faults,
+            rng=random.Random(f"{self.seed}:wire"),  # noqa: S311 - simulation
+            record=self._wire_event,
+            phone_of=names.get,
+        )
+        url = proxy.start()
+        stack.callback(proxy.stop)
+        return url
+
+    def _wire_event(self, event: WireEvent) -> None:
+        """A request the fault proxy lost (on its thread): into the history, on the
+        simulation's thread, as a virtual-time run records it; a lost answer to a poll
+        still issued SMS, which the history records too."""
+        if event.outcome not in ("request_lost", "response_lost") or event.phone is None:
+            return
+        env = self.world.env
+        assert isinstance(env, WallClockEnvironment)
+        endpoint = event.path.rsplit("/", 1)[-1]
+        app = self.world.apps.get(event.phone)
+
+        def record() -> None:
+            self.history.emit(
+                env.now,
+                "request",
+                phone=event.phone,
+                endpoint=endpoint,
+                outcome=event.outcome,
+                status=event.status,
+            )
+            if app is not None and event.response_body:
+                try:
+                    body, answer = json.loads(event.request_body), json.loads(event.response_body)
+                except (ValueError, UnicodeDecodeError):
+                    return
+                app.observe(endpoint, body, Reply(event.status, answer))
+
+        env.post(record)
 
     def _push_from_elsewhere(self, token: str) -> bool:
         """A push that arrived on another thread (the loopback FCM endpoint): handed to the

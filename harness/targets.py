@@ -70,7 +70,7 @@ class TargetOptions:
     kind: str = "inprocess"
     db: str | None = None  # inprocess, served: the database URL (None: SQLite in the run)
     workers: int = 1  # served
-    time_scale: float | None = None  # served (default DEFAULT_SERVED_SCALE)
+    time_scale: float | None = None  # served (default DEFAULT_SERVED_SCALE); remote: its pace
     url: str | None = None  # remote
     fleet: Path | None = None  # remote: a fleet file of phones and keys
     admin_token: str | None = None  # remote: this project's admin API
@@ -360,7 +360,8 @@ def _remote(scenario: Scenario, options: TargetOptions, stack: contextlib.ExitSt
     if options.admin_token and options.odoo:
         raise RunInputError("Give --admin-token or --odoo, not both.")
     control: Control
-    start, pace = datetime.now(UTC), 1.0
+    # a server that does not tell its pace runs at the pace the user says, else the wall's
+    start, pace = datetime.now(UTC), options.time_scale or 1.0
     if options.odoo:
         from .odoo import OdooControl
 
@@ -380,6 +381,11 @@ def _remote(scenario: Scenario, options: TargetOptions, stack: contextlib.ExitSt
                 "--odoo for an Odoo, or a fleet file with --fleet and no --admin-token."
             )
         start, pace = clock
+        if options.time_scale is not None and options.time_scale != pace:
+            raise RunInputError(
+                f"The target {url} says its clock runs at {pace:g}x (GET /admin/clock), not "
+                f"--time-scale {options.time_scale:g}; leave --time-scale out."
+            )
         control = AdminControl(admin, _device_call(url))
         mode = "remote (admin API)"
     else:

@@ -292,7 +292,7 @@ class GatewayApp:
             return None
         return (
             yield from self.link.exchange(
-                endpoint, body, auth, self.profile.http_timeout, self._failed, self._observe
+                endpoint, body, auth, self.profile.http_timeout, self._failed, self.observe
             )
         )
 
@@ -307,8 +307,9 @@ class GatewayApp:
             status=status,
         )
 
-    def _observe(self, endpoint: str, body: Mapping[str, Any], reply: Reply) -> None:
-        """What the server did, at the moment it did it (even if the answer gets lost)."""
+    def observe(self, endpoint: str, body: Mapping[str, Any], reply: Reply) -> None:
+        """What the server did, at the moment it did it (even if the answer gets lost: in
+        real time the fault proxy that dropped it tells)."""
         if not reply.ok or not isinstance(reply.body, dict):
             return
         now = self.env.now
