@@ -393,9 +393,9 @@ def _replay_target(args: argparse.Namespace) -> list[str]:
     if args.target:
         words += ["--target", args.target]
         if args.admin_token:
-            words += ["--admin-token", "***"]
+            words += ["--admin-token", "TOKEN"]
         if args.odoo:
-            words += ["--odoo", ",".join([*args.odoo[:3], "***"])]
+            words += ["--odoo", ",".join([*args.odoo[:3], "PASSWORD"])]
         if args.fleet:
             words += ["--fleet", str(args.fleet)]
     if args.time_scale is not None:
