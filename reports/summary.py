@@ -31,9 +31,11 @@ def _target_lines(meta: Mapping[str, Any]) -> list[str]:
     target = meta.get("target")
     if isinstance(target, Mapping):
         defects = ", ".join(target.get("defects") or []) or "none"
+        where = f" at {target['url']}" if target.get("url") else ""
+        pace = f", {target['time_scale']:g}x the wall clock" if target.get("time_scale") else ""
         lines.append(
             f"- Target: `{target.get('server', '?')}` {target.get('version', '')} "
-            f"({target.get('mode', '?')}); defect switches: {defects}"
+            f"({target.get('mode', '?')}{where}{pace}); defect switches: {defects}"
         )
     if meta.get("database"):
         lines.append(f"- Database: `{meta['database']}`")
@@ -132,7 +134,9 @@ def render_summary(
     expected = set(meta.get("expected_failures", []))
     for v in meta["verdicts"]:
         word = "pass" if v["passed"] else "FAIL"
-        if v["name"] in expected:
+        if not v.get("judged", True):
+            word = "NOT JUDGED"
+        elif v["name"] in expected:
             word += " (expected FAIL)" if not v["passed"] else " (expected FAIL: did not fail)"
         lines.append(
             f"| {v['name']} | {word} | {v['checked']} | {v['violation_count']} | {v['summary']} |"

@@ -117,3 +117,33 @@ def test_the_summary_names_the_target_and_the_database() -> None:
     summary = render_summary([_config("phone-01")], {"sms": []}, meta)
     assert "- Target: `server_under_test` 0.1.0 (in-process); defect switches: B8" in summary
     assert "- Database: `postgresql://hil:***@127.0.0.1:5432/run`" in summary
+
+
+def test_a_remote_target_and_an_oracle_it_could_not_feed_are_named() -> None:
+    meta = {
+        **META,
+        "target": {
+            "server": "unknown",
+            "mode": "remote (Odoo JSON-RPC)",
+            "url": "http://odoo:8069",
+            "time_scale": 1.0,
+        },
+        "verdicts": [
+            {
+                "name": "inbound_once",
+                "passed": False,
+                "judged": False,
+                "checked": 0,
+                "violation_count": 0,
+                "violations": [],
+                "figures": {},
+                "summary": "not judged: the target exposes no inbound state",
+            }
+        ],
+    }
+    summary = render_summary([_config("phone-01")], {"sms": []}, meta)
+    assert "(remote (Odoo JSON-RPC) at http://odoo:8069, 1x the wall clock)" in summary
+    assert (
+        "| inbound_once | NOT JUDGED | 0 | 0 | not judged: the target exposes no inbound state |"
+        in summary
+    )
