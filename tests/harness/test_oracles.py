@@ -164,6 +164,21 @@ def test_a_clean_run_passes_every_oracle_in_order():
     assert verdicts[0].summary == "3 SMS judged, 0 transmitted twice"
 
 
+def test_an_oracle_needing_state_the_target_does_not_expose_is_not_judged():
+    # an Odoo exposing SMS and phones but no inbound records: inbound_once cannot say
+    verdicts = {v.name: v for v in judge(clean_run(), exposed=("sms", "phones", "blacklist"))}
+    inbound = verdicts["inbound_once"]
+    assert not inbound.judged and not inbound.passed and inbound.checked == 0
+    assert inbound.summary == "not judged: the target exposes no inbound state"
+    assert inbound.to_dict()["judged"] is False
+    assert all(v.judged and v.passed for n, v in verdicts.items() if n != "inbound_once")
+    # a target exposing nothing: only the oracles judging the history alone are judged
+    judged = [v.name for v in judge(clean_run(), exposed=()) if v.judged]
+    assert judged == ["limits", "stop_respected"]
+    counters = judge(clean_run(), ["counters_consistent"], exposed=())[0]
+    assert counters.summary == "not judged: the target exposes no sms state and no phones state"
+
+
 def test_judge_runs_only_the_named_oracles_in_the_order_given():
     verdicts = judge(clean_run(), ["no_loss", "exactly_once"])
     assert [v.name for v in verdicts] == ["no_loss", "exactly_once"]

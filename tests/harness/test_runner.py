@@ -276,3 +276,32 @@ def test_a_batch_above_200_000_is_enqueued_whole(tmp_path: Path) -> None:
 
 def _events(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+
+
+def test_a_run_passes_over_oracles_it_could_not_judge_unless_it_expected_them_red(tmp_path):
+    from harness.evidence import Verdict
+    from harness.runner import RunResult
+    from scenarios import load
+
+    green = Verdict("no_loss", True, 3, 0, (), {}, "3 judged, 0 lost")
+    unjudged = Verdict.not_judged("inbound_once", ["inbound"])
+
+    def result(expected: tuple[str, ...]) -> RunResult:
+        return RunResult(
+            scenario=load("smoke"),
+            seed=1,
+            out=tmp_path,
+            verdicts=[green, unjudged],
+            expected_failures=expected,
+            hits={},
+            missing_hits=[],
+            virtual_duration=1.0,
+            wall_seconds=1.0,
+            digest="",
+            requests=0,
+            events=0,
+        )
+
+    assert result(()).passed and result(()).not_judged == ["inbound_once"]
+    # a scenario demanding that inbound_once fail cannot be shown on this target
+    assert not result(("inbound_once",)).passed
