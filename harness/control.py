@@ -92,6 +92,11 @@ class Control(Protocol):
         """The parts of the final state named in ``exposes``, in the admin export's shapes."""
         ...
 
+    def release(self, *, at: float) -> None:
+        """After the run, on a server that outlives it: take the phones this run created out
+        of service, so that a later run's SMS are not assigned to phones nobody drives."""
+        ...
+
 
 # (method, path under /admin, at, keyword arguments of httpx) -> the response
 AdminSend = Callable[..., httpx.Response]
@@ -101,11 +106,15 @@ class AdminControl:
     """This project's admin API (``Authorization: Bearer <admin token>``), reached through
     ``send``: in process through ASGI, or over the wire."""
 
-    exposes = frozenset(STATE_PARTS)
-
     def __init__(self, send: AdminSend, device: Callable[..., Any]) -> None:
         self._send = send
         self._device = device  # (api_key, endpoint, body, at=) -> Reply, for inbound-history
+        # A server the run did not start may hold other SMS and phones: the final state is
+        # what this run made. Phones it did not make (a fleet file's) carry counters from
+        # before the run, so their state is not offered for judging.
+        self._sms_ids: set[int] = set()
+        self._phone_ids: set[int] = set()
+        self.exposes = frozenset(p for p in STATE_PARTS if p != "phones")
 
     def call(self, method: str, path: str, *, at: float, expect: int = 200, **kw: Any) -> Any:
         """An admin call; a status other than ``expect`` raises :class:`AdminError`."""
@@ -135,6 +144,8 @@ class AdminControl:
             keys[phone.name] = PhoneKey(
                 phone.name, made["api_key"], made["id"], tuple(s.number for s in phone.sims)
             )
+            self._phone_ids.add(int(made["id"]))
+        self.exposes = frozenset(STATE_PARTS)
         return keys
 
     def campaign(self, name: str, delivery: str, *, at: float) -> int | None:
@@ -150,6 +161,7 @@ class AdminControl:
             chunk = [dict(m) for m in messages[first : first + MAX_ENQUEUE]]
             answer = self.call("POST", "/sms", at=at, expect=201, json={"messages": chunk}).json()
             ids.extend(answer["ids"])
+            self._sms_ids.update(i for i in answer["ids"] if i is not None)
             for state, count in answer["states"].items():
                 states[state] = states.get(state, 0) + count
         return Enqueued(ids, states)
@@ -161,15 +173,23 @@ class AdminControl:
 
     def final_state(self, keys: Mapping[str, PhoneKey], *, at: float) -> dict[str, Any]:
         export = self.call("GET", "/sms/export", at=at, params={"format": "jsonl"}).text
-        sms = [json.loads(line) for line in export.splitlines() if line.strip()]
-        phones = self.call("GET", "/phones", at=at).json()
+        rows = (json.loads(line) for line in export.splitlines() if line.strip())
+        sms = [row for row in rows if int(row["id"]) in self._sms_ids]
         blacklist = self.call("GET", "/blacklist", at=at).json()
-        return {
+        state = {
             "sms": sms,
-            "phones": phones,
             "blacklist": blacklist,
             "inbound": inbound_history(self._device, keys, at=at),
         }
+        if "phones" in self.exposes:
+            phones = self.call("GET", "/phones", at=at).json()
+            state["phones"] = [p for p in phones if int(p["id"]) in self._phone_ids]
+        return state
+
+    def release(self, *, at: float) -> None:
+        """Archive the phones this run created (``PATCH /admin/phones/{id}``)."""
+        for phone_id in sorted(self._phone_ids):
+            self.call("PATCH", f"/phones/{phone_id}", at=at, json={"active": False})
 
 
 def inbound_history(

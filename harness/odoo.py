@@ -137,6 +137,8 @@ class OdooControl:
         self.chunk = chunk
         self.page = page
         self.exposes: frozenset[str] = frozenset(STATE_PARTS)
+        self._registered = False  # register() made or found the run's phones
+        self._reused_phones = False  # one of them existed before the run
         self._uid: int | None = None
         self._request_ids = itertools.count(1)
         self._created: list[int] = []  # the sms.sms ids this control created, in order
@@ -264,6 +266,7 @@ class OdooControl:
         numbers and limits; a difference from the scenario is logged.
         """
         keys: dict[str, PhoneKey] = {}
+        self._registered = True
         for phone in phones:
             numbers = tuple(s.number for s in phone.sims)
             limits = {
@@ -282,6 +285,8 @@ class OdooControl:
             if len(numbers) > 1:
                 vals["phone_number_2"] = numbers[1]
             if found:
+                # its counters hold what it sent before this run: not this run's to judge
+                self._reused_phones = True
                 phone_id, key = int(found[0]["id"]), found[0]["api_key"]
                 theirs = {k: found[0][k] for k in vals if k != "name"}
                 if theirs != {k: v for k, v in vals.items() if k != "name"}:
@@ -377,6 +382,10 @@ class OdooControl:
         """
         self.connect()
         phone_ids = sorted({k.server_id for k in keys.values() if k.server_id is not None})
+        if self._reused_phones or not self._registered:
+            # phones this run did not create (found by name, or a fleet file's) carry
+            # counters from before it: their state is not offered for judging
+            self.exposes = self.exposes - {"phones"}
         state: dict[str, Any] = {}
         if "sms" in self.exposes:
             state["sms"] = [self._sms_row(r) for r in self._created_rows()]
@@ -394,6 +403,11 @@ class OdooControl:
                 for r in rows
             ]
         return state
+
+    def release(self, *, at: float) -> None:
+        """Nothing: the phones stay in Odoo, and the next run finds them by name and drives
+        them again, so no SMS waits on a phone nobody drives."""
+        del at
 
     # -- rows ----------------------------------------------------------------------------
 

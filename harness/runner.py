@@ -507,7 +507,11 @@ class _Run:
     # -- the end --------------------------------------------------------------------------
 
     def server_state(self) -> dict[str, Any]:
-        return self.target.control.final_state(self.keys, at=self.world.env.now)
+        control, at = self.target.control, self.world.env.now
+        state = control.final_state(self.keys, at=at)
+        if self.target.kind == "remote":  # the server outlives the run
+            control.release(at=at)
+        return state
 
 
 HIT_PATHS: dict[str, Callable[[dict[str, Any]], bool]] = {

@@ -336,3 +336,28 @@ def test_a_scenario_with_defects_cannot_run_against_a_remote_target(tmp_path, ca
         str(tmp_path / "run"),
     )
     assert code == 2 and "B8" in err and "--serve" in err
+
+
+def test_a_second_run_against_the_same_server_judges_only_its_own_sms(tmp_path, capsys):
+    # A long-lived server keeps the first run's SMS and phones: the second run must not
+    # judge them (its counters would look off, its SMS lost or twice).
+    db = f"sqlite:///{tmp_path / 'long-lived.sqlite3'}"
+    with served_gateway(db, tmp_path / "s.log", *FAST, admin_token="t") as served:
+        for attempt in ("first", "second"):
+            out = tmp_path / attempt
+            code, stdout, err = _hil(
+                capsys,
+                "run",
+                "smoke",
+                "--target",
+                served.url,
+                "--admin-token",
+                "t",
+                "--quiet",
+                "--out",
+                str(out),
+            )
+            assert code == 0, (attempt, stdout + err)
+            _assert_all_judged_and_passed(_verdicts(out))
+            state = json.loads((out / "server_state.json").read_text())
+            assert len(state["sms"]) == 300 and len(state["phones"]) == 3
