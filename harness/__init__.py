@@ -1,10 +1,14 @@
 """The harness: runs scenarios against a gateway server and judges the results.
 
 It holds the ``hil`` command line (``cli``: ``run``, ``scenarios``, ``serve``, ``db
-upgrade``, ``pair``; ``hil run``'s exit codes in ``run_cli``), the scenario runner
-(``runner.run_scenario``), the in-process gateway that sets the server's clock to virtual
-time (``inprocess``), the oracles (``oracles``) and ``hil serve`` in a subprocess for tests
-and benchmarks (``process``).
+upgrade``, ``pair``; ``hil run``'s options and exit codes in ``run_cli``), the scenario
+runner (``runner.run_scenario``; its folder in ``folder``, its errors in ``errors``), the
+targets it runs against (``targets``: in process, served, remote) with their control side
+(``control``: our admin API; ``odoo``: Odoo's JSON-RPC API), the in-process gateway on a
+manual clock (``inprocess``), the real-time transport (``wire``), the loopback fault proxy
+(``proxy``) and FCM endpoint (``fcm_endpoint``, ``fcm_tls``), the oracles (``oracles`` over
+``evidence``; the demanded paths in ``hits``) and ``hil serve`` in a subprocess
+(``process``).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from .run_cli import (
     time_scale_option,
 )
 from .run_cli import add_parsers as add_run_parsers
-from .runner import masked_url
+from .folder import masked_url
 
 __all__ = ["main"]
 

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import random
-import re
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -30,12 +28,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from scenarios.model import Scenario
-from server_under_test.storage.database import Database, normalise_url
 from simulator.android import cap_in_force
 from simulator.config import PhoneSpec
 from simulator.port import Reply
@@ -44,6 +39,8 @@ from simulator.world import World
 
 from .control import AdminError, PhoneKey
 from .errors import RunError, RunInputError, TargetError
+from .folder import OWNED_FILES, database_url, masked_url, one_line, prepare_out, write_jsonl
+from .hits import count_hits
 from .oracles import Evidence, Verdict, judge
 from .proxy import FaultProxy, WireEvent, WireFaults
 from .targets import Target, TargetOptions, open_target
@@ -66,70 +63,6 @@ JOB_PERIODS = {"heartbeat_check": 60.0, "stuck_reset": 300.0}
 DRAIN_CHECK = 300.0  # virtual seconds between checks of the server's queue
 STEP = 60.0  # virtual seconds per progress step
 REALTIME_STEP = 2.0  # wall seconds per progress step in real time
-DATABASE_FILE = "gateway.sqlite3"
-# What a run writes to its folder: a reused folder loses exactly these.
-OWNED_FILES = (
-    "history.jsonl",
-    "server_state.json",
-    "verdicts.json",
-    "summary.md",
-    DATABASE_FILE,
-    f"{DATABASE_FILE}-wal",
-    f"{DATABASE_FILE}-shm",
-    f"{DATABASE_FILE}-journal",
-    "serve.log",
-)
-
-
-def masked_url(url: str) -> str:
-    """A database URL fit to print: its password, if any, replaced by ``***``."""
-    try:
-        parsed = make_url(normalise_url(url))
-    except (ArgumentError, ValueError):
-        # Unparsable: mask whatever sits between "user:" and "@" all the same.
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    if parsed.password is None:
-        return url
-    return parsed.render_as_string(hide_password=True)
-
-
-def prepare_out(out: Path) -> list[str]:
-    """Make ``out`` a writable run folder; return the earlier run's files it removed.
-
-    A folder holding anything but a run's files (``OWNED_FILES``) is refused, never cleared.
-    """
-    if out.exists() and not out.is_dir():
-        raise RunInputError(
-            f"The run folder {out} is not a folder (it is a file or a device); give a folder "
-            "with --out."
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in OWNED_FILES)
-        if not foreign:
-            probe = out / ".hil-write-check"
-            probe.write_bytes(b"")
-            probe.unlink()
-    except OSError as exc:
-        raise RunInputError(
-            f"Cannot write to the run folder {out}: {exc.strerror or exc}. Give a writable "
-            "folder with --out."
-        ) from exc
-    if foreign:
-        raise RunInputError(
-            f"The run folder {out} holds files that are not a run's ({', '.join(foreign[:5])}); "
-            "give an empty folder, or one an earlier run wrote, with --out."
-        )
-    removed = [name for name in OWNED_FILES if (out / name).exists()]
-    for name in removed:
-        (out / name).unlink()
-    return removed
-
-
-def _one_line(exc: BaseException) -> str:
-    """The driver's own first line for a database error, else the exception's."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -186,34 +119,6 @@ class RunResult:
         return not self.missing_hits
 
 
-def _database_url(db: str | None, out: Path) -> str:
-    if db is None:
-        return f"sqlite:///{out / DATABASE_FILE}"
-    url = normalise_url(db)
-    shown = masked_url(db)
-    try:
-        database = Database(url)
-    except Exception as exc:  # a URL SQLAlchemy cannot parse, an unsupported database
-        raise RunInputError(
-            f"Cannot use the database URL {shown!r}: {_one_line(exc)}. Give a SQLite path "
-            "or a postgresql://user@host:port/dbname URL with --db."
-        ) from exc
-    try:
-        with database.engine.connect() as conn:
-            tables = set(inspect(conn).get_table_names())
-    except Exception as exc:  # the driver's own first line says what is wrong
-        raise TargetError(f"Cannot open the database {shown}: {_one_line(exc)}") from exc
-    finally:
-        database.dispose()
-    if tables - {"alembic_version"}:
-        raise RunInputError(
-            f"The database {shown!r} is not empty (it has tables: "
-            f"{', '.join(sorted(tables)[:5])}...). A run needs an empty database: it must "
-            "own every row it judges."
-        )
-    return url
-
-
 class _Run:
     def __init__(
         self,
@@ -229,7 +134,7 @@ class _Run:
         prepare_out(out)
 
         def database(db: str | None) -> tuple[str, str]:
-            url = _database_url(db, out)
+            url = database_url(db, out)
             return url, masked_url(url)
 
         self.target: Target = open_target(
@@ -514,43 +419,6 @@ class _Run:
         return state
 
 
-HIT_PATHS: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "process_death_in_flight": lambda e: e["kind"] == "fault" and e.get("in_flight", 0) > 0,
-    "lost_callback": lambda e: e["kind"] == "lost_callback",
-    "cap_hold": lambda e: e["kind"] == "cap" and e["verdict"] == "hold",
-    "stop_race": lambda e: e["kind"] == "stop_reply",
-    "doze_idle": lambda e: e["kind"] == "doze" and e["state"] in ("deep_idle", "light_idle"),
-    "request_lost": lambda e: e["kind"] == "request" and e["outcome"] == "request_lost",
-    "response_lost": lambda e: e["kind"] == "request" and e["outcome"] == "response_lost",
-    "telephony_retry": lambda e: e["kind"] == "telephony_retry",
-    "dual_sim": lambda e: e["kind"] == "radio" and e["sim_slot"] > 0,
-    "fcm_wake": lambda e: e["kind"] == "fcm" and e.get("outcome") == "delivered",
-    # an inbox scan re-reported an SMS older than the server's 10-minute dedupe window
-    "stale_rescan": lambda e: e["kind"] == "inbox_scan" and e["oldest_age"] > 600,
-}
-
-
-def count_hits(events: list[dict[str, Any]]) -> dict[str, int]:
-    """How often each dangerous path happened in a history."""
-    hits = dict.fromkeys(HIT_PATHS, 0)
-    for event in events:
-        for name, test in HIT_PATHS.items():
-            if test(event):
-                hits[name] += 1
-    return hits
-
-
-def write_jsonl(path: Path, events: list[dict[str, Any]]) -> str:
-    """Write the history, one event per line; return its SHA-256 digest."""
-    digest = hashlib.sha256()
-    with path.open("w", encoding="utf-8") as fh:
-        for event in events:
-            line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
-            digest.update(line.encode())
-            fh.write(line)
-    return digest.hexdigest()
-
-
 def run_scenario(
     scenario: Scenario,
     *,
@@ -592,7 +460,7 @@ def run_scenario(
         except (AdminError, SQLAlchemyError) as exc:
             raise TargetError(
                 f"The server under test failed at {run.world.env.now:.0f} s of the run: "
-                f"{_one_line(exc)}"
+                f"{one_line(exc)}"
             ) from exc
         requests = run.requests
     exposed = run.target.control.exposes

@@ -52,7 +52,7 @@ def test_every_hit_name_has_its_possibility_check_and_a_case_here() -> None:
 
 
 def test_the_harness_counts_the_same_hits_in_the_same_order() -> None:
-    from harness.runner import HIT_PATHS
+    from harness.hits import HIT_PATHS
 
     assert tuple(HIT_PATHS) == HITS
 
