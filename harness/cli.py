@@ -28,6 +28,7 @@ from server_under_test import (
 )
 from server_under_test.services import phones
 
+from .folder import masked_url
 from .run_cli import (
     EXIT_BAD_INPUT,
     EXIT_CODES_HELP,
@@ -38,7 +39,6 @@ from .run_cli import (
     time_scale_option,
 )
 from .run_cli import add_parsers as add_run_parsers
-from .folder import masked_url
 
 __all__ = ["main"]
 

@@ -181,7 +181,7 @@ class _Run:
         scenario's network loses requests or responses (in wall seconds: latency / scale)."""
         assert target.url is not None and target.scale is not None
         net = self.scenario.world.network
-        if not (net.request_loss or net.response_loss):
+        if not (net.request_loss or net.response_loss or net.connection_reset):
             return target.url
         scale = target.scale
         faults = WireFaults(
@@ -189,6 +189,7 @@ class _Run:
             jitter=net.latency_jitter / scale,
             request_loss=net.request_loss,
             response_loss=net.response_loss,
+            reset=net.connection_reset,
         )
         names = {key.api_key: name for name, key in self.keys.items()}
         proxy = FaultProxy(
@@ -206,7 +207,7 @@ class _Run:
         """A request the fault proxy lost (on its thread): into the history, on the
         simulation's thread, as a virtual-time run records it; a lost answer to a poll
         still issued SMS, which the history records too."""
-        if event.outcome not in ("request_lost", "response_lost") or event.phone is None:
+        if event.outcome not in ("request_lost", "response_lost", "reset") or event.phone is None:
             return
         env = self.world.env
         assert isinstance(env, WallClockEnvironment)

@@ -281,6 +281,9 @@ class WorldReader:
             response_loss=c.get(
                 table, loc, "response_loss", probability, NetworkSpec.response_loss
             ),
+            connection_reset=c.get(
+                table, loc, "connection_reset", probability, NetworkSpec.connection_reset
+            ),
         )
 
     def recipients(self, table: Table) -> RecipientSpec:

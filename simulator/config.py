@@ -216,6 +216,7 @@ class NetworkSpec:
     latency_jitter: float = 0.05  # uniform +- seconds on each way
     request_loss: float = 0.0  # lost before the server saw it
     response_loss: float = 0.0  # the server acted, the phone never heard back
+    connection_reset: float = 0.0  # reset before the server saw it: the app fails at once
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,9 @@ class Link(_Partitions):
             failed(endpoint, "request_lost", 0)
             yield env.timeout(timeout)
             return None
+        if spec.connection_reset and self.rng.random() < spec.connection_reset:
+            failed(endpoint, "reset", 0)  # an IOException at once; the server saw nothing
+            return None
         reply = self.port.call(self.api_key, endpoint, body, at=env.now, auth=auth)
         observed(endpoint, body, reply)
         if spec.response_loss and self.rng.random() < spec.response_loss:

@@ -15,6 +15,7 @@ import pytest
 
 from harness.cli import main
 from harness.process import served_gateway
+from scenarios import catalogue
 from server_under_test import ScaledClock
 from tests.support.odoo_double import OdooDouble, serve
 
@@ -160,9 +161,14 @@ def test_a_remote_odoo_through_json_rpc_passes_smoke(tmp_path, capsys):
 
 
 def test_lost_callbacks_in_real_time_loses_requests_both_ways_on_the_wire(tmp_path, capsys):
+    # the catalogue's lost-callbacks, plus connections reset before the server saw them
+    text = (catalogue()["lost-callbacks"]).read_text()
+    assert "\n[network]\n" in text
+    scenario = tmp_path / "lost-callbacks.toml"
+    scenario.write_text(text.replace("\n[network]\n", "\n[network]\nconnection_reset = 0.02\n"))
     out = tmp_path / "run"
     code, stdout, err = _hil(
-        capsys, "run", "lost-callbacks", "--serve", *FAST, "--quiet", "--out", str(out)
+        capsys, "run", str(scenario), "--serve", *FAST, "--quiet", "--out", str(out)
     )
     assert code == 0, stdout + err
     meta = _verdicts(out)
@@ -173,6 +179,8 @@ def test_lost_callbacks_in_real_time_loses_requests_both_ways_on_the_wire(tmp_pa
     # phones saw those as timeouts
     assert outcomes["request_lost"] > 0 and outcomes["response_lost"] > 0, outcomes
     assert outcomes["timeout"] > 0, outcomes
+    # resets: the proxy's record, and the phone's own view (a connection error, at once)
+    assert outcomes["reset"] > 0 and outcomes["connection"] > 0, outcomes
     assert meta["missing_hits"] == []
 
 

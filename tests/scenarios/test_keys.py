@@ -74,6 +74,7 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("network", "latency_jitter"): {"latency_jitter": "0.1"},
     ("network", "request_loss"): {"request_loss": "0.1"},
     ("network", "response_loss"): {"response_loss": "0.1"},
+    ("network", "connection_reset"): {"connection_reset": "0.1"},
     ("fcm", "enabled"): {"enabled": "false"},
     ("fcm", "latency"): {"latency": "5"},
     ("fcm", "loss"): {"loss": "0.1"},

@@ -73,3 +73,22 @@ def test_the_network_jitter_spreads_the_request_times() -> None:
     steady, spread = heartbeats(0.0), heartbeats(0.1)
     assert Counter(steady).most_common(1)[0] == (0.15, len(steady) - 1)  # one after a poll
     assert len(set(spread)) == len(spread) >= 9
+
+
+def test_a_reset_connection_fails_at_once_and_the_server_never_sees_the_request() -> None:
+    gateway = ScriptedGateway()
+    phone = PhoneSpec(name="p1", sims=(SimSpec("+420600000001"),))
+    world = World(
+        WorldSpec(phones=(phone,), network=NetworkSpec(connection_reset=1.0)),
+        gateway,
+        {"p1": "key"},
+        seed=1,
+        start=START,
+    )
+    world.env.run(until=300)
+    failures = [e for e in world.history.events if e["kind"] == "request"]
+    assert gateway.of("heartbeat") == [] and failures
+    assert {e["outcome"] for e in failures} == {"reset"}
+    # no timeout is waited out: the heartbeats keep their one-a-minute pace
+    beats = [e["t"] for e in failures if e["endpoint"] == "heartbeat"]
+    assert len(beats) >= 4
