@@ -357,6 +357,12 @@ def _remote(scenario: Scenario, options: TargetOptions, stack: contextlib.ExitSt
             f"server this run starts can take; the target {url} is not one (use --serve, or "
             "start hil serve --defect yourself)."
         )
+    if "fcm_wake" in scenario.expect.hit:
+        raise RunInputError(
+            f"The scenario demands the path fcm_wake, but the pushes of the target {url} go to "
+            "Google's FCM, which cannot reach virtual phones; run it with --serve, or drop "
+            "fcm_wake from [expect] hit."
+        )
     if options.admin_token and options.odoo:
         raise RunInputError("Give --admin-token or --odoo, not both.")
     control: Control

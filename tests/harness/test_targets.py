@@ -325,6 +325,27 @@ def test_target_options_that_do_not_fit_are_refused(argv, expected, tmp_path, ca
     assert not (tmp_path / "run" / "history.jsonl").exists()
 
 
+def test_a_scenario_demanding_fcm_wakes_cannot_run_against_a_remote_target(tmp_path, capsys):
+    scenario = tmp_path / "wake.toml"
+    scenario.write_text(
+        '[scenario]\nname = "wake"\ndescription = "pushes"\nmax_duration = "1h"\n'
+        '[fleet]\ncount = 1\n[[workload]]\nat = "1m"\ncount = 1\nbody = "hi"\n'
+        '[expect]\nhit = ["fcm_wake"]\n'
+    )
+    code, _, err = _hil(
+        capsys,
+        "run",
+        str(scenario),
+        "--target",
+        "http://127.0.0.1:9",
+        "--admin-token",
+        "t",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert code == 2 and "fcm_wake" in err and "--serve" in err and "Traceback" not in err
+
+
 def test_a_scenario_with_defects_cannot_run_against_a_remote_target(tmp_path, capsys):
     scenario = tmp_path / "b8.toml"
     scenario.write_text(
