@@ -7,8 +7,12 @@ status sync; ``store``: the local status store), of Android under it
 (``android``: Doze and its OEM profiles, while-idle alarms, PendingIntents, the SMS stack
 with per-part results and SmsUsageMonitor), of each phone's network path (``network``:
 latency, losses, partitions), of FCM, faults and recipients (``world``), and the radio
-ledger every transmission is written to (``ledger``). A phone sees a narrow context
-(``context``: clock, history, FCM's token registry, STOP words), never the whole world.
+ledger every transmission is written to (``ledger``). The history (``history``) is a list of
+typed events (``events``: one frozen dataclass per kind, ``EVENT_TYPES`` the one list of
+kinds, ``decode`` and ``load_history`` to read a ``history.jsonl`` back; fields in
+``docs/history.md``); the ledger's entries are its ``radio`` events. A phone sees a narrow
+context (``context``: clock, history, FCM's token registry, STOP words), never the whole
+world.
 Each app behaviour is cited to the app's source in ``docs/app-model.md``. It talks to a
 gateway server only through a port (``port.GatewayPort``, a ``typing.Protocol``) and
 imports no other part of this project.
@@ -16,7 +20,67 @@ imports no other part of this project.
 
 from __future__ import annotations
 
-from .ledger import RadioLedger, Transmission
+from .events import (
+    EVENT_TYPES,
+    AppFinal,
+    AppStart,
+    CapVerdict,
+    DozeState,
+    EnqueuedBatch,
+    Event,
+    FaultApplied,
+    HistoryError,
+    InboundAck,
+    InboundReceived,
+    InboxScan,
+    Issued,
+    JobRan,
+    LostCallback,
+    PushOutcome,
+    Reconciled,
+    RequestFailed,
+    RunConfig,
+    StopReply,
+    TelephonyRetry,
+    TrackerTimeout,
+    Transmission,
+    decode,
+)
+from .history import History, iter_history, load_history
+from .ledger import RadioLedger
 from .sms_monitor import PRESETS, SmsCap, SmsUsageMonitor, Verdict
 
-__all__ = ["PRESETS", "RadioLedger", "SmsCap", "SmsUsageMonitor", "Transmission", "Verdict"]
+__all__ = [
+    "EVENT_TYPES",
+    "PRESETS",
+    "AppFinal",
+    "AppStart",
+    "CapVerdict",
+    "DozeState",
+    "EnqueuedBatch",
+    "Event",
+    "FaultApplied",
+    "History",
+    "HistoryError",
+    "InboundAck",
+    "InboundReceived",
+    "InboxScan",
+    "Issued",
+    "JobRan",
+    "LostCallback",
+    "PushOutcome",
+    "RadioLedger",
+    "Reconciled",
+    "RequestFailed",
+    "RunConfig",
+    "SmsCap",
+    "SmsUsageMonitor",
+    "StopReply",
+    "TelephonyRetry",
+    "TrackerTimeout",
+    "Transmission",
+    "Verdict",
+    "decode",
+    "iter_history",
+    "load_history",
+]

@@ -37,8 +37,9 @@ from dataclasses import dataclass
 import simpy
 
 from .config import OEM_PROFILES, RESULT_OK, AndroidSpec, CarrierSpec, SimSpec
+from .events import CapVerdict, DozeState, LostCallback, TelephonyRetry, Transmission
 from .history import History
-from .ledger import RadioLedger, Transmission
+from .ledger import RadioLedger
 from .sms_monitor import PRESETS, SmsCap, SmsUsageMonitor, Verdict
 
 __all__ = [
@@ -166,7 +167,7 @@ class Doze:
         self.state = state
         if state == "deep_idle":
             self.idle_count += 1
-        self.history.emit(self.env.now, "doze", phone=self.phone, state=state)
+        self.history.emit(DozeState(t=self.env.now, phone=self.phone, state=state))
         if not self.idle:
             wake, self._wake = self._wake, self.env.event()
             wake.succeed()
@@ -341,13 +342,14 @@ class Radio:
             self.env.process(self._transmit(request, self.env.now, self._power))
             return
         self.history.emit(
-            self.env.now,
-            "cap",
-            phone=self.phone,
-            sim_slot=request.slot,
-            sms_id=request.sms_id,
-            verdict=verdict.value,
-            parts=request.parts,
+            CapVerdict(
+                t=self.env.now,
+                phone=self.phone,
+                sim_slot=request.slot,
+                sms_id=request.sms_id,
+                verdict=verdict.value,
+                parts=request.parts,
+            )
         )
         if verdict is Verdict.REFUSE:
             for record in request.intents:
@@ -391,13 +393,14 @@ class Radio:
             if code != RIL_RETRY:
                 break
             self.history.emit(
-                self.env.now,
-                "telephony_retry",
-                phone=self.phone,
-                sms_id=request.sms_id,
-                attempt=attempt + 1,
-                reached=leaves,
-                part=index + 1,
+                TelephonyRetry(
+                    t=self.env.now,
+                    phone=self.phone,
+                    sms_id=request.sms_id,
+                    attempt=attempt + 1,
+                    reached=leaves,
+                    part=index + 1,
+                )
             )
         else:
             code = RETRY_FAILED
@@ -420,7 +423,7 @@ class Radio:
             if carrier.lost_callback and self.rng.random() < carrier.lost_callback:
                 self.intents.release(record)
                 self.history.emit(
-                    self.env.now, "lost_callback", phone=self.phone, sms_id=request.sms_id
+                    LostCallback(t=self.env.now, phone=self.phone, sms_id=request.sms_id)
                 )
                 continue
             self._fire(record, code)
@@ -432,7 +435,7 @@ class Radio:
     def _record(self, request: SendRequest, submitted: float, parts_sent: int, cause: str) -> None:
         sim = self.sims[request.slot]
         entry = Transmission(
-            at=self.env.now,
+            t=self.env.now,
             phone=self.phone,
             sim_slot=request.slot,
             sim_number=sim.number,
@@ -442,21 +445,9 @@ class Radio:
             parts=request.parts,
             parts_sent=parts_sent,
             cause=cause,
+            submitted=submitted,
         )
+        # One record: the ledger keeps the object the history writes.
         self.ledger.record(entry)
-        self.history.emit(
-            entry.at,
-            "radio",
-            phone=entry.phone,
-            sim_slot=entry.sim_slot,
-            sim_number=entry.sim_number,
-            recipient=entry.recipient,
-            sms_id=entry.sms_id,
-            uuid=entry.uuid,
-            parts=entry.parts,
-            parts_sent=entry.parts_sent,
-            cause=entry.cause,
-            # when the app handed it to Android: what the SMS cap counted
-            submitted=round(submitted, 6),
-        )
+        self.history.emit(entry)
         self.on_transmitted(entry)

@@ -49,6 +49,15 @@ from .android import (
 )
 from .config import RESULT_OK, PhoneSpec
 from .context import PhoneContext
+from .events import (
+    AppStart,
+    FaultApplied,
+    InboundAck,
+    Issued,
+    Reconciled,
+    RequestFailed,
+    TrackerTimeout,
+)
 from .history import History
 from .inbound import Inbound
 from .network import Network
@@ -160,7 +169,7 @@ class GatewayApp:
         if self.running:
             return
         self.running = True
-        self.history.emit(self.env.now, "app_start", phone=self.name, app=self.profile.name)
+        self.history.emit(AppStart(t=self.env.now, phone=self.name, app=self.profile.name))
         self._start_schedulers(gen)
         if self.profile.retroactive_scan and self.profile.scan_mode == "start-stop-only":
             self._queue.put(self.inbound.scan_task)
@@ -196,7 +205,9 @@ class GatewayApp:
         store, the preferences, pending workers and (unless the phone reboots) the alarms
         stay."""
         in_flight = len(self.trackers)
-        self.history.emit(self.env.now, "fault", phone=self.name, fault=kind, in_flight=in_flight)
+        self.history.emit(
+            FaultApplied(t=self.env.now, phone=self.name, fault=kind, in_flight=in_flight)
+        )
         self.process_alive = False
         self.running = False
         self.trackers = {}
@@ -224,7 +235,7 @@ class GatewayApp:
     def restart_schedulers(self) -> None:
         """``updateConfig`` from the settings screen: ``ACTION_UPDATE_CONFIG`` reaches a
         running service only (GatewayServiceModule.kt:133-138; GS:278-280, 821-828)."""
-        self.history.emit(self.env.now, "fault", phone=self.name, fault="settings_change")
+        self.history.emit(FaultApplied(t=self.env.now, phone=self.name, fault="settings_change"))
         if self.running and self.process_alive:
             self._start_schedulers(self.gen)
 
@@ -232,7 +243,7 @@ class GatewayApp:
         """The campaign screen's ``triggerImmediatePoll`` (campaigns.tsx:265-471): an
         ``ACTION_FCM_WAKE`` intent, whether or not the service runs
         (GatewayServiceModule.kt:176-180; GS:155-164, 281-284)."""
-        self.history.emit(self.env.now, "fault", phone=self.name, fault="campaign_screen")
+        self.history.emit(FaultApplied(t=self.env.now, phone=self.name, fault="campaign_screen"))
         if not self.powered_off:
             self.trigger_poll("campaign_screen")
 
@@ -299,12 +310,9 @@ class GatewayApp:
     def _failed(self, endpoint: str, outcome: str, status: int) -> None:
         """A request the app saw fail: offline, lost either way, or refused (non-2xx)."""
         self.history.emit(
-            self.env.now,
-            "request",
-            phone=self.name,
-            endpoint=endpoint,
-            outcome=outcome,
-            status=status,
+            RequestFailed(
+                t=self.env.now, phone=self.name, endpoint=endpoint, outcome=outcome, status=status
+            )
         )
 
     def observe(self, endpoint: str, body: Mapping[str, Any], reply: Reply) -> None:
@@ -316,32 +324,30 @@ class GatewayApp:
         if endpoint == "pending":
             items = reply.body.get("sms_list") or []
             if items:
-                self.history.emit(
-                    now,
-                    "issued",
-                    phone=self.name,
-                    sms=[{"id": item["id"], "number": item["phone_number"]} for item in items],
-                )
+                sms = [{"id": item["id"], "number": item["phone_number"]} for item in items]
+                self.history.emit(Issued(t=now, phone=self.name, sms=sms))
         elif endpoint == "inbound":
             stop = bool(reply.body.get("is_stop") or reply.body.get("blacklisted"))
             self.history.emit(
-                now,
-                "inbound_ack",
-                phone=self.name,
-                sender=body["from_number"],
-                body=body["message"],
-                stop=stop,
+                InboundAck(
+                    t=now,
+                    phone=self.name,
+                    sender=body["from_number"],
+                    body=body["message"],
+                    stop=stop,
+                )
             )
         elif endpoint == "inbound-batch":
             words = self.ctx.stop_words
             for item in body["messages"]:
                 self.history.emit(
-                    now,
-                    "inbound_ack",
-                    phone=self.name,
-                    sender=item["from_number"],
-                    body=item["message"],
-                    stop=item["message"].strip().upper() in words,
+                    InboundAck(
+                        t=now,
+                        phone=self.name,
+                        sender=item["from_number"],
+                        body=item["message"],
+                        stop=item["message"].strip().upper() in words,
+                    )
                 )
 
     # -- alarms -----------------------------------------------------------------------------
@@ -512,12 +518,13 @@ class GatewayApp:
                 done += reply.body.get("not_found_ids") or []
                 self.store.mark_synced(done)
                 self.history.emit(
-                    self.env.now,
-                    "reconcile",
-                    phone=self.name,
-                    known=len(known),
-                    settled=len(done),
-                    stuck=len(reply.body.get("stuck_ids") or []),
+                    Reconciled(
+                        t=self.env.now,
+                        phone=self.name,
+                        known=len(known),
+                        settled=len(done),
+                        stuck=len(reply.body.get("stuck_ids") or []),
+                    )
                 )
         if self.alive(gen) and self.store.unsynced:
             self.unsynced_flag = True
@@ -544,12 +551,13 @@ class GatewayApp:
                     )
                     self._result(tracker.sms_id, "error", reason)
                 self.history.emit(
-                    now,
-                    "tracker_timeout",
-                    phone=self.name,
-                    sms_id=tracker.sms_id,
-                    sent=tracker.sent,
-                    total=tracker.total,
+                    TrackerTimeout(
+                        t=now,
+                        phone=self.name,
+                        sms_id=tracker.sms_id,
+                        sent=tracker.sent,
+                        total=tracker.total,
+                    )
                 )
 
     # -- push and inbound -------------------------------------------------------------------

@@ -1,30 +1,50 @@
-"""The run's history: one plain event per thing that happened, in virtual-time order.
+"""The run's history: one event per thing that happened, in virtual-time order.
 
-Each event is a dict with ``t`` (virtual seconds since the start, rounded to the
-microsecond) and ``kind``; the rest are JSON-ready fields. The radio ledger's entries are
-events of kind ``radio``. Oracles and reports read nothing else (plus the server's final
-state), so a history written as JSONL can be judged again without re-running.
+Events are written as typed records (``simulator.events``) and kept as plain dicts,
+``{"t": ..., "kind": ..., <fields>}``, exactly the JSON line each becomes. The radio
+ledger's entries are the ``radio`` events. Oracles and reports read nothing else (plus the
+server's final state), so a history written as JSONL can be judged again without
+re-running; :func:`load_history` is the one reader of such a file.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, overload
 
-__all__ = ["History"]
+from .events import Event, HistoryError, decode
+
+__all__ = ["History", "iter_history", "load_history"]
 
 
 class History:
-    """An append-only list of events."""
+    """An append-only list of events, each kept as its JSON-ready dict."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def emit(self, t: float, kind: str, **fields: Any) -> dict[str, Any]:
-        """Record an event at virtual time ``t``."""
-        event = {"t": round(t, 6), "kind": kind, **fields}
-        self.events.append(event)
-        return event
+    @overload
+    def emit(self, event: Event) -> dict[str, Any]: ...
+
+    @overload
+    def emit(self, event: float, kind: str, **fields: Any) -> dict[str, Any]: ...
+
+    def emit(self, event: Event | float, kind: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Record an event; returns the dict the history keeps.
+
+        The form ``emit(t, kind, **fields)`` is kept only while the harness moves to typed
+        events; it is checked against the event's class all the same.
+        """
+        if not isinstance(event, Event):
+            if kind is None:
+                raise TypeError("History.emit takes an event, or a time, a kind and fields.")
+            event = decode({"t": event, "kind": kind, **fields})
+        row = event.to_dict()
+        self.events.append(row)
+        return row
 
     def of_kind(self, kind: str) -> Iterator[dict[str, Any]]:
         """The events of one kind, in order."""
@@ -32,3 +52,36 @@ class History:
 
     def __len__(self) -> int:
         return len(self.events)
+
+
+def iter_history(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The events of a ``history.jsonl`` one at a time, as plain dicts, each checked
+    against its kind's class.
+
+    Raises :class:`~simulator.events.HistoryError` naming the file and line of the first
+    line that is not JSON or not a known event.
+    """
+    source = Path(path)
+    with source.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise HistoryError(f"Line {number} of {source} is not JSON: {exc}.") from exc
+            if not isinstance(row, dict):
+                raise HistoryError(
+                    f"Line {number} of {source} is not an event: a JSON object is expected."
+                )
+            try:
+                decode(row)
+            except HistoryError as exc:
+                raise HistoryError(f"Line {number} of {source}: {exc}") from exc
+            yield row
+
+
+def load_history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every event of a ``history.jsonl``, in order, as plain dicts (see
+    :func:`iter_history`)."""
+    return list(iter_history(path))

@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .android import SMS_ALLOWLIST
+from .events import InboundReceived, InboxScan
 
 if TYPE_CHECKING:
     from .app import GatewayApp
@@ -44,13 +45,14 @@ class Inbound:
         date_ms = app.ctx.clock.epoch_ms(now) // 1000 * 1000
         self.inbox.append((now, sender, body, date_ms))
         app.history.emit(
-            now,
-            "inbound_received",
-            phone=app.name,
-            sender=sender,
-            body=body,
-            date=app.ctx.clock.iso(date_ms),
-            sim_number=sim_number,
+            InboundReceived(
+                t=now,
+                phone=app.name,
+                sender=sender,
+                body=body,
+                date=app.ctx.clock.iso(date_ms),
+                sim_number=sim_number,
+            )
         )
         app.doze.allow(SMS_ALLOWLIST)
         # The receiving number as SubscriptionInfo tells it: "" for an unreadable SIM.
@@ -137,11 +139,9 @@ class Inbound:
             self.checkpoint = now
             return True
         app.history.emit(
-            now,
-            "inbox_scan",
-            phone=app.name,
-            messages=len(messages),
-            oldest_age=round(now - oldest, 6),
+            InboxScan(
+                t=now, phone=app.name, messages=len(messages), oldest_age=round(now - oldest, 6)
+            )
         )
         reply = yield from app.request("inbound-batch", {"messages": messages})
         if reply is None and not stop_only:

@@ -19,8 +19,9 @@ from .android import Doze, Radio
 from .app import GatewayApp
 from .config import FAULT_WAIT_LIMIT, PhoneSpec, WorldSpec
 from .context import PhoneContext, Pushable, WallClock
+from .events import AppFinal, FaultApplied, PushOutcome, StopReply, Transmission
 from .history import History
-from .ledger import RadioLedger, Transmission
+from .ledger import RadioLedger
 from .network import Link, Network, Wire
 from .port import GatewayPort, Transport
 
@@ -58,18 +59,19 @@ class Fcm:
         world = self.world
         app = self._apps.get(token)
         if app is None:
-            world.history.emit(world.env.now, "fcm", token=token, outcome="unregistered")
+            world.history.emit(PushOutcome(t=world.env.now, token=token, outcome="unregistered"))
             return False
         spec = world.spec.fcm
         if not spec.enabled or (spec.loss and self.rng.random() < spec.loss):
-            world.history.emit(world.env.now, "fcm", phone=app.name, outcome="lost")
+            world.history.emit(PushOutcome(t=world.env.now, phone=app.name, outcome="lost"))
             return True
         world.env.process(self._deliver(app, spec.latency))
         return True
 
     def _deliver(self, app: Pushable, latency: float):  # type: ignore[no-untyped-def]
         yield self.world.env.timeout(latency)
-        self.world.history.emit(self.world.env.now, "fcm", phone=app.name, outcome="delivered")
+        world = self.world
+        world.history.emit(PushOutcome(t=world.env.now, phone=app.name, outcome="delivered"))
         app.on_push()
 
 
@@ -170,18 +172,14 @@ class World:
         elif kind == "partition":
             until = app.link.partition(duration)
             self.history.emit(
-                self.env.now,
-                "fault",
-                phone=app.name,
-                fault=kind,
-                until=round(until, 6),
+                FaultApplied(t=self.env.now, phone=app.name, fault=kind, until=round(until, 6))
             )
         elif kind == "unplug":
             app.doze.unplug()
-            self.history.emit(self.env.now, "fault", phone=app.name, fault=kind)
+            self.history.emit(FaultApplied(t=self.env.now, phone=app.name, fault=kind))
         elif kind == "plug":
             app.doze.plug()
-            self.history.emit(self.env.now, "fault", phone=app.name, fault=kind)
+            self.history.emit(FaultApplied(t=self.env.now, phone=app.name, fault=kind))
         else:
             raise ValueError(f"Unknown fault kind {kind!r}.")
 
@@ -207,11 +205,12 @@ class World:
     def _reply(self, entry: Transmission, word: str, delay: float):  # type: ignore[no-untyped-def]
         yield self.env.timeout(delay)
         self.history.emit(
-            self.env.now,
-            "stop_reply",
-            recipient=entry.recipient,
-            sim_number=entry.sim_number,
-            sms_id=entry.sms_id,
+            StopReply(
+                t=self.env.now,
+                recipient=entry.recipient,
+                sim_number=entry.sim_number,
+                sms_id=entry.sms_id,
+            )
         )
         app = self._by_sim.get(entry.sim_number)
         if app is not None:
@@ -226,7 +225,14 @@ class World:
 
     def finish(self) -> list[dict[str, Any]]:
         """Write each app's final local state into the history (``app_final``)."""
-        return [
-            self.history.emit(self.env.now, "app_final", phone=name, **app.final_state())
-            for name, app in self.apps.items()
-        ]
+        rows = []
+        for name, app in self.apps.items():
+            state = app.final_state()
+            final = AppFinal(
+                t=self.env.now,
+                phone=name,
+                unsynced=state["unsynced"],
+                statuses=state["statuses"],
+            )
+            rows.append(self.history.emit(final))
+        return rows

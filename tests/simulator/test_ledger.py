@@ -9,7 +9,17 @@ from simulator import RadioLedger, Transmission
 
 def _tx(at, sms_id, parts=1, sent=1, cause="app"):
     return Transmission(
-        at, "phone-1", 0, "+420777000001", "+420608000001", sms_id, f"u{sms_id}", parts, sent, cause
+        t=at,
+        phone="phone-1",
+        sim_slot=0,
+        sim_number="+420777000001",
+        recipient="+420608000001",
+        sms_id=sms_id,
+        uuid=f"u{sms_id}",
+        parts=parts,
+        parts_sent=sent,
+        cause=cause,
+        submitted=at - 0.5,
     )
 
 
@@ -34,12 +44,13 @@ def test_time_never_goes_backwards_and_parts_are_checked():
         _tx(6.0, 3, parts=2, sent=3)
 
 
-def test_records_are_plain_json_ready_dicts():
+def test_records_are_the_history_radio_lines():
     ledger = RadioLedger()
     ledger.record(_tx(1.5, 9))
     (record,) = ledger.to_records()
     assert record == {
-        "at": 1.5,
+        "t": 1.5,
+        "kind": "radio",
         "phone": "phone-1",
         "sim_slot": 0,
         "sim_number": "+420777000001",
@@ -49,4 +60,5 @@ def test_records_are_plain_json_ready_dicts():
         "parts": 1,
         "parts_sent": 1,
         "cause": "app",
+        "submitted": 1.0,
     }
