@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 
 from scenarios.model import Scenario
+from simulator import EnqueuedBatch, JobRan, RequestFailed, RunConfig
 from simulator.android import cap_in_force
 from simulator.config import PhoneSpec
 from simulator.port import Reply
@@ -207,21 +208,23 @@ class _Run:
         """A request the fault proxy lost (on its thread): into the history, on the
         simulation's thread, as a virtual-time run records it; a lost answer to a poll
         still issued SMS, which the history records too."""
-        if event.outcome not in ("request_lost", "response_lost", "reset") or event.phone is None:
+        phone = event.phone
+        if event.outcome not in ("request_lost", "response_lost", "reset") or phone is None:
             return
         env = self.world.env
         assert isinstance(env, WallClockEnvironment)
         endpoint = event.path.rsplit("/", 1)[-1]
-        app = self.world.apps.get(event.phone)
+        app = self.world.apps.get(phone)
 
         def record() -> None:
             self.history.emit(
-                env.now,
-                "request",
-                phone=event.phone,
-                endpoint=endpoint,
-                outcome=event.outcome,
-                status=event.status,
+                RequestFailed(
+                    t=env.now,
+                    phone=phone,
+                    endpoint=endpoint,
+                    outcome=event.outcome,
+                    status=event.status,
+                )
             )
             if app is not None and event.response_body:
                 try:
@@ -265,25 +268,26 @@ class _Run:
     def _emit_config(self) -> None:
         s = self.scenario
         self.history.emit(
-            0.0,
-            "config",
-            scenario=s.name,
-            seed=self.seed,
-            start=self.target.start.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            timezone=s.timezone,
-            phones={
-                p.name: {
-                    "server_id": self.phone_ids[p.name],
-                    "sims": [sim.number for sim in p.sims],
-                    "daily_limit": p.daily_limit,
-                    "monthly_limit": p.monthly_limit,
-                    "rate_limit": p.rate_limit,
-                    "app": p.app.name,
-                    "caps": self._caps(p, booted_since_grant=False),
-                    "caps_after_reboot": self._caps(p, booted_since_grant=True),
-                }
-                for p in s.world.phones
-            },
+            RunConfig(
+                t=0.0,
+                scenario=s.name,
+                seed=self.seed,
+                start=self.target.start.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                timezone=s.timezone,
+                phones={
+                    p.name: {
+                        "server_id": self.phone_ids[p.name],
+                        "sims": [sim.number for sim in p.sims],
+                        "daily_limit": p.daily_limit,
+                        "monthly_limit": p.monthly_limit,
+                        "rate_limit": p.rate_limit,
+                        "app": p.app.name,
+                        "caps": self._caps(p, booted_since_grant=False),
+                        "caps_after_reboot": self._caps(p, booted_since_grant=True),
+                    }
+                    for p in s.world.phones
+                },
+            )
         )
 
     # -- processes ------------------------------------------------------------------------
@@ -326,12 +330,13 @@ class _Run:
             ids = [i for i in answered if i is not None]
             self.enqueued += len(ids)
             self.history.emit(
-                env.now,
-                "enqueued",
-                batch=index,
-                ids=ids,
-                refused=len(answered) - len(ids),
-                states=states,
+                EnqueuedBatch(
+                    t=env.now,
+                    batch=index,
+                    ids=ids,
+                    refused=len(answered) - len(ids),
+                    states=states,
+                )
             )
             self.batches_done += 1
 
@@ -343,7 +348,7 @@ class _Run:
             yield env.timeout(max(0.0, due(env.now) - env.now))
             run = fire(name, env.now)
             if run.get("affected"):
-                self.history.emit(env.now, "job", job=name, affected=run["affected"])
+                self.history.emit(JobRan(t=env.now, job=name, affected=run["affected"]))
             yield env.timeout(1.0)
 
     def _every(self, period: float) -> Callable[[float], float]:

@@ -60,9 +60,7 @@ def clock_from_environment(env: dict[str, str]) -> Clock:
     if scale:
         start = env.get("HIL_CLOCK_START")
         epoch = float(env["HIL_CLOCK_EPOCH"])
-        begin = (
-            datetime.fromisoformat(start) if start else datetime.fromtimestamp(epoch, UTC)
-        )
+        begin = datetime.fromisoformat(start) if start else datetime.fromtimestamp(epoch, UTC)
         return ScaledClock(begin, float(scale), epoch)
     return SystemClock()
 

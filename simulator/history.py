@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 from .events import Event, HistoryError, decode
 
@@ -26,22 +26,8 @@ class History:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    @overload
-    def emit(self, event: Event) -> dict[str, Any]: ...
-
-    @overload
-    def emit(self, event: float, kind: str, **fields: Any) -> dict[str, Any]: ...
-
-    def emit(self, event: Event | float, kind: str | None = None, **fields: Any) -> dict[str, Any]:
-        """Record an event; returns the dict the history keeps.
-
-        The form ``emit(t, kind, **fields)`` is kept only while the harness moves to typed
-        events; it is checked against the event's class all the same.
-        """
-        if not isinstance(event, Event):
-            if kind is None:
-                raise TypeError("History.emit takes an event, or a time, a kind and fields.")
-            event = decode({"t": event, "kind": kind, **fields})
+    def emit(self, event: Event) -> dict[str, Any]:
+        """Record an event; returns the dict the history keeps."""
         row = event.to_dict()
         self.events.append(row)
         return row

@@ -193,8 +193,8 @@ def test_same_history_on_postgresql(name: str, pg_url: str, tmp_path: Path) -> N
 
 def test_the_scenario_format_names_exactly_the_oracles_and_paths_the_harness_has() -> None:
     # scenarios/ may not import the harness, so it lists the names itself: keep them one.
-    from harness.oracles import ORACLES
     from harness.hits import HIT_PATHS
+    from harness.oracles import ORACLES
     from scenarios import HITS
     from scenarios import ORACLES as NAMED
 

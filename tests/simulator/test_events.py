@@ -22,7 +22,6 @@ from simulator import (
     EnqueuedBatch,
     Event,
     FaultApplied,
-    History,
     HistoryError,
     InboundAck,
     InboundReceived,
@@ -189,20 +188,6 @@ def test_decode_refuses_an_unknown_field_and_an_impossible_value() -> None:
     row = {**RADIO.to_dict(), "parts_sent": 3}
     with pytest.raises(HistoryError, match="between 0 and its 2 part"):
         decode(row)
-
-
-def test_the_keyword_form_of_emit_writes_the_same_line_and_is_checked() -> None:
-    history = History()
-    typed = history.emit(JobRan(t=60.0000004, job="heartbeat_check", affected=2))
-    legacy = history.emit(60.0000004, "job", job="heartbeat_check", affected=2)
-    assert (
-        _line(typed)
-        == _line(legacy)
-        == ('{"t":60.0,"kind":"job","job":"heartbeat_check","affected":2}')
-    )
-    with pytest.raises(HistoryError, match="has no field 'affected'"):
-        history.emit(61.0, "job", job="heartbeat_check")
-    assert len(history) == 2
 
 
 def _busy_world() -> World:
