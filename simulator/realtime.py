@@ -21,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import simpy
 
-__all__ = ["Lateness", "WallClockEnvironment"]
+__all__ = ["IO_EVERY", "Lateness", "WallClockEnvironment"]
+
+IO_EVERY = 0.005  # wall seconds: the longest run of steps before the loop's I/O is served
 
 
 class Lateness:
@@ -48,7 +51,8 @@ class Lateness:
         self.worst = max(self.worst, late)
 
     def quantile(self, q: float) -> float:
-        """The ``q`` quantile (0..1) of the lateness, to the bucket (upper edge)."""
+        """The ``q`` quantile (0..1) of the lateness, to the bucket (its upper edge, never
+        more than the worst)."""
         if not self.count:
             return 0.0
         rank = q * self.count
@@ -56,7 +60,7 @@ class Lateness:
         for bucket in sorted(self.buckets):
             seen += self.buckets[bucket]
             if seen >= rank:
-                return (bucket + 1) * self.BUCKET
+                return min((bucket + 1) * self.BUCKET, self.worst)
         return self.worst
 
 
@@ -72,7 +76,8 @@ class WallClockEnvironment(simpy.Environment):
         self.lateness = Lateness()
         self._t0: float | None = None  # monotonic() when now was 0
         self._inbox: collections.deque[Callable[[], Any]] = collections.deque()
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # the driver asleep on it
+        self._thread: int | None = None  # the thread driving the loop, while it runs
 
     # -- time -------------------------------------------------------------------------------
 
@@ -94,9 +99,17 @@ class WallClockEnvironment(simpy.Environment):
         Safe from any thread; the usual use is ``env.post(lambda: event.succeed(value))``.
         """
         self._inbox.append(callback)
+        if threading.get_ident() == self._thread:
+            self._wake_up()  # a task of the loop itself: no self-pipe write needed
+            return
         # a closed loop: the run is over, nobody listens
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self._wake.set)
+            self.loop.call_soon_threadsafe(self._wake_up)
+
+    def _wake_up(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _take_inbox(self, until: float) -> None:
         if not self._inbox:
@@ -113,31 +126,47 @@ class WallClockEnvironment(simpy.Environment):
         """Process events, paced by the wall clock, until simulation time ``until``."""
         if until is None or isinstance(until, simpy.Event):
             raise TypeError("A wall-clock run needs a time to run until.")
-        self.loop.run_until_complete(self._drive(float(until)))
+        self._thread = threading.get_ident()
+        try:
+            self.loop.run_until_complete(self._drive(float(until)))
+        finally:
+            self._thread = None
         return None
 
     async def _drive(self, until: float) -> None:
         if self._t0 is None:
             self._t0 = time.monotonic() - self._now / self.scale
+        loop = self.loop
+        yielded = time.monotonic()
         while True:
             self._take_inbox(until)
             due = self.peek()
-            wall = self.wall_now()
+            clock = time.monotonic()
+            wall = (clock - self._t0) * self.scale
             # as simpy's run(until=t): events due at t itself are left for the next run
             if due <= wall and due < until:
                 self.lateness.add((wall - due) / self.scale)
                 self.step()
+                if clock - yielded > IO_EVERY:
+                    # Behind schedule: let the answers in flight in between the steps.
+                    await asyncio.sleep(0)
+                    yielded = time.monotonic()
                 continue
             if wall >= until:
                 self._now = max(self._now, until)
                 return
-            self._wake.clear()
+            # Asleep until the next event is due or news is posted; a future and a timer
+            # cost a fraction of what asyncio.wait_for's task per sleep costs.
             if self._inbox:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=(min(due, until) - wall) / self.scale
-                )
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later((min(due, until) - wall) / self.scale, self._wake_up)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            yielded = time.monotonic()
 
     def close(self) -> None:
         """Cancel what is still in flight and close the loop."""
