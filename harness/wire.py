@@ -9,11 +9,12 @@ phone's next request reuses (the most recently used first).
 It speaks HTTP/1.1 itself (``h11`` on asyncio streams, as the fault proxy does) rather than
 through ``httpx.AsyncClient``: one process drives thousands of phones only if a request
 costs it little CPU, and httpx's async stack cost about three times as much per request
-(``benchmarks/realtime_phones.py``: 2.9 against 0.9 ms; part of it is httpcore importing
-the absent ``sniffio`` again for every lock it makes), and a pool of hundreds of connections
-more still (httpcore scans every connection and waiting request whenever one starts or
-ends). Plain ``http`` and ``https`` (certificates checked as httpx checks them); no proxy
-from the environment, no redirects, no compression: a gateway's device API needs none.
+(3.7-4.6 against 1.3 ms of CPU, event-loop wake-ups included; part of it is httpcore
+importing the absent ``sniffio`` again for every lock it makes), and a pool of hundreds of
+connections more still (httpcore scans every connection and waiting request whenever one
+starts or ends): BENCHMARKS.md, "Virtual phones in real time". Plain ``http`` and
+``https`` (certificates checked as httpx checks them); no proxy from the environment, no
+redirects, no compression: a gateway's device API needs none.
 
 :class:`BlockingDevice` is a ``GatewayPort`` (``call``, blocking, httpx) for the few device
 requests the harness makes itself outside the simulation: reading each phone's inbound
