@@ -21,6 +21,24 @@ KNOWN_DEFECTS: dict[str, str] = {
     "S1": "inbound-batch items without a device time are deduped only within the 10-minute "
     "window (this server before issue 8): an inbox scan after an app restart records old "
     "messages again",
+    # Defect classes the reference does not have, that a server someone else wrote could.
+    "C1": "the monthly reset runs on the 1st of each month, ignoring the phone's "
+    "month_start_day",
+    "C2": "the daily reset runs at midnight UTC instead of midnight in the server's time zone",
+    "C3": "no throttling at pickup: a poll gets a whole batch whatever the phone's rate_limit",
+    "C4": "capacity is counted in SMS, not segments: multi-part SMS overrun the limits",
+    "C5": "pickup reads the queue, then marks it handed out without a lock or guard: two "
+    "concurrent polls get the same SMS",
+    "C6": "the stuck reset queues at_most_once SMS again instead of ending them as errors",
+    "C7": "assignment ignores whether a phone is online: SMS wait on phones that stopped "
+    "heartbeating",
+    "C8": "assignment ignores the phones' partner filters",
+    "C9": "heartbeat_timeout is read in seconds instead of minutes: phones count as offline "
+    "between heartbeats",
+    "C10": "a confirm is applied to any SMS id, whichever phone it was issued to",
+    "C11": "STOP is recognised only as the exact upper-case word: 'Stop' and 'STOP.' are missed",
+    "C12": "a STOP blacklists the number as the phone wrote it, so a STOP from 00420... does not "
+    "stop SMS queued for +420...",
 }
 
 
