@@ -1,11 +1,17 @@
-"""The phone blacklist: numbers (E.164) that must never receive an SMS."""
+"""The phone blacklist: numbers (E.164) that must never receive an SMS.
+
+With defect C12 a STOP's number is stored as the phone wrote it (``written_form``), not in
+E.164 form. Enqueue and pickup look the blacklist up by the SMS's E.164 number, and the
+cancel of queued SMS compares the same way, so such a row stops only SMS whose E.164 number
+is exactly the string the phone wrote.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import Connection, Row, String, delete, select, update
 
 from ..errors import InvalidInput, NotFound
 from ..storage.tables import blacklist, sms
@@ -13,7 +19,14 @@ from .context import Context
 from .dbutil import chunks, insert_ignoring_conflicts
 from .numbers import to_e164
 
-__all__ = ["add_numbers", "blacklisted_among", "cancel_queued_for", "list_numbers", "remove_number"]
+__all__ = [
+    "add_numbers",
+    "blacklisted_among",
+    "cancel_queued_for",
+    "list_numbers",
+    "remove_number",
+    "written_form",
+]
 
 
 def normalise_or_fail(ctx: Context, number: str) -> str:
@@ -27,15 +40,29 @@ def normalise_or_fail(ctx: Context, number: str) -> str:
     return e164
 
 
+def written_form(number: str) -> str:
+    """A number as a phone wrote it, cut to the blacklist's column (defect C12)."""
+    return number[: cast(String, blacklist.c.number.type).length]
+
+
 def add_numbers(
-    conn: Connection, ctx: Context, numbers: Iterable[str], reason: str | None = None
+    conn: Connection,
+    ctx: Context,
+    numbers: Iterable[str],
+    reason: str | None = None,
+    *,
+    as_written: bool = False,
 ) -> tuple[list[str], int]:
     """Blacklist numbers and cancel the SMS queued for them.
 
     Returns the E.164 numbers that were not blacklisted before, and how many queued SMS
-    were cancelled (none with the reference's defect B8 switched on).
+    were cancelled (none with the reference's defect B8 switched on). ``as_written=True``
+    is defect C12: the numbers are stored, and compared with the queued SMS, as given.
     """
-    wanted = sorted({normalise_or_fail(ctx, n) for n in numbers})
+    if as_written:
+        wanted = sorted({written_form(n) for n in numbers})
+    else:
+        wanted = sorted({normalise_or_fail(ctx, n) for n in numbers})
     known = blacklisted_among(conn, wanted)
     fresh = [n for n in wanted if n not in known]
     insert_ignoring_conflicts(

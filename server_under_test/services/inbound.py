@@ -38,7 +38,12 @@ duplicate reports give one record (reference defect B7). A scan is recorded in c
 long and a retried scan simply finds its committed chunks again.
 
 STOP is a whole-word, case-insensitive match against ``Settings.stop_keywords`` ("Stop
-prosím" is a STOP; "nonstop" and "stopka" are not — reference defect B10).
+prosím" is a STOP; "nonstop" and "stopka" are not — reference defect B10). With defect C11
+only a message that is exactly a keyword in upper case ("STOP", surrounding whitespace
+ignored) is a STOP; with B10 as well, a case-sensitive substring ("nonSTOP" is one, "Stop"
+is not). With defect C12 a STOP blacklists the sender as the phone wrote it
+(``00420601743915``, ``601 743 915``) instead of its E.164 form, so the SMS queued for, and
+later sent to, ``+420601743915`` are not stopped; the record keeps the E.164 sender.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, literal, or_, select, update
 
 from ..storage.tables import MAX_ID, inbound_sms, partner
-from .blacklist import add_numbers, blacklisted_among
+from .blacklist import add_numbers, blacklisted_among, written_form
 from .context import Context
 from .dbutil import LIKE_ESCAPE, chunks, contains_pattern, xact_lock
 from .numbers import to_e164
@@ -76,11 +81,20 @@ SCAN_CHUNK = 500
 _WORD = re.compile(r"\w+")
 
 
-def is_stop(text: str, keywords: tuple[str, ...], *, substring: bool = False) -> bool:
+def is_stop(
+    text: str, keywords: tuple[str, ...], *, substring: bool = False, exact: bool = False
+) -> bool:
     """Whether ``text`` asks to unsubscribe: one of its words is a STOP keyword.
 
     ``substring=True`` is the reference's rule (``'STOP' in text.upper()``, defect B10).
+    ``exact=True`` is defect C11: only the whole text, stripped, equal to a keyword in upper
+    case; with ``substring`` too, the upper-case keyword anywhere in the text, case-sensitive.
     """
+    if exact:
+        upper = {k.upper() for k in keywords}
+        if substring:
+            return any(k in text for k in upper)
+        return text.strip() in upper
     folded = text.casefold()
     wanted = {k.casefold() for k in keywords}
     if substring:
@@ -119,6 +133,7 @@ class _Prepared:
     message: str
     received: datetime | None
     key: str
+    listed_as: str  # the number a STOP blacklists: the sender, or as written (defect C12)
 
 
 @dataclass
@@ -135,6 +150,7 @@ class _Record:
     blacklisted: bool
     partner_found: bool
     values: dict[str, Any] | None = None  # the row to insert, for a record new in this call
+    listed_as: str | None = None  # the number this new record's STOP blacklists
 
 
 def _digest(*parts: object) -> str:
@@ -150,8 +166,14 @@ def _prepare(ctx: Context, phone: Row[Any], report: InboundReport) -> _Prepared:
     sender = to_e164(report.from_number, region) or report.from_number.strip()
     receiver = to_e164(report.to_number, region) or (report.to_number or "").strip()
     received = report.received_at.replace(microsecond=0) if report.received_at else None
+    listed_as = written_form(report.from_number) if ctx.settings.defect("C12") else sender
     return _Prepared(
-        sender, receiver, report.message, received, _digest(phone.id, sender, report.message)
+        sender,
+        receiver,
+        report.message,
+        received,
+        _digest(phone.id, sender, report.message),
+        listed_as,
     )
 
 
@@ -234,6 +256,7 @@ def record_reports(
     known = _load(conn, [p.key for p in prepared])
     partners = partners_by_number(conn, [p.sender for p in prepared])
     keywords, substring = ctx.settings.stop_keywords, ctx.settings.defect("B10")
+    exact = ctx.settings.defect("C11")
     results: list[tuple[_Record, bool]] = []
     created: list[_Record] = []
     refreshed: dict[int, int] = {}  # record id -> its /inbound reports now
@@ -249,16 +272,26 @@ def record_reports(
                     refreshed[record.id] = record.live_reports
             results.append((record, True))
             continue
-        stop = is_stop(item.message, keywords, substring=substring)
+        stop = is_stop(item.message, keywords, substring=substring, exact=exact)
         record = _new_record(phone, item, now, stop, partners.get(item.sender), scan=scan)
         known.setdefault(item.key, []).append(record)
         created.append(record)
         results.append((record, False))
 
     rows = [r.values for r in created if r.values is not None]
-    stop_senders = [row["from_number"] for row in rows if row["blacklisted"]]
+    stop_senders = [r.listed_as for r in created if r.listed_as is not None]
     fresh = (
-        set(add_numbers(conn, ctx, stop_senders, reason="STOP reply")[0]) if stop_senders else set()
+        set(
+            add_numbers(
+                conn,
+                ctx,
+                stop_senders,
+                reason="STOP reply",
+                as_written=ctx.settings.defect("C12"),
+            )[0]
+        )
+        if stop_senders
+        else set()
     )
     if rows:
         # The phone's lock above makes plain inserts safe; the unique reported_key is the
@@ -275,10 +308,10 @@ def record_reports(
 
     outcomes = []
     for record, duplicate in results:
-        sender = record.values["from_number"] if record.values else None
-        newly = not duplicate and sender in fresh
+        listed = record.listed_as
+        newly = not duplicate and listed is not None and listed in fresh
         if newly:
-            fresh.discard(sender)  # the first record of a newly blacklisted sender says so
+            fresh.discard(listed)  # the first record of a newly blacklisted sender says so
         assert record.id is not None
         outcomes.append(
             InboundOutcome(
@@ -353,6 +386,7 @@ def _new_record(
         blacklisted=blacklisted,
         partner_found=partner_id is not None,
         values=values,
+        listed_as=item.listed_as if blacklisted else None,
     )
 
 
