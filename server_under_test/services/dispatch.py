@@ -4,7 +4,16 @@ Exactly-once issuance: a pickup locks the phone's row (so two concurrent polls o
 phone cannot both spend its capacity) and selects its queue ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL; on SQLite every write transaction is ``BEGIN IMMEDIATE``, so pickups run one
 after another. Either way an SMS moves ``pending`` → ``processing`` in the transaction that
-selected it, and no other pickup can see it as ``pending`` again.
+selected it, and no other pickup can see it as ``pending`` again; the update also takes
+only SMS still ``pending``, so an SMS is never issued twice even where a lock is missing.
+The two steps are ``choose_batch`` and ``hand_out``, so a test can interleave two pickups.
+
+A pickup also keeps the phone's ``rate_limit`` (SMS per minute): a poll gets at most the
+rate limit minus what the phone was handed in the last 60 s. The app paces SMS only within
+one batch, so back-to-back polls would otherwise break a low rate limit.
+
+Defect switches of pickup and confirm: C3 (no throttle), C4 (capacity in SMS), C5 (no lock
+or guard: concurrent polls get the same SMS), C10 (confirms of any phone's SMS applied).
 
 Confirms are idempotent, whatever order ``sending``/``sent``/``error`` arrive in:
 
@@ -34,7 +43,7 @@ from ..storage.tables import MAX_ID, campaign, gateway_phone, sms
 from .blacklist import blacklisted_among
 from .context import Context
 from .dbutil import chunks
-from .phones import COUNTERS, IN_FLIGHT, QUEUED, phone_capacity
+from .phones import COUNTERS, IN_FLIGHT, QUEUED, phone_capacity, rate_room
 
 __all__ = [
     "Applied",
@@ -43,7 +52,9 @@ __all__ = [
     "Reconciliation",
     "Report",
     "apply_reports",
+    "choose_batch",
     "confirm",
+    "hand_out",
     "never_issued_message",
     "pickup",
     "reconcile",
@@ -54,7 +65,7 @@ FINAL = ("sent", "error", "canceled")
 
 @dataclass
 class Pickup:
-    """What one ``/pending`` call handed out."""
+    """What one ``/pending`` call handed out (or, from ``choose_batch``, chose to)."""
 
     sms: list[Row[Any]] = field(default_factory=list)
     limit_reached: bool = False
@@ -62,18 +73,33 @@ class Pickup:
 
 
 def pickup(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Pickup:
-    """Hand up to ``limit`` queued SMS to ``phone``, within its remaining capacity."""
+    """Hand up to ``limit`` queued SMS to ``phone``, within its capacity and rate limit."""
+    return hand_out(conn, ctx, choose_batch(conn, ctx, phone, limit))
+
+
+def choose_batch(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Pickup:
+    """The first step of a pickup: lock the phone, choose its next SMS (not yet handed out).
+
+    The batch is at most ``limit`` SMS, at most what the phone's ``rate_limit`` leaves of
+    the last minute (C3: not at all), and at most its remaining daily and monthly capacity
+    in segments (C4: in SMS). Blacklisted SMS met on the way are cancelled.
+    """
+    unlocked = ctx.settings.defect("C5")
+    in_sms = ctx.settings.defect("C4")
     # Serialise pickups of one phone: capacity is read, then spent.
-    phone = conn.execute(
-        select(gateway_phone).where(gateway_phone.c.id == phone.id).with_for_update()
-    ).one()
+    current = select(gateway_phone).where(gateway_phone.c.id == phone.id)
+    phone = conn.execute(current if unlocked else current.with_for_update()).one()
     counting = QUEUED + IN_FLIGHT if ctx.settings.defect("B1") else IN_FLIGHT
-    budget = phone_capacity(conn, phone, counting=counting).remaining
+    budget = phone_capacity(conn, phone, counting=counting, in_sms=in_sms).remaining
     result = Pickup()
     if budget <= 0:
         result.limit_reached = True
         return result
     now = ctx.now()
+    if not ctx.settings.defect("C3"):
+        # Room under the rate limit is not capacity: a poll it empties has limit_reached
+        # false, and the phone polls again later as usual.
+        limit = min(limit, rate_room(conn, phone, now))
     taken: list[Any] = []
     after = 0
     # Blacklisted SMS found on the way are cancelled and do not use up the batch; a few
@@ -82,30 +108,30 @@ def pickup(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Picku
         want = min(limit - len(taken), budget)
         if want <= 0:
             break
-        candidates = list(
-            conn.execute(
-                select(
-                    sms.c.id,
-                    sms.c.number,
-                    sms.c.number_e164,
-                    sms.c.body,
-                    sms.c.uuid,
-                    sms.c.gateway_sim_number,
-                    sms.c.segments,
-                )
-                .select_from(sms.outerjoin(campaign, campaign.c.id == sms.c.campaign_id))
-                .where(
-                    sms.c.gateway_phone_id == phone.id,
-                    sms.c.gateway_state == "pending",
-                    sms.c.state == "pending",
-                    sms.c.id > after,
-                    or_(sms.c.campaign_id.is_(None), campaign.c.paused.is_(False)),
-                )
-                .order_by(sms.c.id)
-                .limit(want)
-                .with_for_update(of=sms, skip_locked=True)
+        query = (
+            select(
+                sms.c.id,
+                sms.c.number,
+                sms.c.number_e164,
+                sms.c.body,
+                sms.c.uuid,
+                sms.c.gateway_sim_number,
+                sms.c.segments,
             )
+            .select_from(sms.outerjoin(campaign, campaign.c.id == sms.c.campaign_id))
+            .where(
+                sms.c.gateway_phone_id == phone.id,
+                sms.c.gateway_state == "pending",
+                sms.c.state == "pending",
+                sms.c.id > after,
+                or_(sms.c.campaign_id.is_(None), campaign.c.paused.is_(False)),
+            )
+            .order_by(sms.c.id)
+            .limit(want)
         )
+        if not unlocked:
+            query = query.with_for_update(of=sms, skip_locked=True)
+        candidates = list(conn.execute(query))
         if not candidates:
             break
         after = candidates[-1].id
@@ -119,29 +145,50 @@ def pickup(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Picku
         for cand in candidates:
             if cand.number_e164 in banned:
                 continue
-            if cand.segments > budget:
+            cost = 1 if in_sms else cand.segments
+            if cost > budget:
                 # First in, first out: a long SMS that does not fit waits; nothing jumps it.
                 budget = 0
                 break
-            budget -= cand.segments
+            budget -= cost
             taken.append(cand)
         if len(candidates) < want:
             break
-    if taken:
-        for part in chunks([t.id for t in taken]):
+    result.sms = taken
+    result.limit_reached = not taken and budget <= 0
+    return result
+
+
+def hand_out(conn: Connection, ctx: Context, chosen: Pickup) -> Pickup:
+    """The second step of a pickup: mark the chosen SMS ``processing``; what was handed out.
+
+    The update takes only SMS still queued, so an SMS another pickup handed out meanwhile
+    is left out of the answer rather than issued twice (C5: no such guard).
+    """
+    if not chosen.sms:
+        return chosen
+    now = ctx.now()
+    guarded = not ctx.settings.defect("C5")
+    handed: set[int] = set()
+    for part in chunks([t.id for t in chosen.sms]):
+        stmt = update(sms).where(sms.c.id.in_(part))
+        if guarded:
+            stmt = stmt.where(sms.c.gateway_state == "pending", sms.c.state == "pending")
+        handed.update(
             conn.execute(
-                update(sms)
-                .where(sms.c.id.in_(part))
-                .values(
+                stmt.values(
                     gateway_state="processing",
                     picked_at=now,
                     issue_count=sms.c.issue_count + 1,
                     updated_at=now,
-                )
-            )
-    result.sms = taken
-    result.limit_reached = not taken and budget <= 0
-    return result
+                ).returning(sms.c.id)
+            ).scalars()
+        )
+    return Pickup(
+        sms=[row for row in chosen.sms if row.id in handed],
+        limit_reached=chosen.limit_reached,
+        canceled_blacklisted=chosen.canceled_blacklisted,
+    )
 
 
 def _cancel_blacklisted(conn: Connection, ctx: Context, ids: Sequence[int]) -> None:
@@ -208,12 +255,13 @@ def apply_reports(
     wanted = sorted({r.sms_id for r in reports if r.sms_id <= MAX_ID})
     owned: set[int] = set()
     never_issued: set[int] = set()
+    # C10: any phone's SMS is taken as this phone's.
+    anyones = ctx.settings.defect("C10")
     for part in chunks(wanted):
-        for row in conn.execute(
-            select(sms.c.id, sms.c.issue_count).where(
-                sms.c.id.in_(part), sms.c.gateway_phone_id == phone.id
-            )
-        ):
+        query = select(sms.c.id, sms.c.issue_count).where(sms.c.id.in_(part))
+        if not anyones:
+            query = query.where(sms.c.gateway_phone_id == phone.id)
+        for row in conn.execute(query):
             (owned if row.issue_count else never_issued).add(row.id)
     mine = [r for r in reports if r.sms_id in owned]
     if len({r.sms_id for r in mine}) == len(mine):

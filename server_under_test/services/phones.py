@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, or_, select, update
 
 from ..errors import InvalidInput, NotFound, Unauthorized
+from ..settings import Settings
 from ..storage.tables import MAX_ID, gateway_phone, sms
 from .context import Context
 from .numbers import to_e164
@@ -20,6 +21,7 @@ __all__ = [
     "COUNTERS",
     "IN_FLIGHT",
     "QUEUED",
+    "RATE_WINDOW",
     "Capacity",
     "authenticate",
     "create_phone",
@@ -27,19 +29,24 @@ __all__ = [
     "get_phone",
     "hash_key",
     "heartbeat",
+    "is_online",
     "list_phones",
     "next_reset_date",
     "phone_capacity",
     "phone_stats",
+    "rate_room",
     "register_fcm",
     "rotate_api_key",
     "update_phone",
+    "within_heartbeat_timeout",
 ]
 
 # gateway_state values of an SMS that is assigned to a phone and not finished.
 QUEUED = ("pending",)
 IN_FLIGHT = ("processing", "sending")
 UNLIMITED = 10**9
+# rate_limit is SMS per minute, measured over the last RATE_WINDOW of pickups.
+RATE_WINDOW = timedelta(seconds=60)
 # The counters every device response carries, in the order the app reads them.
 COUNTERS = ("sent_today", "sent_month", "sent_total", "daily_limit", "monthly_limit")
 
@@ -243,9 +250,12 @@ class Capacity:
         return max(0, min(self.daily, self.monthly))
 
 
-def _segments_in(conn: Connection, phone_id: int, gateway_states: tuple[str, ...]) -> int:
+def _segments_in(
+    conn: Connection, phone_id: int, gateway_states: tuple[str, ...], *, in_sms: bool = False
+) -> int:
+    size = func.count() if in_sms else func.coalesce(func.sum(sms.c.segments), 0)
     total = conn.execute(
-        select(func.coalesce(func.sum(sms.c.segments), 0)).where(
+        select(size).where(
             sms.c.gateway_phone_id == phone_id,
             sms.c.gateway_state.in_(gateway_states),
             sms.c.state == "pending",
@@ -255,21 +265,67 @@ def _segments_in(conn: Connection, phone_id: int, gateway_states: tuple[str, ...
 
 
 def phone_capacity(
-    conn: Connection, phone: Row[Any], *, counting: tuple[str, ...] = IN_FLIGHT
+    conn: Connection,
+    phone: Row[Any],
+    *,
+    counting: tuple[str, ...] = IN_FLIGHT,
+    in_sms: bool = False,
 ) -> Capacity:
     """Remaining daily and monthly segments, counting what is sent plus ``counting``.
 
     Release to a phone counts what it sent plus what it holds unconfirmed (``IN_FLIGHT``):
     SMS still waiting in its queue never block their own release (reference defect B1).
     Assignment also counts the queue (``QUEUED + IN_FLIGHT``), so a phone is never given
-    more than it may send.
+    more than it may send. ``in_sms`` counts the queue in SMS instead (defect C4).
     """
     if not phone.daily_limit and not phone.monthly_limit:
         return Capacity(daily=UNLIMITED, monthly=UNLIMITED)
-    busy = _segments_in(conn, phone.id, counting)
+    busy = _segments_in(conn, phone.id, counting, in_sms=in_sms)
     daily = phone.daily_limit - phone.sent_today - busy if phone.daily_limit else UNLIMITED
     monthly = phone.monthly_limit - phone.sent_month - busy if phone.monthly_limit else UNLIMITED
     return Capacity(daily=daily, monthly=monthly)
+
+
+def rate_room(conn: Connection, phone: Row[Any], now: datetime) -> int:
+    """SMS the phone may still be handed now under its ``rate_limit`` (SMS per minute).
+
+    ``rate_limit`` minus the SMS handed to it in the last ``RATE_WINDOW`` (by ``picked_at``,
+    re-issues included); ``UNLIMITED`` when it has no rate limit. The app paces only within
+    one batch, so without this a low rate limit is broken by back-to-back polls.
+    """
+    if not phone.rate_limit:
+        return UNLIMITED
+    # One query on the pickup index's leading column: it reads the phone's SMS rows, so
+    # its cost grows with the phone's history (an index on (gateway_phone_id, picked_at)
+    # would bound it by the window).
+    recent = conn.execute(
+        select(func.count()).where(
+            sms.c.gateway_phone_id == phone.id, sms.c.picked_at > now - RATE_WINDOW
+        )
+    ).scalar_one()
+    return max(0, int(phone.rate_limit) - int(recent))
+
+
+def within_heartbeat_timeout(phone: Any, now: datetime, settings: Settings) -> bool:
+    """Whether the phone's last heartbeat is within its ``heartbeat_timeout``.
+
+    The one rule of being heard from, for the heartbeat check and for assignment.
+    ``heartbeat_timeout`` is in minutes; defect C9 reads it in seconds. ``phone`` needs
+    only ``last_heartbeat`` and ``heartbeat_timeout``.
+    """
+    if phone.last_heartbeat is None:
+        return False
+    unit = timedelta(seconds=1) if settings.defect("C9") else timedelta(minutes=1)
+    return bool(now - phone.last_heartbeat <= phone.heartbeat_timeout * unit)
+
+
+def is_online(phone: Row[Any], now: datetime, settings: Settings) -> bool:
+    """Online: marked so by its heartbeats, and the latest within its timeout.
+
+    The timeout is checked here too, not only by the periodic heartbeat check, so a phone
+    that fell silent is not given SMS in the minute before the check notices.
+    """
+    return phone.state == "online" and within_heartbeat_timeout(phone, now, settings)
 
 
 def pending_by_sim(conn: Connection, phone: Row[Any]) -> dict[str, int]:

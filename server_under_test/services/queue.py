@@ -14,6 +14,9 @@ For each SMS, in input order:
 Capacity is counted in segments: the limit minus what was sent, minus what is queued or in
 flight, minus what this call assigned so far — each assigned SMS is subtracted once (the
 reference subtracts it twice, B2).
+
+Defect switches of assignment: C4 counts capacity in SMS, C7 takes offline phones as
+online, C8 ignores partner filters, C9 reads ``heartbeat_timeout`` in seconds.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from .dbutil import bulk_insert, chunks
 from .numbers import to_e164
 from .odoo_domain import compile_domain, parse_domain
 from .partners import partners_by_number
-from .phones import IN_FLIGHT, QUEUED, phone_capacity
+from .phones import IN_FLIGHT, QUEUED, is_online, phone_capacity
 
 __all__ = ["EnqueueResult", "ItemError", "OutgoingSms", "enqueue", "segments_of"]
 
@@ -83,7 +86,7 @@ class _Slot:
     """A phone during one assignment call."""
 
     row: Row[Any]
-    capacity: int  # segments it may still be given: min(daily, monthly) left
+    capacity: int  # segments (SMS under C4) it may still be given: min(daily, monthly) left
     load: int
     matches: set[int] | None  # partner ids its filter accepts; None = no filter
     used: int = 0
@@ -96,7 +99,9 @@ class _Slot:
         return tuple(n for n in (self.row.phone_number, self.row.phone_number_2) if n)
 
 
-def _load_slots(conn: Connection, partner_ids: set[int]) -> dict[int, _Slot]:
+def _load_slots(conn: Connection, ctx: Context, partner_ids: set[int]) -> dict[int, _Slot]:
+    in_sms = ctx.settings.defect("C4")
+    filters = not ctx.settings.defect("C8")
     loads: dict[int, int] = dict(
         conn.execute(
             select(sms.c.gateway_phone_id, func.count())
@@ -107,9 +112,9 @@ def _load_slots(conn: Connection, partner_ids: set[int]) -> dict[int, _Slot]:
     slots: dict[int, _Slot] = {}
     ordered = sorted(partner_ids)
     for row in conn.execute(select(gateway_phone).where(gateway_phone.c.active)):
-        cap = phone_capacity(conn, row, counting=QUEUED + IN_FLIGHT)
+        cap = phone_capacity(conn, row, counting=QUEUED + IN_FLIGHT, in_sms=in_sms)
         matches: set[int] | None = None
-        if row.domain_filter:
+        if row.domain_filter and filters:
             condition = compile_domain(parse_domain(row.domain_filter))
             matches = set()
             for part in chunks(ordered):
@@ -153,11 +158,17 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
         item.partner_id if item.partner_id is not None else by_number.get(number or "")
         for item, number in zip(items, numbers, strict=True)
     ]
-    slots = _load_slots(conn, {p for p in partner_of if p is not None})
+    slots = _load_slots(conn, ctx, {p for p in partner_of if p is not None})
     by_sim = {n: slot for slot in slots.values() for n in slot.numbers}
     banned = set() if ctx.settings.defect("B8") else blacklisted_among(conn, numbers)
     double_count = ctx.settings.defect("B2")
-    online = [s for s in sorted(slots.values(), key=lambda s: s.row.id) if s.row.state == "online"]
+    in_sms = ctx.settings.defect("C4")
+    anyhow = ctx.settings.defect("C7")
+    online = [
+        s
+        for s in sorted(slots.values(), key=lambda s: s.row.id)
+        if anyhow or is_online(s.row, now, ctx.settings)
+    ]
 
     rows: list[dict[str, Any]] = []
     positions: list[int] = []
@@ -203,11 +214,12 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
         elif number in banned:
             _fail(row, "canceled", "sms_blacklist", f"Not sent: {number} is on the blacklist.")
         else:
-            slot, why = _choose(forced, online, partner_id, segments, double_count)
+            cost = 1 if in_sms else segments
+            slot, why = _choose(forced, online, partner_id, cost, double_count)
             if slot is None:
                 _fail(row, "error", "sms_server", why)
             else:
-                slot.used += segments
+                slot.used += cost
                 slot.load += 1
                 row["gateway_phone_id"] = slot.row.id
                 result.phones.add(slot.row.id)
