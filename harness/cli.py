@@ -39,6 +39,8 @@ from .run_cli import (
     time_scale_option,
 )
 from .run_cli import add_parsers as add_run_parsers
+from .selftest import add_parsers as add_selftest_parsers
+from .selftest import defects_command, selftest_command
 
 __all__ = ["main"]
 
@@ -214,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pair.add_argument("--png", metavar="FILE", type=Path, help="also write the code as a PNG")
     add_run_parsers(sub)
+    add_selftest_parsers(sub)
     return parser
 
 
@@ -362,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_command(args)
         if args.command == "scenarios":
             return scenarios_command(args)
+        if args.command == "selftest":
+            return selftest_command(args)
+        if args.command == "defects":
+            return defects_command(args)
         return _db_upgrade(args)
     except GatewayError as exc:
         print(f"hil {args.command}: {exc.message}", file=sys.stderr)

@@ -131,9 +131,7 @@ class AdminControl:
             body: dict[str, Any] = {
                 "name": phone.name,
                 "phone_number": phone.sims[0].number,
-                "daily_limit": phone.daily_limit,
-                "monthly_limit": phone.monthly_limit,
-                "rate_limit": phone.rate_limit,
+                **phone.server_settings(),
             }
             if len(phone.sims) > 1:
                 body["phone_number_2"] = phone.sims[1].number

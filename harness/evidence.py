@@ -8,6 +8,7 @@ violations. Standard library only, so a history saved as JSONL can be judged any
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -63,6 +64,8 @@ class Verdict:
     figures: Mapping[str, float | int]
     summary: str
     judged: bool = True  # False: the target exposes no state this oracle needs
+    # The run time of the earliest violation that has one (an end state has none).
+    first_at: float | None = None
 
     @classmethod
     def not_judged(cls, name: str, missing: Sequence[str]) -> Verdict:
@@ -81,10 +84,14 @@ class Findings:
     def __init__(self) -> None:
         self.count = 0
         self.examples: list[str] = []
+        self.first_at: float | None = None
 
-    def add(self, text: str | Callable[[], str]) -> None:
-        """Count a violation; ``text`` may be a function, so unkept texts cost nothing."""
+    def add(self, text: str | Callable[[], str], at: float | None = None) -> None:
+        """Count a violation; ``text`` may be a function, so unkept texts cost nothing.
+        ``at``: the run time it happened, when it happened at one."""
         self.count += 1
+        if at is not None and (self.first_at is None or at < self.first_at):
+            self.first_at = float(at)
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(text if isinstance(text, str) else text())
 
@@ -96,7 +103,14 @@ class Findings:
         else:
             summary = f"{checked} {what} judged, {self.count} {broken}"
         return Verdict(
-            name, self.count == 0, checked, self.count, tuple(self.examples), dict(figures), summary
+            name,
+            self.count == 0,
+            checked,
+            self.count,
+            tuple(self.examples),
+            dict(figures),
+            summary,
+            first_at=self.first_at,
         )
 
 
@@ -110,6 +124,9 @@ class Index:
     _KINDS = (
         "enqueued",
         "issued",
+        "heartbeat",
+        "confirmed",
+        "stop_reply",
         "radio",
         "cap",
         "inbound_received",
@@ -133,7 +150,13 @@ class Index:
                         "one, and it comes first."
                     )
                 self._config = event
+        self.enqueued = buckets["enqueued"]
         self.issued = buckets["issued"]
+        self.confirmed = buckets["confirmed"]
+        self.stop_replies = buckets["stop_reply"]
+        self.heartbeats: dict[str, list[float]] = defaultdict(list)
+        for _, event in buckets["heartbeat"]:
+            self.heartbeats[event["phone"]].append(float(event["t"]))
         self.radio = buckets["radio"]
         self.caps = buckets["cap"]
         self.received = buckets["inbound_received"]
@@ -181,6 +204,45 @@ class Index:
             if event["sms_id"] is not None:
                 grouped[int(event["sms_id"])].append(event)
         return grouped
+
+    @cached_property
+    def issues_by_sms(self) -> dict[int, list[tuple[int, Event]]]:
+        """Every hand-out of each SMS: (position, issued event), in history order."""
+        grouped: dict[int, list[tuple[int, Event]]] = defaultdict(list)
+        for pos, event in self.issued:
+            for item in event["sms"]:
+                grouped[int(item["id"])].append((pos, event))
+        return grouped
+
+    @cached_property
+    def first_ack(self) -> dict[int, tuple[int, float, str]]:
+        """The first final status the server acknowledged for each SMS: (position, time,
+        ``sent`` or ``error``)."""
+        first: dict[int, tuple[int, float, str]] = {}
+        for pos, event in self.confirmed:
+            for status in ("sent", "error"):
+                for sms_id in event[status]:
+                    first.setdefault(int(sms_id), (pos, float(event["t"]), status))
+        return first
+
+    @cached_property
+    def stopped(self) -> dict[str, list[tuple[int, str]]]:
+        """Recipients who replied STOP: canonical number -> (position, text) of each reply."""
+        grouped: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for pos, event in self.stop_replies:
+            grouped[canonical(event["recipient"])].append((pos, event.get("body", "")))
+        return grouped
+
+    def online_at(self, phone: str, t: float, margin: float) -> float | None:
+        """When ``phone``'s latest accepted heartbeat before ``t`` was, if the server must
+        still count it online at ``t`` (within its heartbeat timeout less ``margin``)."""
+        beats = self.heartbeats.get(phone, ())
+        n = bisect_right(beats, t)
+        if n == 0:
+            return None
+        last = beats[n - 1]
+        timeout = 60.0 * float(self.phones[phone].get("heartbeat_timeout", 5))
+        return last if t - last < timeout - margin else None
 
     @cached_property
     def sent_ids(self) -> list[int]:

@@ -269,11 +269,7 @@ class OdooControl:
         self._registered = True
         for phone in phones:
             numbers = tuple(s.number for s in phone.sims)
-            limits = {
-                "daily_limit": phone.daily_limit,
-                "monthly_limit": phone.monthly_limit,
-                "rate_limit": phone.rate_limit,
-            }
+            limits = phone.server_settings()
             found = self.execute(
                 PHONE,
                 "search_read",

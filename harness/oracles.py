@@ -17,7 +17,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from functools import partial
+from itertools import pairwise
 from typing import Any
+
+from smscodec import count_parts
 
 from .evidence import (
     MAX_EXAMPLES,
@@ -43,10 +46,47 @@ def _campaign_twice(ix: Index, campaign: Any, recipient: str, sends: dict[int, f
     return f"campaign {campaign} reached {recipient} with {len(sends)} SMS: {each}"
 
 
+# Slack the oracles give the server's clock against the harness's: a real-time target's
+# times reach the history with the network's latency, scaled by the time scale.
+CLOCK_SLACK = 60.0
+
+
+# The server paces a phone by what it hands out; the app submits each SMS after the answer's
+# one-way trip, whose jitter the server cannot know. A minute is judged as 59 s, so a
+# hand-out 60.00 s after the last one that arrives 10 ms quicker is not a breach.
+RATE_SLACK = 1.0
+
+
+def _reissue_fault(
+    ix: Index, sms_id: int, previous: Event, pos: int, event: Event, stuck_after: float
+) -> str | None:
+    """Why handing ``sms_id`` out again in ``event`` was not allowed, or None if it was: an
+    at_least_once SMS may go out again only once the stuck timeout has passed since its
+    previous hand-out, and never after the server acknowledged its final status."""
+    ack = ix.first_ack.get(sms_id)
+    if ack is not None and ack[0] < pos:
+        return f"after the server had acknowledged it {ack[2]} at {ix.when(ack[1])}"
+    gap = float(event["t"]) - float(previous["t"])
+    if gap < stuck_after - CLOCK_SLACK:
+        return (
+            f"{gap:g} s after its hand-out to {previous['phone']} at "
+            f"{ix.when(previous['t'])}, before the stuck timeout of {stuck_after:g} s"
+        )
+    return None
+
+
 def exactly_once(evidence: Evidence) -> Verdict:
-    """No SMS reaches the radio twice unless its delivery guarantee and a re-issue allow it."""
+    """No SMS reaches the radio twice unless its delivery guarantee and a legitimate
+    re-issue allow it.
+
+    A re-issue is legitimate only for an at_least_once SMS, once its stuck timeout
+    (``stuck_after`` of the run's config) has passed since the previous hand-out and before
+    the server acknowledged any final status of it: judged from the hand-outs and
+    acknowledgements the phones saw, not from the server's own count.
+    """
     ix = evidence.index
     found = Findings()
+    stuck_after = float(ix.config.get("stuck_after", 1800.0))
     app_times: dict[int, list[float]] = defaultdict(list)
     reached: set[int] = set()  # ids that already had parts reach the network
     telephony_duplicates = 0
@@ -67,43 +107,199 @@ def exactly_once(evidence: Evidence) -> Verdict:
         if event["parts_sent"] > 0:
             reached.add(sms_id)
 
-    declared = 0
+    declared = early = 0
+    issues_by_sms = ix.issues_by_sms
     suspects = {i for i, times in app_times.items() if len(times) > 1}
+    suspects.update(i for i, issues in issues_by_sms.items() if len(issues) > 1)
     suspects.update(i for i, row in ix.sms.items() if row.get("issue_count", 0) > 1)
     for sms_id in sorted(suspects):
         row = ix.sms.get(sms_id, {})
         delivery = row.get("delivery", "at_most_once")
-        issues = int(row.get("issue_count", 0))
+        issues = issues_by_sms.get(sms_id, [])
         times = app_times.get(sms_id, [])
         sent = len(times)
         at = listed(times, 5, ix.when)
         if delivery == "at_least_once":
-            if 1 < sent <= issues:  # each extra send follows a re-issue
-                declared += sent - 1
-            elif sent > 1:
+            allowed, faults = 1, []
+            for (_, previous), (pos, event) in pairwise(issues):
+                fault = _reissue_fault(ix, sms_id, previous, pos, event, stuck_after)
+                if fault is None:
+                    allowed += 1
+                else:
+                    faults.append(f"to {event['phone']} at {ix.when(event['t'])}, {fault}")
+            early += len(faults)
+            if sent > allowed:
+                why = f"; it was handed out again {faults[0]}" if faults else ""
                 found.add(
-                    f"SMS {sms_id} (at_least_once) left the radio {sent} times "
-                    f"({at}) but the server issued it only {issues} time(s)"
+                    f"SMS {sms_id} (at_least_once) left the radio {sent} times ({at}) but "
+                    f"only {allowed} hand-out(s) of it were legitimate{why}",
+                    at=times[allowed],
                 )
+            elif sent > 1:
+                declared += sent - 1
         else:
             if sent > 1:
-                found.add(f"SMS {sms_id} ({delivery}) left the radio {sent} times: {at}")
-            if issues > 1:
-                found.add(f"SMS {sms_id} was re-issued despite {delivery}: issued {issues} times")
+                found.add(f"SMS {sms_id} ({delivery}) left the radio {sent} times: {at}", times[1])
+            handed = max(len(issues), int(row.get("issue_count", 0)))
+            if handed > 1:
+                found.add(
+                    f"SMS {sms_id} was re-issued despite {delivery}: issued {handed} times",
+                    at=issues[1][1]["t"] if len(issues) > 1 else None,
+                )
     for (campaign, recipient), sends in campaign_sends.items():
         if len(sends) > 1:
-            found.add(partial(_campaign_twice, ix, campaign, recipient, sends))
+            found.add(
+                partial(_campaign_twice, ix, campaign, recipient, sends), sorted(sends.values())[1]
+            )
     figures = {
         "transmitted": len(app_times),
         "declared_duplicates": declared,
+        "early_reissues": early,
         "telephony_duplicates": telephony_duplicates,
     }
     checked = len(ix.sms.keys() | app_times.keys())
     return found.verdict("exactly_once", checked, "SMS", "transmitted twice", figures)
 
 
+def _room(limit: int, used: int) -> float:
+    return float("inf") if limit <= 0 else float(limit - used)
+
+
+def _unjustified_failures(ix: Index) -> list[tuple[float, str]]:
+    """SMS the server failed when it enqueued them although a phone was online, by its
+    accepted heartbeats, with room left under its daily and monthly limits.
+
+    Room is counted against the phone as the world saw it: parts its radio sent that day
+    and month before the batch, plus every SMS of the run assigned or handed to it that had
+    not left a radio yet (queued work counts whatever day it will go out), plus what the
+    batch itself placed on it. A phone forced by a SIM choice is the only candidate."""
+    owner = {sim: name for name, cfg in ix.phones.items() for sim in cfg.get("sims", ())}
+    by_server_id = {int(cfg["server_id"]): name for name, cfg in ix.phones.items()}
+    first_radio: dict[int, float] = {}
+    for _, event in ix.radio:
+        if event["sms_id"] is not None and event["parts_sent"] > 0:
+            first_radio.setdefault(int(event["sms_id"]), float(event["t"]))
+    holders: dict[int, set[str]] = defaultdict(set)
+    for sms_id, row in ix.sms.items():
+        name = by_server_id.get(int(row["gateway_phone_id"] or 0))
+        if name is not None:
+            holders[sms_id].add(name)
+    for sms_id, issues in ix.issues_by_sms.items():
+        holders[sms_id].update(event["phone"] for _, event in issues)
+    enqueued_at: dict[int, tuple[int, float]] = {}
+    for pos, event in ix.enqueued:
+        for sms_id in event["ids"]:
+            enqueued_at.setdefault(int(sms_id), (pos, float(event["t"])))
+    found: list[tuple[float, str]] = []
+    for pos, batch in ix.enqueued:
+        t = float(batch["t"])
+        failed = [
+            int(i)
+            for i in batch["ids"]
+            if _failed_unissued(ix.sms.get(int(i))) and int(i) not in ix.issues_by_sms
+        ]
+        if not failed:
+            continue
+        online = {
+            name: beat
+            for name in ix.phones
+            if (beat := ix.online_at(name, t, CLOCK_SLACK)) is not None
+        }
+        if not online:
+            continue
+        room = {
+            name: _phone_room(ix, name, t, pos, holders, first_radio, enqueued_at)
+            for name in online
+        }
+        for sms_id in failed:
+            row = ix.sms[sms_id]
+            parts = _parts(row)
+            sim = row.get("gateway_sim_number")
+            candidates = [owner[sim]] if sim in owner else list(online)
+            fit = [n for n in candidates if n in room and room[n] >= parts]
+            if not fit:
+                continue
+            name = max(fit, key=lambda n: room[n])
+            room[name] -= parts
+            left = (
+                "no limit"
+                if room[name] == float("inf")
+                else f"{room[name] + parts:g} parts of room"
+            )
+            found.append(
+                (
+                    t,
+                    f"SMS {sms_id} failed at enqueue ({ix.when(t)}: "
+                    f"{str(row.get('error_message') or 'no reason')[:80]}) although {name} was "
+                    f"online (heartbeat accepted at {ix.when(online[name])}) with {left}",
+                )
+            )
+    return found
+
+
+def _parts(row: Event) -> int:
+    """The parts an SMS takes on the radio (Android's split of its body), whatever the
+    server counted."""
+    body = row.get("body")
+    return count_parts(body) if isinstance(body, str) and body else int(row.get("segments") or 1)
+
+
+def _failed_unissued(row: Event | None) -> bool:
+    return row is not None and row["state"] == "error" and row.get("failure_type") == "sms_server"
+
+
+def _phone_room(
+    ix: Index,
+    name: str,
+    t: float,
+    pos: int,
+    holders: Mapping[int, set[str]],
+    first_radio: Mapping[int, float],
+    enqueued_at: Mapping[int, tuple[int, float]],
+) -> float:
+    config = ix.phones[name]
+    calendar = Calendar(ix.start, ix.tz)
+    today = calendar.day(t)
+    month = _month_of(today, int(config.get("month_start_day", 1)))
+    day_parts = month_parts = 0
+    for event in ix.app_sends_by_phone.get(name, ()):
+        if event["t"] >= t:
+            break
+        day = calendar.day(event["t"])
+        day_parts += event["parts"] if day == today else 0
+        month_parts += (
+            event["parts"] if _month_of(day, int(config.get("month_start_day", 1))) == month else 0
+        )
+    queued = 0
+    for sms_id, names in holders.items():
+        if name not in names:
+            continue
+        at = enqueued_at.get(sms_id)
+        if at is None or at[0] > pos or first_radio.get(sms_id, float("inf")) < t:
+            continue
+        queued += _parts(ix.sms.get(sms_id, {}))
+    return min(
+        _room(int(config.get("daily_limit", 0)), day_parts + queued),
+        _room(int(config.get("monthly_limit", 0)), month_parts + queued),
+    )
+
+
+def _month_of(day: date, start_day: int) -> tuple[int, int]:
+    """The (year, month) of the limit month ``day`` falls in, months starting on
+    ``start_day``: with 15, 2026-03-14 belongs to February's month."""
+    if day.day >= start_day:
+        return day.year, day.month
+    return (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
+
+
 def no_loss(evidence: Evidence) -> Verdict:
-    """Every enqueued SMS is known to the server and terminal, with a reason if it failed."""
+    """Every enqueued SMS is known to the server and terminal, and a failure is one the
+    world justified.
+
+    By the world's ledger: an SMS failed at enqueue while a phone was online (by its
+    accepted heartbeats) with room under its limits, or cancelled as blacklisted though
+    its recipient never replied STOP, is lost, whatever reason the server gives.
+    """
     ix = evidence.index
     found = Findings()
     states: Counter[str] = Counter()
@@ -123,11 +319,20 @@ def no_loss(evidence: Evidence) -> Verdict:
         states[state] += 1
         if state != "sent" and not failure:
             found.add(f"SMS {sms_id} ended {state} without a failure_type")
+        if failure == "sms_blacklist" and canonical(str(row.get("number", ""))) not in ix.stopped:
+            found.add(
+                f"SMS {sms_id} to {row.get('number')} was cancelled as blacklisted, but that "
+                "recipient never replied STOP"
+            )
+    unjustified = _unjustified_failures(ix)
+    for t, text in unjustified:
+        found.add(text, t)
     figures: dict[str, int] = {
         "sent": states["sent"],
         "error": states["error"],
         "canceled": states["canceled"],
         "indeterminate": failures["sms_unconfirmed"],
+        "unjustified_failures": len(unjustified),
     }
     figures.update({f"failure:{kind}": n for kind, n in sorted(failures.items())})
     return found.verdict("no_loss", len(ix.enqueued_ids), "enqueued SMS", "lost", figures)
@@ -166,8 +371,15 @@ def limits(evidence: Evidence) -> Verdict:
         for event in sends:
             days[calendar.day(event["t"])] += event["parts"]
         months: Counter[str] = Counter()
+        start_day = int(config.get("month_start_day", 1))
         for day, parts in days.items():
-            months[f"{day.year}-{day.month:02d}"] += parts
+            year, month = _month_of(day, start_day)
+            label = (
+                f"{year}-{month:02d}"
+                if start_day == 1
+                else f"the month from {year}-{month:02d}-{start_day:02d}"
+            )
+            months[label] += parts
         max_day = max(max_day, *days.values(), 0)
         max_month = max(max_month, *months.values(), 0)
         periods = (("daily_limit", "on", days), ("monthly_limit", "in", months))
@@ -180,13 +392,19 @@ def limits(evidence: Evidence) -> Verdict:
                         f"over its {key} of {limit}"
                     )
         rate = int(config.get("rate_limit", 0))
-        times = [e["t"] for e in sends]
-        peak, over = over_window(times, [1] * len(times), 60.0, rate if rate > 0 else None)
+        # The rate limit paces the phone: SMS count when the app hands them to Android
+        # ("submitted"), as the cap does; the carrier's latency must not smear the minute.
+        times = sorted(e.get("submitted", e["t"]) for e in sends)
+        peak, over = over_window(
+            times, [1] * len(times), 60.0 - RATE_SLACK, rate if rate > 0 else None
+        )
         max_minute = max(max_minute, peak)
         for t, count in over:
             found.add(
-                f"{name} had {count} SMS leave the radio in the 60 s ending {ix.when(t)}, "
-                f"over its rate_limit of {rate}"
+                f"{name} handed {count} SMS to Android within a minute (the "
+                f"{60 - RATE_SLACK:g} s ending {ix.when(t)}), "
+                f"over its rate_limit of {rate}",
+                t,
             )
     figures = {"max_day_parts": max_day, "max_month_parts": max_month, "max_minute_sms": max_minute}
     return found.verdict("limits", len(ix.phones), "phones", "limit breaches", figures)
@@ -222,7 +440,8 @@ def android_cap(evidence: Evidence) -> Verdict:
                 for t, parts in over_window(times, weights, period, most)[1]:
                     found.add(
                         f"{name} SIM slot {slot} sent {parts} parts in the {period:g} s "
-                        f"ending {ix.when(t)}, over Android's cap of {most}"
+                        f"ending {ix.when(t)}, over Android's cap of {most}",
+                        t,
                     )
     verdicts: Counter[str] = Counter()
     first_cap: dict[int, Event] = {}
@@ -244,13 +463,25 @@ def android_cap(evidence: Evidence) -> Verdict:
 
 
 def stop_respected(evidence: Evidence) -> Verdict:
-    """Once the server acknowledged a STOP, it hands out no more SMS to that number."""
+    """Once a recipient's STOP reached the server, it hands out no more SMS to that number.
+
+    Judged from what the recipients wrote, not from the server's opinion of it: a STOP
+    "reached the server" when a phone's inbound report carrying a recipient's STOP reply
+    (``stop_reply``, matched by number in any format and by text) was answered 2xx.
+    """
     ix = evidence.index
     found = Findings()
     stop_at: dict[str, tuple[int, float]] = {}
+    unrecognised = 0
+    replies = ix.stopped
     for pos, event in ix.acks:
-        if event.get("stop"):
-            stop_at.setdefault(canonical(event["sender"]), (pos, event["t"]))
+        number = canonical(event["sender"])
+        if number in stop_at:
+            continue
+        written = replies.get(number, ())
+        if any(reply_pos < pos and body == event["body"] for reply_pos, body in written):
+            stop_at[number] = (pos, event["t"])
+            unrecognised += not event.get("stop")
     issued_before: set[int] = set()
     for pos, event in ix.issued:
         for sms in event["sms"]:
@@ -260,8 +491,9 @@ def stop_respected(evidence: Evidence) -> Verdict:
             if pos > stop[0]:
                 found.add(
                     f"SMS {sms['id']} to {sms['number']} was issued to {event['phone']} at "
-                    f"{ix.when(event['t'])}, {event['t'] - stop[1]:g} s after the server "
-                    f"acknowledged that number's STOP at {ix.when(stop[1])}"
+                    f"{ix.when(event['t'])}, {event['t'] - stop[1]:g} s after that number's "
+                    f"STOP reached the server at {ix.when(stop[1])}",
+                    event["t"],
                 )
             else:
                 issued_before.add(int(sms["id"]))
@@ -271,7 +503,11 @@ def stop_respected(evidence: Evidence) -> Verdict:
         late = stop is not None and pos > stop[0] and event["parts_sent"] > 0
         if late and event["sms_id"] in issued_before:
             in_flight += 1
-    figures = {"stops": len(stop_at), "in_flight_at_stop": in_flight}
+    figures = {
+        "stops": len(stop_at),
+        "in_flight_at_stop": in_flight,
+        "not_recognised_as_stop": unrecognised,
+    }
     return found.verdict("stop_respected", len(stop_at), "STOPs", "ignored", figures)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import signal
 import sys
@@ -13,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 from scenarios import ScenarioError, catalogue, load
+from server_under_test import KNOWN_DEFECTS
 
 from .runner import (
     Progress,
@@ -231,6 +233,15 @@ def add_parsers(sub: Any) -> None:
         help="with --target: enqueue and read SMS through Odoo's external JSON-RPC API "
         "(an Odoo with the sms_gateway module)",
     )
+    run.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        choices=sorted(KNOWN_DEFECTS),
+        metavar="D",
+        help="switch on a defect of the server (repeatable; `hil defects` lists them) on top "
+        "of the scenario's own: with the in-process server or --serve",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress line")
     # SUPPRESS: without it, the subcommand's default would hide `hil --debug run`.
     run.add_argument(
@@ -328,6 +339,9 @@ def run_command(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"hil run: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    extra = [d for d in dict.fromkeys(args.defect) if d not in scenario.defects]
+    if extra:
+        scenario = dataclasses.replace(scenario, defects=(*scenario.defects, *extra))
     seed = scenario.seed if args.seed is None else args.seed
     out = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
     try:
@@ -376,7 +390,10 @@ def run_command(args: argparse.Namespace) -> int:
     if result.passed:
         print("PASSED")
         return EXIT_PASSED
-    replay = shlex.join(["hil", "run", args.scenario, "--seed", str(seed), *_replay_target(args)])
+    defects = [word for d in dict.fromkeys(args.defect) for word in ("--defect", d)]
+    replay = shlex.join(
+        ["hil", "run", args.scenario, "--seed", str(seed), *defects, *_replay_target(args)]
+    )
     print(f"FAILED (seed {seed}). Replay: {replay}")
     return EXIT_FAILED
 

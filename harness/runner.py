@@ -46,7 +46,7 @@ from .oracles import Evidence, Verdict, judge
 from .proxy import FaultProxy, WireEvent, WireFaults
 from .targets import Target, TargetOptions, open_target
 from .wire import HttpTransport
-from .workload import Recipient, recipients_for, texts_for
+from .workload import Recipient, recipients_for, texts_for, written
 
 __all__ = [
     "OWNED_FILES",
@@ -278,15 +278,14 @@ class _Run:
                     p.name: {
                         "server_id": self.phone_ids[p.name],
                         "sims": [sim.number for sim in p.sims],
-                        "daily_limit": p.daily_limit,
-                        "monthly_limit": p.monthly_limit,
-                        "rate_limit": p.rate_limit,
+                        **p.server_settings(),
                         "app": p.app.name,
                         "caps": self._caps(p, booted_since_grant=False),
                         "caps_after_reboot": self._caps(p, booted_since_grant=True),
                     }
                     for p in s.world.phones
                 },
+                stuck_after=s.expect.stuck_after,
             )
         )
 
@@ -316,7 +315,7 @@ class _Run:
             sims = [sim.number for phone in self.scenario.world.phones for sim in phone.sims]
             for i, (person, text) in enumerate(zip(people, texts, strict=True)):
                 item: dict[str, Any] = {
-                    "number": person.number,
+                    "number": written(person.number, batch.number_format),
                     "body": text,
                     "delivery": batch.delivery,
                 }

@@ -8,7 +8,7 @@ from faker import Faker
 
 from scenarios.model import Batch
 
-__all__ = ["Recipient", "recipients_for", "texts_for"]
+__all__ = ["Recipient", "recipients_for", "texts_for", "written"]
 
 _UNICODE_MARK = " 🙂"  # one emoji turns the whole message into UCS-2
 
@@ -54,3 +54,18 @@ def texts_for(batch: Batch, recipients: list[Recipient]) -> list[str]:
             text += _UNICODE_MARK
         texts.append(text)
     return texts
+
+
+def written(number: str, style: str) -> str:
+    """``number`` (a Czech number as Faker writes it) in a batch's ``number_format``:
+    ``mixed`` leaves it as it is; ``e164``, ``00`` and ``spaced`` rewrite it."""
+    if style == "mixed":
+        return number
+    national = "".join(ch for ch in number if ch.isdigit())[-9:]
+    if style == "e164":
+        return f"+420{national}"
+    if style == "00":
+        return f"00420{national}"
+    if style == "spaced":
+        return f"+420 {national[:3]} {national[3:6]} {national[6:]}"
+    raise ValueError(f"Unknown number format {style!r}.")

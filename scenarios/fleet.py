@@ -65,6 +65,7 @@ RESULT_CODES = {
     "ril_retry": 101,
 }
 
+SENDER_FORMATS = ("international", "00")  # simulator.world.network_address styles
 MAX_PHONES = 500
 MAX_REPEATS = 10_000  # occurrences of one repeating [[faults]] entry
 DEFAULT_PREFIX = "+4206"
@@ -76,6 +77,8 @@ _PHONE_KEYS = (
     "daily_limit",
     "monthly_limit",
     "rate_limit",
+    "month_start_day",
+    "heartbeat_timeout",
     "sms_cap",
     "granted",
     "granted_before_boot",
@@ -129,6 +132,8 @@ class _Settings:
     daily_limit: int = PhoneSpec.daily_limit
     monthly_limit: int = PhoneSpec.monthly_limit
     rate_limit: int = PhoneSpec.rate_limit
+    month_start_day: int = PhoneSpec.month_start_day
+    heartbeat_timeout: int = PhoneSpec.heartbeat_timeout
 
 
 @dataclass
@@ -172,6 +177,12 @@ class WorldReader:
                 table, loc, "monthly_limit", integer(0, 300_000_000), base.monthly_limit
             ),
             rate_limit=c.get(table, loc, "rate_limit", integer(1, 100_000), base.rate_limit),
+            month_start_day=c.get(
+                table, loc, "month_start_day", integer(1, 28), base.month_start_day
+            ),
+            heartbeat_timeout=c.get(
+                table, loc, "heartbeat_timeout", integer(1, 1440), base.heartbeat_timeout
+            ),
         )
 
     def carrier(self, table: Table, loc: Location, base: CarrierSpec) -> CarrierSpec:
@@ -292,12 +303,25 @@ class WorldReader:
         words = c.names(table, loc, "stop_words", text, default.stop_words)
         if table.get("stop_words") == []:
             c.report((*loc, "stop_words"), "must hold at least one word, such as ['STOP']")
+        other = c.get(table, loc, "other_probability", probability, default.other_probability)
+        replies = c.names(table, loc, "other_replies", text, default.other_replies)
+        if other > 0 and not replies:
+            c.report(
+                (*loc, "other_probability"),
+                "needs other_replies: the texts people write that are not a STOP",
+            )
         return RecipientSpec(
             stop_probability=c.get(
                 table, loc, "stop_probability", probability, default.stop_probability
             ),
             stop_delay=c.get(table, loc, "stop_delay", parse_duration, default.stop_delay),
             stop_words=words,
+            stop_texts=c.names(table, loc, "stop_texts", text, default.stop_texts),
+            other_probability=other,
+            other_replies=replies,
+            sender_format=c.get(
+                table, loc, "sender_format", choice(SENDER_FORMATS), default.sender_format
+            ),
         )
 
     def phone(self, index: int, plan: _Plan, prefix: str) -> PhoneSpec:
@@ -315,6 +339,8 @@ class WorldReader:
             daily_limit=plan.settings.daily_limit,
             monthly_limit=plan.settings.monthly_limit,
             rate_limit=plan.settings.rate_limit,
+            month_start_day=plan.settings.month_start_day,
+            heartbeat_timeout=plan.settings.heartbeat_timeout,
             faults=tuple(sorted(plan.faults, key=lambda fault: fault.at)),
             start_at=plan.start_at,
         )

@@ -14,7 +14,16 @@ from simulator.config import WorldSpec
 
 from .hits import HITS
 
-__all__ = ["DEFECTS", "DELIVERIES", "HITS", "ORACLES", "Batch", "Expect", "Scenario"]
+__all__ = [
+    "DEFECTS",
+    "DELIVERIES",
+    "HITS",
+    "NUMBER_FORMATS",
+    "ORACLES",
+    "Batch",
+    "Expect",
+    "Scenario",
+]
 
 # The oracles of the harness, in the order it reports them.
 ORACLES = (
@@ -37,6 +46,8 @@ DEFECTS = (
 
 DELIVERIES = ("at_most_once", "at_least_once")
 
+NUMBER_FORMATS = ("mixed", "e164", "00", "spaced")
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -55,6 +66,10 @@ class Batch:
     # round-robin over every SIM of the fleet (the campaign wizard's split), so second SIMs
     # carry half the traffic of dual-SIM phones.
     sims: str = "auto"
+    # How the harness writes the numbers it enqueues (NUMBER_FORMATS): "mixed" as people
+    # write them (Faker's cs_CZ formats: +420 776 317 066, 00420 601 743 915, ...), or all
+    # "e164" (+420601743915), "00" (00420601743915) or "spaced" (+420 601 743 915).
+    number_format: str = "mixed"
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,13 @@ class Expect:
     oracles: tuple[str, ...] = ORACLES
     fail: tuple[str, ...] = ()  # a defect demonstration: these oracles must fail
     hit: tuple[str, ...] = ()  # dangerous paths (HITS) that must really happen
+    # The server's stuck timeout: an SMS handed out this long ago and never confirmed may be
+    # handed out again (at_least_once); exactly_once calls an earlier re-issue a violation.
+    # 30 minutes, as the reference (sms_sms.py:409-417) and this project's server.
+    stuck_after: float = 1800.0
+    # Defect switches this scenario exposes (``hil selftest``): (defect, oracles of which one
+    # must fail when the switch is on), in file order.
+    catches: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

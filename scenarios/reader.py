@@ -37,7 +37,7 @@ from .fields import (
 from .fleet import WorldReader
 from .hits import why_impossible
 from .locate import KeyLines, Location
-from .model import DEFECTS, DELIVERIES, HITS, ORACLES, Batch, Expect, Scenario
+from .model import DEFECTS, DELIVERIES, HITS, NUMBER_FORMATS, ORACLES, Batch, Expect, Scenario
 
 __all__ = ["KEYS", "MAX_DURATION", "read"]
 
@@ -80,9 +80,10 @@ KEYS: dict[str, tuple[str, ...]] = {
         "bodies",
         "unicode_share",
         "sims",
+        "number_format",
         "recipients",
     ),
-    "expect": ("oracles", "fail", "hit"),
+    "expect": ("oracles", "fail", "hit", "stuck_after", "catches"),
 }
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -274,6 +275,9 @@ class _Reader:
                     unicode_share=c.get(table, loc, "unicode_share", parse_share, 0.0),
                     same_recipients=same,
                     sims=c.get(table, loc, "sims", choice(("auto", "split")), "auto"),
+                    number_format=c.get(
+                        table, loc, "number_format", choice(NUMBER_FORMATS), "mixed"
+                    ),
                 )
             )
         return tuple(batches)
@@ -315,4 +319,34 @@ class _Reader:
                     f"{name!r} is not in expect.oracles; an oracle expected to fail must be judged",
                 )
         hit = c.names(table, loc, "hit", choice(HITS), ())
-        return Expect(oracles=oracles, fail=fail, hit=hit)
+        stuck_after = c.get(table, loc, "stuck_after", parse_duration, Expect.stuck_after)
+        catches = self.catches(table, loc, oracles)
+        return Expect(oracles=oracles, fail=fail, hit=hit, stuck_after=stuck_after, catches=catches)
+
+    def catches(
+        self, table: Table, loc: Location, oracles: tuple[str, ...]
+    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """``catches = { B8 = "stop_respected", C4 = ["limits", "no_loss"] }``: the defect
+        switches this scenario exposes, each with the oracles of which one must fail."""
+        c = self.c
+        if "catches" not in table:
+            return ()
+        value = c.table(table["catches"], (*loc, "catches"), DEFECTS)
+        out: list[tuple[str, tuple[str, ...]]] = []
+        for defect, named in value.items():
+            if defect not in DEFECTS:
+                continue  # reported as an unknown key
+            where = (*loc, "catches", defect)
+            listed = [named] if isinstance(named, str) else named
+            if not isinstance(listed, list) or not listed:
+                c.report(where, f"must name an oracle or an array of oracles, not {show(named)}")
+                continue
+            names = c.names({defect: listed}, (*loc, "catches"), defect, choice(ORACLES), ())
+            for name in names:
+                if name not in oracles:
+                    c.report(
+                        where, f"{name!r} is not in expect.oracles: only a judged oracle catches"
+                    )
+            if names:
+                out.append((defect, names))
+        return tuple(out)

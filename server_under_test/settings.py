@@ -22,8 +22,7 @@ KNOWN_DEFECTS: dict[str, str] = {
     "window (this server before issue 8): an inbox scan after an app restart records old "
     "messages again",
     # Defect classes the reference does not have, that a server someone else wrote could.
-    "C1": "the monthly reset runs on the 1st of each month, ignoring the phone's "
-    "month_start_day",
+    "C1": "the monthly reset runs on the 1st of each month, ignoring the phone's month_start_day",
     "C2": "the daily reset runs at midnight UTC instead of midnight in the server's time zone",
     "C3": "no throttling at pickup: a poll gets a whole batch whatever the phone's rate_limit",
     "C4": "capacity is counted in SMS, not segments: multi-part SMS overrun the limits",

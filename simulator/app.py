@@ -52,10 +52,12 @@ from .context import PhoneContext
 from .events import (
     AppStart,
     FaultApplied,
+    HeartbeatAnswered,
     InboundAck,
     Issued,
     Reconciled,
     RequestFailed,
+    StatusAcked,
     TrackerTimeout,
 )
 from .history import History
@@ -326,6 +328,10 @@ class GatewayApp:
             if items:
                 sms = [{"id": item["id"], "number": item["phone_number"]} for item in items]
                 self.history.emit(Issued(t=now, phone=self.name, sms=sms))
+        elif endpoint == "heartbeat":
+            self.history.emit(HeartbeatAnswered(t=now, phone=self.name))
+        elif endpoint == "confirm-batch" or endpoint.startswith("confirm/"):
+            self._acked(now, endpoint, body, reply.body)
         elif endpoint == "inbound":
             stop = bool(reply.body.get("is_stop") or reply.body.get("blacklisted"))
             self.history.emit(
@@ -349,6 +355,27 @@ class GatewayApp:
                         stop=item["message"].strip().upper() in words,
                     )
                 )
+
+    def _acked(
+        self, now: float, endpoint: str, body: Mapping[str, Any], answer: Mapping[str, Any]
+    ) -> None:
+        """The final statuses the server acknowledged: ``ack_ids`` of a successful batch
+        (every item when it names none), or the one SMS of ``confirm/<id>``."""
+        if endpoint == "confirm-batch":
+            if not answer.get("success"):
+                return
+            items = {int(item["id"]): item["status"] for item in body["results"]}
+            acked = answer.get("ack_ids")
+            ids = items if acked is None else [int(i) for i in acked if int(i) in items]
+            statuses = [(i, items[i]) for i in ids]
+        else:
+            if answer.get("success") is False:
+                return
+            statuses = [(int(endpoint.partition("/")[2]), body["status"])]
+        sent = [i for i, status in statuses if status == "sent"]
+        error = [i for i, status in statuses if status == "error"]
+        if sent or error:
+            self.history.emit(StatusAcked(t=now, phone=self.name, sent=sent, error=error))
 
     # -- alarms -----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ __all__ = [
     "FAULT_WAIT_LIMIT",
     "OEM_PROFILES",
     "RESULT_OK",
+    "SERVER_SETTINGS",
     "AndroidSpec",
     "AppProfile",
     "CarrierSpec",
@@ -201,11 +202,28 @@ class PhoneSpec:
     sims: tuple[SimSpec, ...]
     app: AppProfile = field(default_factory=AppProfile)
     android: AndroidSpec = field(default_factory=AndroidSpec)
-    daily_limit: int = 500  # server-side settings of this phone
+    daily_limit: int = 500  # server-side settings of this phone (SERVER_SETTINGS)
     monthly_limit: int = 0
     rate_limit: int = 100
+    month_start_day: int = 1  # the monthly count restarts on this day of the month
+    heartbeat_timeout: int = 5  # minutes without a heartbeat before the server calls it offline
     faults: tuple[Fault, ...] = ()
     start_at: float = 0.0
+
+    def server_settings(self) -> dict[str, int]:
+        """What the server is told about this phone when it is registered."""
+        return {name: getattr(self, name) for name in SERVER_SETTINGS}
+
+
+# The phone's settings that live on the server (the gateway phone record of the reference,
+# sms_gateway_phone.py): the harness registers them and the oracles judge by them.
+SERVER_SETTINGS = (
+    "daily_limit",
+    "monthly_limit",
+    "rate_limit",
+    "month_start_day",
+    "heartbeat_timeout",
+)
 
 
 @dataclass(frozen=True)
@@ -234,7 +252,15 @@ class RecipientSpec:
 
     stop_probability: float = 0.0
     stop_delay: float = 120.0  # mean seconds after the message arrived (exponential)
-    stop_words: tuple[str, ...] = ("STOP",)
+    stop_words: tuple[str, ...] = ("STOP",)  # the server's keywords (its STOP rule)
+    # How people write their STOP ("Stop", "stop.", "STOP prosím"); empty: the stop words.
+    stop_texts: tuple[str, ...] = ()
+    # Replies that are not a STOP ("Nonstop open?"), from recipients who did not stop.
+    other_probability: float = 0.0
+    other_replies: tuple[str, ...] = ()
+    # How the network writes a reply's sender: "international" (+420601743915) or "00"
+    # (00420601743915, as some networks and phones do).
+    sender_format: str = "international"
 
 
 @dataclass(frozen=True)

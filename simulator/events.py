@@ -29,6 +29,7 @@ __all__ = [
     "EnqueuedBatch",
     "Event",
     "FaultApplied",
+    "HeartbeatAnswered",
     "HistoryError",
     "InboundAck",
     "InboundReceived",
@@ -40,6 +41,7 @@ __all__ = [
     "Reconciled",
     "RequestFailed",
     "RunConfig",
+    "StatusAcked",
     "StopReply",
     "TelephonyRetry",
     "TrackerTimeout",
@@ -215,6 +217,26 @@ class RequestFailed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeartbeatAnswered(Event):
+    """``heartbeat``: the server accepted a phone's heartbeat (answered 2xx), even if the
+    answer was then lost: by the protocol the phone is online from then on."""
+
+    kind: ClassVar[str] = "heartbeat"
+    phone: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusAcked(Event):
+    """``confirmed``: the server acknowledged final statuses a phone reported
+    (``confirm-batch``'s ``ack_ids``, or every item when it names none; ``confirm/<id>``)."""
+
+    kind: ClassVar[str] = "confirmed"
+    phone: str
+    sent: list[int]  # ids acknowledged as sent
+    error: list[int]  # ids acknowledged as failed
+
+
+@dataclass(frozen=True, kw_only=True)
 class Issued(Event):
     """``issued``: the server handed SMS to a phone's poll (even if the answer was lost)."""
 
@@ -313,6 +335,7 @@ class StopReply(Event):
     recipient: str
     sim_number: str  # the SIM the SMS came from, which the reply goes to
     sms_id: int | None
+    body: str  # what they wrote: a stop word, perhaps in their own case and punctuation
 
 
 # -- the harness ----------------------------------------------------------------------------
@@ -328,6 +351,7 @@ class RunConfig(Event):
     start: str  # the wall time of t=0, UTC, "YYYY-MM-DDTHH:MM:SSZ"
     timezone: str  # the IANA zone of the server's calendar
     phones: dict[str, dict[str, Any]]  # phone name -> its numbers, limits and caps
+    stuck_after: float  # seconds in flight unconfirmed before the server may re-issue an SMS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -359,6 +383,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AppStart,
         AppFinal,
         RequestFailed,
+        HeartbeatAnswered,
+        StatusAcked,
         Issued,
         Reconciled,
         TrackerTimeout,

@@ -28,13 +28,16 @@ from .port import GatewayPort, Transport
 __all__ = ["Fcm", "World", "network_address"]
 
 
-def network_address(number: str) -> str:
+def network_address(number: str, style: str = "international") -> str:
     """The sender address a reply carries: the network writes numbers internationally
-    (``00420 601 743 915`` as typed by a person arrives as ``+420601743915``)."""
+    (``00420 601 743 915`` as typed by a person arrives as ``+420601743915``), or with
+    ``style`` "00" as ``00420601743915``."""
     digits = "".join(ch for ch in number if ch.isdigit())
     if number.strip().startswith("00"):
-        return "+" + digits[2:]
-    return "+" + digits if number.strip().startswith("+") else number.strip()
+        digits = digits[2:]
+    elif not number.strip().startswith("+"):
+        return number.strip()
+    return ("00" if style == "00" else "+") + digits
 
 
 class Fcm:
@@ -187,34 +190,39 @@ class World:
 
     def _transmitted(self, entry: Transmission) -> None:
         spec = self.spec.recipients
-        if (
-            entry.cause != "app"
-            or not spec.stop_probability
-            or entry.recipient in self.stopped
-            or self._recipients.random() >= spec.stop_probability
-        ):
+        if entry.cause != "app" or entry.recipient in self.stopped:
+            return
+        rng = self._recipients
+        # Each recipient replies at most once. Draws are made only for what the scenario
+        # asks for, so a scenario without other replies keeps the history it had before.
+        if spec.stop_probability and rng.random() < spec.stop_probability:
+            texts = spec.stop_texts or spec.stop_words
+            text, stop = (texts[0] if len(texts) == 1 else rng.choice(texts)), True
+        elif spec.other_probability and rng.random() < spec.other_probability:
+            texts = spec.other_replies
+            text, stop = (texts[0] if len(texts) == 1 else rng.choice(texts)), False
+        else:
             return
         self.stopped.add(entry.recipient)
-        delay = self._recipients.expovariate(1.0 / spec.stop_delay) if spec.stop_delay else 0.0
-        # People use every word the scenario lists. One word needs no draw, so a scenario
-        # with the default list keeps the history it had before words were drawn.
-        words = spec.stop_words
-        word = words[0] if len(words) == 1 else self._recipients.choice(words)
-        self.env.process(self._reply(entry, word, delay))
+        delay = rng.expovariate(1.0 / spec.stop_delay) if spec.stop_delay else 0.0
+        self.env.process(self._reply(entry, text, stop, delay))
 
-    def _reply(self, entry: Transmission, word: str, delay: float):  # type: ignore[no-untyped-def]
+    def _reply(self, entry: Transmission, text: str, stop: bool, delay: float):  # type: ignore[no-untyped-def]
         yield self.env.timeout(delay)
-        self.history.emit(
-            StopReply(
-                t=self.env.now,
-                recipient=entry.recipient,
-                sim_number=entry.sim_number,
-                sms_id=entry.sms_id,
+        if stop:
+            self.history.emit(
+                StopReply(
+                    t=self.env.now,
+                    recipient=entry.recipient,
+                    sim_number=entry.sim_number,
+                    sms_id=entry.sms_id,
+                    body=text,
+                )
             )
-        )
         app = self._by_sim.get(entry.sim_number)
         if app is not None:
-            app.receive_sms(network_address(entry.recipient), word, entry.sim_number)
+            sender = network_address(entry.recipient, self.spec.recipients.sender_format)
+            app.receive_sms(sender, text, entry.sim_number)
 
     # -- running --------------------------------------------------------------------------
 

@@ -230,10 +230,18 @@ def test_an_at_most_once_sms_transmitted_twice_is_a_violation():
 def test_an_at_most_once_sms_re_issued_is_a_violation_even_if_sent_once():
     ev = evidence(radio(10.0, 7), sms=[row(7, issues=2)])
     assert "SMS 7 was re-issued despite at_most_once" in broken("exactly_once", ev)
+    handed_twice = evidence(issued(5.0, (7, ALICE)), issued(2000.0, (7, ALICE)), radio(10.0, 7))
+    assert "issued 2 times" in broken("exactly_once", handed_twice)  # even if the server says 1
 
 
-def test_an_at_least_once_duplicate_after_a_re_issue_passes_but_is_counted():
-    ev = evidence(radio(10.0, 7), radio(400.0, 7), sms=[row(7, delivery="at_least_once", issues=2)])
+def test_an_at_least_once_duplicate_after_the_stuck_timeout_passes_but_is_counted():
+    ev = evidence(
+        issued(5.0, (7, ALICE)),
+        radio(10.0, 7),
+        issued(1900.0, (7, ALICE)),  # 1895 s later, nothing acknowledged: a legitimate re-issue
+        radio(1901.0, 7),
+        sms=[row(7, delivery="at_least_once", issues=2)],
+    )
     verdict = run("exactly_once", ev)
     assert verdict.passed
     assert verdict.figures["declared_duplicates"] == 1 and verdict.figures["transmitted"] == 1
@@ -242,6 +250,34 @@ def test_an_at_least_once_duplicate_after_a_re_issue_passes_but_is_counted():
 def test_an_at_least_once_duplicate_without_a_re_issue_is_a_violation():
     ev = evidence(radio(10.0, 7), radio(400.0, 7), sms=[row(7, delivery="at_least_once")])
     assert "SMS 7 (at_least_once)" in broken("exactly_once", ev)
+
+
+def test_a_re_issue_before_the_stuck_timeout_is_no_excuse_for_a_duplicate():
+    # The server's own issue_count says 2, as a server that re-issues in-flight SMS would.
+    sms = [row(7, delivery="at_least_once", issues=2)]
+    early = evidence(
+        issued(5.0, (7, ALICE)), radio(10.0, 7), issued(305.0, (7, ALICE)), radio(306.0, 7), sms=sms
+    )
+    text = broken("exactly_once", early)
+    assert "only 1 hand-out(s) of it were legitimate" in text
+    assert "300 s after its hand-out to phone-1 at t=5s" in text and "stuck timeout of 1800" in text
+    # A server configured with a 5-minute stuck timeout is judged by it.
+    early.events[0]["stuck_after"] = 300.0
+    assert run("exactly_once", Evidence(events=early.events, server=early.server)).passed
+
+
+def test_a_re_issue_after_the_confirm_was_acknowledged_is_a_violation():
+    acked = {"kind": "confirmed", "t": 20.0, "phone": PHONE, "sent": [7], "error": []}
+    ev = evidence(
+        issued(5.0, (7, ALICE)),
+        radio(10.0, 7),
+        acked,
+        issued(2000.0, (7, ALICE)),
+        radio(2001.0, 7),
+        sms=[row(7, delivery="at_least_once", issues=2)],
+    )
+    text = broken("exactly_once", ev)
+    assert "after the server had acknowledged it sent at t=20s" in text
 
 
 def test_a_telephony_retry_after_parts_went_out_is_counted_not_violated():
@@ -277,13 +313,74 @@ def test_no_loss_names_missing_and_unfinished_sms():
 def test_failed_sms_need_a_failure_type_which_is_counted():
     sms = [
         row(1, "error", failure_type="sms_unconfirmed"),
-        row(2, "canceled", failure_type="blacklisted"),
+        row(2, "canceled", failure_type="sms_blacklist"),
         row(3, "error"),
     ]
-    verdict = run("no_loss", evidence({"kind": "enqueued", "t": 1.0, "ids": [1, 2, 3]}, sms=sms))
+    stop = {"kind": "stop_reply", "t": 0.5, "recipient": ALICE, "sim_number": SIM, "sms_id": None}
+    verdict = run(
+        "no_loss", evidence(stop, {"kind": "enqueued", "t": 1.0, "ids": [1, 2, 3]}, sms=sms)
+    )
     assert verdict.violations == ("SMS 3 ended error without a failure_type",)
-    assert verdict.figures["indeterminate"] == 1 and verdict.figures["failure:blacklisted"] == 1
+    assert verdict.figures["indeterminate"] == 1 and verdict.figures["failure:sms_blacklist"] == 1
     assert (verdict.figures["error"], verdict.figures["canceled"]) == (2, 1)
+
+
+def heartbeat(t, phone=PHONE):
+    return {"kind": "heartbeat", "t": t, "phone": phone}
+
+
+def refused_at_enqueue(*ids, t=100.0):
+    enqueued = {"kind": "enqueued", "t": t, "ids": list(ids)}
+    sms = [
+        row(
+            i,
+            "error",
+            failure_type="sms_server",
+            error_message="No gateway phone is online",
+            gateway_phone_id=None,
+        )
+        for i in ids
+    ]
+    return enqueued, sms
+
+
+def test_sms_failed_while_a_phone_with_room_was_online_are_lost():
+    enqueued, sms = refused_at_enqueue(1, 2, 3)
+    ev = evidence(heartbeat(60.0), enqueued, sms=sms, config=phone_config(daily=2))
+    verdict = run("no_loss", ev)
+    # Two parts of room: two of the three failures were not justified.
+    assert verdict.violation_count == 2 and verdict.figures["unjustified_failures"] == 2
+    text = verdict.violations[0]
+    assert text.startswith("SMS 1 failed at enqueue (t=100s")
+    assert "phone-1 was online (heartbeat accepted at t=60s" in text and "2 parts of room" in text
+
+
+def test_a_failure_is_justified_when_no_phone_was_online_or_none_had_room():
+    enqueued, sms = refused_at_enqueue(1, t=400.0)
+    # The last heartbeat was 6.5 minutes before: past the 5-minute timeout.
+    assert run("no_loss", evidence(heartbeat(10.0), enqueued, sms=sms)).passed
+    # Online, but the day's two parts already left its radio.
+    full = evidence(
+        heartbeat(360.0),
+        radio(370.0, 9),
+        radio(371.0, 8),
+        enqueued,
+        sms=sms,
+        config=phone_config(daily=2),
+    )
+    assert run("no_loss", full).passed
+    # A longer heartbeat timeout keeps the phone online.
+    late = phone_config()
+    late["heartbeat_timeout"] = 10
+    assert not run("no_loss", evidence(heartbeat(10.0), enqueued, sms=sms, config=late)).passed
+
+
+def test_cancelled_as_blacklisted_without_a_stop_from_that_recipient_is_lost():
+    sms = [row(1, "canceled", failure_type="sms_blacklist", to=BOB)]
+    ev = evidence({"kind": "enqueued", "t": 1.0, "ids": [1]}, sms=sms)
+    assert "cancelled as blacklisted, but that recipient never replied STOP" in broken(
+        "no_loss", ev
+    )
 
 
 # --- no_phantom_sent -----------------------------------------------------------------
@@ -322,15 +419,40 @@ def test_the_monthly_limit_adds_up_the_local_days():
     assert "6 parts in 2026-03" in broken("limits", ev)
 
 
+def test_the_monthly_limit_follows_the_phones_month_start_day():
+    # 2026-03-02 08:00 and 2026-03-16 08:00 Prague: one month from the 1st, two from the 15th.
+    two_weeks = 14 * 86400.0
+    sends = (radio(10.0, 1, parts=3), radio(two_weeks, 2, parts=3))
+    assert "6 parts in 2026-03" in broken(
+        "limits", evidence(*sends, config=phone_config(monthly=5))
+    )
+    config = phone_config(monthly=5)
+    config["month_start_day"] = 15
+    assert run("limits", evidence(*sends, config=config)).passed
+    config["month_start_day"] = 20  # 2 and 16 March both lie in the month from 20 February
+    text = broken("limits", evidence(*sends, config=config))
+    assert "6 parts in the month from 2026-02-20" in text
+
+
 def test_the_rate_limit_counts_sms_in_a_sliding_minute():
     config = phone_config(rate=2)
-    crowded = evidence(radio(0.5, 1), radio(30.0, 2), radio(60.4, 3), config=config)
+    crowded = evidence(radio(0.5, 1), radio(30.0, 2), radio(59.4, 3), config=config)
     text = broken("limits", crowded)
-    assert "3 SMS leave the radio in the 60 s ending t=60.4s" in text
-    # (x - 60, x]: the SMS at t=0.5 has left the window ending at 60.5.
-    spread = evidence(radio(0.5, 1), radio(30.0, 2), radio(60.5, 3), config=config)
+    assert "3 SMS to Android within a minute (the 59 s ending t=59.4s (" in text
+    # (x - 59, x]: the SMS at t=0.5 has left the window ending at 59.5 (a second of slack
+    # for the jitter of the answer's trip, which the server's pacing cannot know).
+    spread = evidence(radio(0.5, 1), radio(30.0, 2), radio(59.5, 3), config=config)
     verdict = run("limits", spread)
     assert verdict.passed and verdict.figures["max_minute_sms"] == 2
+    # The minute is the app's: handed to Android 61 s apart, the carrier's latency
+    # bringing them within 60 s of each other on the radio does not count.
+    ok = evidence(
+        {**radio(3.0, 1), "submitted": 0.4},
+        {**radio(31.0, 2), "submitted": 30.0},
+        {**radio(59.0, 3), "submitted": 61.5},
+        config=config,
+    )
+    assert run("limits", ok).passed
 
 
 def test_limits_ignore_unsent_attempts_and_telephony_retries():
@@ -369,32 +491,64 @@ def test_a_held_or_refused_sms_must_not_end_sent():
 # --- stop_respected ------------------------------------------------------------------
 
 
-def stop_ack(t, sender=ALICE, stop=True):
-    return {**inbound("inbound_ack", t, sender, "STOP", "2026-03-02T07:01:00Z"), "stop": stop}
+def stop_ack(t, sender=ALICE, stop=True, body="STOP"):
+    return {**inbound("inbound_ack", t, sender, body, "2026-03-02T07:01:00Z"), "stop": stop}
+
+
+def stop_reply(t, recipient=ALICE, body="STOP"):
+    return {
+        "kind": "stop_reply",
+        "t": t,
+        "recipient": recipient,
+        "sim_number": SIM,
+        "sms_id": None,
+        "body": body,
+    }
 
 
 def test_sms_already_issued_when_the_stop_lands_are_counted_as_in_flight():
     ev = evidence(
-        issued(10.0, (1, ALICE), (2, BOB)), stop_ack(60.0), radio(61.0, 1), radio(62.0, 2, to=BOB)
+        issued(10.0, (1, ALICE), (2, BOB)),
+        stop_reply(50.0),
+        stop_ack(60.0),
+        radio(61.0, 1),
+        radio(62.0, 2, to=BOB),
     )
     verdict = run("stop_respected", ev)
-    assert verdict.passed and verdict.figures == {"stops": 1, "in_flight_at_stop": 1}
+    assert verdict.passed
+    assert verdict.figures == {"stops": 1, "in_flight_at_stop": 1, "not_recognised_as_stop": 0}
 
 
-def test_issuing_to_a_number_after_its_stop_was_acknowledged_is_a_violation():
+def test_issuing_to_a_number_after_its_stop_reached_the_server_is_a_violation():
     ev = evidence(
+        stop_reply(10.0, BOB, body="Díky"),  # not a STOP reply: a ack of another text
         stop_ack(20.0, BOB, stop=False),
+        stop_reply(50.0),
         stop_ack(60.0),
-        stop_ack(90.0),  # only the first acknowledgement counts
+        stop_ack(90.0),  # only the first report counts
         issued(100.0, (3, ALICE), (4, BOB)),
         radio(110.0, 3),  # issued after the STOP: a violation, not in flight
     )
     verdict = run("stop_respected", ev)
     assert verdict.violation_count == 1
-    assert verdict.figures == {"stops": 1, "in_flight_at_stop": 0}
+    assert verdict.figures == {"stops": 1, "in_flight_at_stop": 0, "not_recognised_as_stop": 0}
     text = verdict.violations[0]
     assert text.startswith("SMS 3 to +420608000001 was issued to phone-1 at t=100s")
     assert "40 s after" in text
+
+
+def test_a_stop_the_server_did_not_recognise_still_counts():
+    # The recipient wrote "Stop." from another number format; the server answered 2xx but
+    # did not call it a STOP (is_stop false). It reached the server all the same.
+    ev = evidence(
+        stop_reply(50.0, body="Stop."),
+        stop_ack(60.0, sender="00420608000001", stop=False, body="Stop."),
+        issued(100.0, (3, ALICE)),
+    )
+    verdict = run("stop_respected", ev)
+    assert verdict.violation_count == 1 and verdict.figures["not_recognised_as_stop"] == 1
+    # A STOP-looking text nobody wrote as a STOP reply is not one.
+    assert run("stop_respected", evidence(stop_ack(60.0), issued(100.0, (3, ALICE)))).passed
 
 
 # --- counters_consistent -------------------------------------------------------------

@@ -33,6 +33,8 @@ PHONE_CHANGES = {
     "daily_limit": "7",
     "monthly_limit": "7",
     "rate_limit": "7",
+    "month_start_day": "15",
+    "heartbeat_timeout": "10",
     "sms_cap": '"legacy"',
     "granted": "true",
     "granted_before_boot": "false",
@@ -81,6 +83,13 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("recipients", "stop_probability"): {"stop_probability": "0.1"},
     ("recipients", "stop_delay"): {"stop_delay": '"1m"'},
     ("recipients", "stop_words"): {"stop_words": '["STOP", "STOPSMS"]'},
+    ("recipients", "stop_texts"): {"stop_texts": '["Stop", "stop."]'},
+    ("recipients", "other_probability"): {
+        "other_probability": "0.1",
+        "other_replies": '["Nonstop?"]',
+    },
+    ("recipients", "other_replies"): {"other_replies": '["Nonstop?"]'},
+    ("recipients", "sender_format"): {"sender_format": '"00"'},
     ("workload", "at"): {"at": '"6m"'},
     ("workload", "count"): {"count": "6"},
     ("workload", "campaign"): {"campaign": '"spring"'},
@@ -90,6 +99,7 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("workload", "unicode_share"): {"unicode_share": "0.5"},
     ("workload", "sims"): {"sims": '"split"'},
     ("workload", "recipients"): {"recipients": '"same"'},
+    ("workload", "number_format"): {"number_format": '"spaced"'},
     ("faults", "phones"): {"phones": '["phone-02"]'},
     ("faults", "kind"): {"kind": '"reboot"'},
     ("faults", "at"): {"at": '"11m"'},
@@ -99,6 +109,8 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("expect", "oracles"): {"oracles": '["no_loss"]'},
     ("expect", "fail"): {"fail": '["no_loss"]'},
     ("expect", "hit"): {"hit": '["process_death_in_flight"]'},
+    ("expect", "stuck_after"): {"stuck_after": '"10m"'},
+    ("expect", "catches"): {"catches": '{ B8 = "no_loss" }'},
 }
 
 

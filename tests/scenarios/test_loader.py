@@ -55,17 +55,24 @@ def only_problem(text: str) -> str:
 # -- the catalogue ---------------------------------------------------------------------------
 
 
-def test_the_catalogue_holds_the_nine_scenarios():
+def test_the_catalogue_holds_the_sixteen_scenarios():
     assert sorted(catalogue()) == [
         "android-cap",
         "campaign-100k",
         "doze-night",
         "doze-stops",
         "dual-sim",
+        "limits-day",
         "lost-callbacks",
+        "month-boundary",
+        "rate-limit",
+        "restart-in-flight",
+        "segments-at-limit",
+        "slow-drain",
         "smoke",
         "stop-race",
         "stop-restart",
+        "stop-variants",
     ]
 
 
@@ -132,7 +139,8 @@ def test_an_unknown_name_lists_the_catalogue():
     assert str(info.value) == (
         "smok: no catalogue scenario of that name and no such file; did you mean 'smoke'? "
         "The catalogue has android-cap, campaign-100k, doze-night, doze-stops, dual-sim, "
-        "lost-callbacks, smoke, stop-race, stop-restart."
+        "limits-day, lost-callbacks, month-boundary, rate-limit, restart-in-flight, "
+        "segments-at-limit, slow-drain, smoke, stop-race, stop-restart, stop-variants."
     )
 
 

@@ -22,6 +22,7 @@ from simulator import (
     EnqueuedBatch,
     Event,
     FaultApplied,
+    HeartbeatAnswered,
     HistoryError,
     InboundAck,
     InboundReceived,
@@ -33,6 +34,7 @@ from simulator import (
     Reconciled,
     RequestFailed,
     RunConfig,
+    StatusAcked,
     StopReply,
     TelephonyRetry,
     TrackerTimeout,
@@ -80,6 +82,7 @@ SAMPLES: list[Event] = [
         start="2026-03-02T07:00:00Z",
         timezone="Europe/Prague",
         phones={"p1": {"server_id": 1, "sims": ["+420600000001"], "caps": []}},
+        stuck_after=1800.0,
     ),
     EnqueuedBatch(t=0, batch=0, ids=[1, 2], refused=1, states={"queued": 2}),
     JobRan(t=3600.0, job="stuck_reset", affected=3),
@@ -87,6 +90,8 @@ SAMPLES: list[Event] = [
     AppFinal(t=600.0, phone="p1", unsynced=[3], statuses={"1": "sent", "3": "error"}),
     RequestFailed(t=1.5, phone="p1", endpoint="pending", outcome="request_lost", status=0),
     RequestFailed(t=1.5, phone="p1", endpoint="confirm-batch", outcome="reset", status=0),
+    HeartbeatAnswered(t=5.2, phone="p1"),
+    StatusAcked(t=9.0, phone="p1", sent=[1, 4], error=[3]),
     Issued(t=0.15, phone="p1", sms=[{"id": 1, "number": "+420777000001"}]),
     Reconciled(t=20.0, phone="p1", known=4, settled=3, stuck=1),
     TrackerTimeout(t=90.0, phone="p1", sms_id=5, sent=1, total=2),
@@ -110,7 +115,9 @@ SAMPLES: list[Event] = [
     InboxScan(t=300.0, phone="p1", messages=2, oldest_age=100.25),
     PushOutcome(t=5.0, token="fcm-p1-1", outcome="unregistered"),
     PushOutcome(t=5.0, phone="p1", outcome="delivered"),
-    StopReply(t=150.0, recipient="+420777000001", sim_number="+420600000001", sms_id=1),
+    StopReply(
+        t=150.0, recipient="+420777000001", sim_number="+420600000001", sms_id=1, body="Stop."
+    ),
 ]
 
 
