@@ -49,6 +49,8 @@ DEFAULT_PAIR_URL = "http://127.0.0.1:8069"
 # uvicorn kills a worker that does not answer its health ping within this many seconds,
 # starting up included (its default, 5 s, is too short for the imports on a busy machine).
 WORKER_HEALTHCHECK_SECONDS = 120
+# Commands that run scenarios and print verdicts.
+RUNS_SCENARIOS = ("run", "selftest", "explore")
 
 
 def _version() -> str:
@@ -354,14 +356,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command in RUNS_SCENARIOS:  # the verdicts speak; the server's log would drown them
+        for noisy in ("server_under_test", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         if args.command == "serve":
             return _serve(args)
         if args.command == "pair":
             return _pair(args)
         if args.command == "run":
-            for noisy in ("server_under_test", "httpx"):
-                logging.getLogger(noisy).setLevel(logging.ERROR)
             return run_command(args)
         if args.command == "scenarios":
             return scenarios_command(args)
