@@ -368,18 +368,24 @@ def limits(evidence: Evidence) -> Verdict:
         sends = ix.app_sends_by_phone.get(name, [])
         calendar = Calendar(ix.start, ix.tz)
         days: Counter[date] = Counter()
-        for event in sends:
-            days[calendar.day(event["t"])] += event["parts"]
         months: Counter[str] = Counter()
         start_day = int(config.get("month_start_day", 1))
-        for day, parts in days.items():
+        daily, monthly = int(config.get("daily_limit", 0)), int(config.get("monthly_limit", 0))
+        over_at: dict[tuple[str, Any], float] = {}  # (key, period) -> when it went over
+        for event in sends:
+            day = calendar.day(event["t"])
             year, month = _month_of(day, start_day)
             label = (
                 f"{year}-{month:02d}"
                 if start_day == 1
                 else f"the month from {year}-{month:02d}-{start_day:02d}"
             )
-            months[label] += parts
+            days[day] += event["parts"]
+            months[label] += event["parts"]
+            if 0 < daily < days[day]:
+                over_at.setdefault(("daily_limit", day), event["t"])
+            if 0 < monthly < months[label]:
+                over_at.setdefault(("monthly_limit", label), event["t"])
         max_day = max(max_day, *days.values(), 0)
         max_month = max(max_month, *months.values(), 0)
         periods = (("daily_limit", "on", days), ("monthly_limit", "in", months))
@@ -389,7 +395,8 @@ def limits(evidence: Evidence) -> Verdict:
                 if limit > 0 and parts > limit:
                     found.add(
                         f"{name} sent {parts} parts {preposition} {period} ({ix.tz}), "
-                        f"over its {key} of {limit}"
+                        f"over its {key} of {limit}",
+                        over_at[(key, period)],
                     )
         rate = int(config.get("rate_limit", 0))
         # The rate limit paces the phone: SMS count when the app hands them to Android

@@ -417,6 +417,7 @@ def test_the_monthly_limit_adds_up_the_local_days():
         radio(10.0, 1, parts=3), radio(T_2310, 2, parts=3), config=phone_config(monthly=5)
     )
     assert "6 parts in 2026-03" in broken("limits", ev)
+    assert run("limits", ev).first_at == T_2310  # the send that went over the month
 
 
 def test_the_monthly_limit_follows_the_phones_month_start_day():
