@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "MAX_EXAMPLES",
+    "RATE_SLACK",
     "TERMINAL",
     "Calendar",
     "Event",
@@ -28,9 +29,14 @@ __all__ = [
     "Verdict",
     "canonical",
     "listed",
+    "month_of",
     "over_window",
 ]
 
+# The server paces a phone by what it hands out; the app submits each SMS after the answer's
+# one-way trip, whose jitter the server cannot know. A minute is judged as 59 s, so a
+# hand-out 60.00 s after the last one that arrives 10 ms quicker is not a breach.
+RATE_SLACK = 1.0
 MAX_EXAMPLES = 20  # violations kept as examples per verdict; all of them are counted
 TERMINAL = frozenset({"sent", "error", "canceled"})
 
@@ -293,6 +299,14 @@ class Calendar:
 
     def _offset(self, day: date) -> float:
         return (datetime.combine(day, time(), tzinfo=self._tz) - self._start).total_seconds()
+
+
+def month_of(day: date, start_day: int) -> tuple[int, int]:
+    """The (year, month) of the limit month ``day`` falls in, months starting on
+    ``start_day``: with 15, 2026-03-14 belongs to February's month."""
+    if day.day >= start_day:
+        return day.year, day.month
+    return (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
 
 
 def over_window(

@@ -24,6 +24,7 @@ from smscodec import count_parts
 
 from .evidence import (
     MAX_EXAMPLES,
+    RATE_SLACK,
     TERMINAL,
     Calendar,
     Event,
@@ -33,6 +34,7 @@ from .evidence import (
     Verdict,
     canonical,
     listed,
+    month_of,
     over_window,
 )
 
@@ -49,12 +51,6 @@ def _campaign_twice(ix: Index, campaign: Any, recipient: str, sends: dict[int, f
 # Slack the oracles give the server's clock against the harness's: a real-time target's
 # times reach the history with the network's latency, scaled by the time scale.
 CLOCK_SLACK = 60.0
-
-
-# The server paces a phone by what it hands out; the app submits each SMS after the answer's
-# one-way trip, whose jitter the server cannot know. A minute is judged as 59 s, so a
-# hand-out 60.00 s after the last one that arrives 10 ms quicker is not a breach.
-RATE_SLACK = 1.0
 
 
 def _reissue_fault(
@@ -260,7 +256,7 @@ def _phone_room(
     config = ix.phones[name]
     calendar = Calendar(ix.start, ix.tz)
     today = calendar.day(t)
-    month = _month_of(today, int(config.get("month_start_day", 1)))
+    month = month_of(today, int(config.get("month_start_day", 1)))
     day_parts = month_parts = 0
     for event in ix.app_sends_by_phone.get(name, ()):
         if event["t"] >= t:
@@ -268,7 +264,7 @@ def _phone_room(
         day = calendar.day(event["t"])
         day_parts += event["parts"] if day == today else 0
         month_parts += (
-            event["parts"] if _month_of(day, int(config.get("month_start_day", 1))) == month else 0
+            event["parts"] if month_of(day, int(config.get("month_start_day", 1))) == month else 0
         )
     queued = 0
     for sms_id, names in holders.items():
@@ -282,14 +278,6 @@ def _phone_room(
         _room(int(config.get("daily_limit", 0)), day_parts + queued),
         _room(int(config.get("monthly_limit", 0)), month_parts + queued),
     )
-
-
-def _month_of(day: date, start_day: int) -> tuple[int, int]:
-    """The (year, month) of the limit month ``day`` falls in, months starting on
-    ``start_day``: with 15, 2026-03-14 belongs to February's month."""
-    if day.day >= start_day:
-        return day.year, day.month
-    return (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
 
 
 def no_loss(evidence: Evidence) -> Verdict:
@@ -374,7 +362,7 @@ def limits(evidence: Evidence) -> Verdict:
         over_at: dict[tuple[str, Any], float] = {}  # (key, period) -> when it went over
         for event in sends:
             day = calendar.day(event["t"])
-            year, month = _month_of(day, start_day)
+            year, month = month_of(day, start_day)
             label = (
                 f"{year}-{month:02d}"
                 if start_day == 1

@@ -126,6 +126,30 @@ POSSIBLE: dict[str, Possibility] = {
         ),
         "it needs STOP replies and a process_death or reboot after them",
     ),
+    "limit_reached": Possibility(
+        lambda w, load: any(
+            0 < limit <= _most_parts(load)
+            for p in w.phones
+            for limit in (p.daily_limit, p.monthly_limit)
+        ),
+        "no phone has a daily_limit or monthly_limit the whole workload could reach",
+    ),
+    "rate_bound": Possibility(
+        lambda w, load: any(p.rate_limit <= sum(b.count for b in load) for p in w.phones),
+        "the whole workload has fewer SMS than the lowest rate_limit of the fleet",
+    ),
+    # Handed out and unconfirmed for the stuck timeout: the phone must lose the SMS's
+    # status (its process or its network) or the server must lose the confirm.
+    "stuck_in_flight": Possibility(
+        lambda w, _: (
+            bool(_kinds(w) & {"process_death", "reboot", "partition"})
+            or w.network.request_loss > 0
+            or w.network.response_loss > 0
+            or any(c.lost_callback > 0 for c in _carriers(w))
+        ),
+        "no process_death, reboot or partition, no network loss and no lost callbacks: "
+        "every status reaches the server",
+    ),
 }
 
 HITS = tuple(POSSIBLE)
