@@ -76,6 +76,9 @@ class AppProfile:
     scan_days: float = 30.0  # how far back the first scan looks
     reconcile_at_start: bool = True
     http_timeout: float = 15.0
+    # "": the real app. Otherwise an adversarial persona (simulator/personas.py PERSONAS),
+    # a test double that misbehaves on purpose: not a model of any app version.
+    persona: str = ""
 
 
 APP_PROFILES: dict[str, AppProfile] = {
@@ -97,6 +100,13 @@ APP_PROFILES: dict[str, AppProfile] = {
     ),
     # A future app that honours the server's SIM choice (what dual-SIM fleets need).
     "sim-aware": AppProfile(name="sim-aware", honour_sim_choice=True),
+    # Adversarial personas: test doubles of a buggy or hostile app, 1.7.1 plus one misdeed
+    # each (simulator/personas.py; docs/app-model.md, "Adversarial personas").
+    "hostile-foreign": AppProfile(name="hostile-foreign", persona="foreign"),
+    "hostile-double-poll": AppProfile(name="hostile-double-poll", persona="double-poll"),
+    "hostile-replay": AppProfile(name="hostile-replay", persona="replay"),
+    "hostile-phantom": AppProfile(name="hostile-phantom", persona="phantom"),
+    "hostile-unsent": AppProfile(name="hostile-unsent", persona="unsent"),
 }
 
 

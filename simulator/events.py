@@ -37,6 +37,7 @@ __all__ = [
     "Issued",
     "JobRan",
     "LostCallback",
+    "PersonaAct",
     "PushOutcome",
     "Reconciled",
     "RequestFailed",
@@ -246,6 +247,19 @@ class Issued(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PersonaAct(Event):
+    """``persona``: an adversarial persona (a test double of a buggy or hostile app,
+    ``simulator/personas.py``) did what the real app never does; written when the server
+    answered its request, or, for ``unsent``, when the app wrote its lie."""
+
+    kind: ClassVar[str] = "persona"
+    phone: str
+    act: str  # foreign_confirm, phantom_confirm, replay, double_poll or unsent
+    status: str | None  # the status it reported; None for double_poll
+    ids: list[int]  # the SMS it reported, or those the extra poll was handed
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrackerTimeout(Event):
     """``tracker_timeout``: the 30 s sweep ended a tracker older than its timeout."""
 
@@ -386,6 +400,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         HeartbeatAnswered,
         StatusAcked,
         Issued,
+        PersonaAct,
         Reconciled,
         TrackerTimeout,
         Transmission,
