@@ -68,8 +68,9 @@ def served_gateway(
         db_url,
         "--port",
         str(port),
-        "--admin-token",
-        admin_token,
+        # One argument: a token may start with "-" (token_urlsafe draws from A-Za-z0-9_-),
+        # which argparse would take for an option.
+        f"--admin-token={admin_token}",
         *options,
     )
     with log.open("w") as sink:
