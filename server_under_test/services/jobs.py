@@ -50,7 +50,7 @@ from ..errors import NotFound
 from ..storage.tables import gateway_phone, job_run, sms
 from .context import Context
 from .dbutil import chunks, claim
-from .phones import IN_FLIGHT, next_reset_date
+from .phones import IN_FLIGHT, next_reset_date, within_heartbeat_timeout
 
 __all__ = [
     "JOBS",
@@ -92,8 +92,7 @@ def heartbeat_check(conn: Connection, ctx: Context) -> int:
                 gateway_phone.c.heartbeat_timeout,
             ).where(gateway_phone.c.state == "online")
         )
-        if row.last_heartbeat is None
-        or now - row.last_heartbeat > timedelta(minutes=row.heartbeat_timeout)
+        if not within_heartbeat_timeout(row, now, ctx.settings)
     ]
     if stale:
         conn.execute(

@@ -199,6 +199,8 @@ sms = Table(
 # AND gateway_state = 'pending' ORDER BY id LIMIT n.  The same index serves the in-flight
 # capacity sum (gateway_state IN ('processing', 'sending')) and the heartbeat counts.
 Index("ix_sms_pickup", sms.c.gateway_phone_id, sms.c.gateway_state, sms.c.state, sms.c.id)
+# The rate limit at pickup counts what a phone was handed in the last minute.
+Index("ix_sms_phone_picked_at", sms.c.gateway_phone_id, sms.c.picked_at)
 # Per-SIM queue counts (heartbeat): only the few SMS with a SIM choice are indexed.
 Index(
     "ix_sms_sim_queue",
