@@ -1,4 +1,11 @@
-"""``hil run`` and ``hil scenarios``: run a scenario against a target, list the catalogue."""
+"""``hil run`` and ``hil scenarios``: run a scenario against a target, list the catalogue.
+
+A scenario that says ``[scenario] served`` means something only in real time against
+``hil serve`` on PostgreSQL (it needs polls the server handles at the same time). ``hil run``
+takes the scenario's workers and time scale for ``--serve`` unless the options say otherwise,
+and refuses, naming the options to add, to run it in virtual time or on SQLite: it will not
+make a PostgreSQL database on a server nobody named (``hil selftest --pg`` does).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from scenarios import ScenarioError, catalogue, load
+from scenarios import Scenario, ScenarioError, catalogue, load
 from server_under_test import KNOWN_DEFECTS
 
 from .runner import (
@@ -38,6 +45,7 @@ __all__ = [
     "database_option",
     "run_command",
     "scenarios_command",
+    "served_options",
     "time_scale_option",
 ]
 
@@ -103,9 +111,9 @@ def target_options(args: argparse.Namespace) -> TargetOptions:
     given = [name for name, value in remote_only.items() if value]
     if given and not args.target:
         raise RunInputError(f"{', '.join(given)} only go with --target URL.")
-    if args.workers != 1 and not args.serve:
+    if args.workers not in (None, 1) and not args.serve:
         raise RunInputError("--workers only goes with --serve.")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise RunInputError("--workers must be at least 1.")
     if args.time_scale is not None and not (args.serve or args.target):
         raise RunInputError("--time-scale only goes with --serve or --target.")
@@ -122,9 +130,45 @@ def target_options(args: argparse.Namespace) -> TargetOptions:
         )
     if args.serve:
         return TargetOptions(
-            kind="served", db=args.db, workers=args.workers, time_scale=args.time_scale
+            kind="served", db=args.db, workers=args.workers or 1, time_scale=args.time_scale
         )
     return TargetOptions(db=args.db)
+
+
+def served_options(args: argparse.Namespace, scenario: Scenario) -> argparse.Namespace:
+    """The options with what a ``[scenario] served`` scenario needs filled in: its workers
+    and time scale with ``--serve`` when not given. Without ``--serve`` or ``--target``, or on
+    a database that is not PostgreSQL, ``RunInputError`` names the options to add."""
+    served = scenario.served
+    if served is None or args.target:
+        return args
+    needs = (
+        f"--serve --db postgresql://USER@HOST:PORT/EMPTY_DB --workers {served.workers} "
+        f"--time-scale {served.time_scale:g}"
+    )
+    why = (
+        f"{scenario.name} needs polls the server handles at the same time ([scenario] served: "
+        f"{served.workers} uvicorn workers on PostgreSQL, at {served.time_scale:g}x), which "
+    )
+    if not args.serve:
+        raise RunInputError(
+            f"{why}a run in virtual time never makes (it serves one request after another). "
+            f"Add {needs} (an empty database: createdb -h HOST -U USER EMPTY_DB), or run "
+            f"`hil selftest --scenario {scenario.name}`, which makes and drops one itself."
+        )
+    if not (args.db or "").startswith(("postgresql://", "postgres://", "postgresql+")):
+        raise RunInputError(
+            f"{why}SQLite never makes: it runs one write after another. Add --db "
+            "postgresql://USER@HOST:PORT/EMPTY_DB (an empty database: createdb -h HOST -U "
+            "USER EMPTY_DB)."
+        )
+    return argparse.Namespace(
+        **{
+            **vars(args),
+            "workers": served.workers if args.workers is None else args.workers,
+            "time_scale": served.time_scale if args.time_scale is None else args.time_scale,
+        }
+    )
 
 
 def database_option(value: str) -> str:
@@ -202,15 +246,19 @@ def add_parsers(sub: Any) -> None:
         "phones it already knows",
     )
     where.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="with --serve: uvicorn workers"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with --serve: uvicorn workers (default 1, or the scenario's [scenario] served)",
     )
     where.add_argument(
         "--time-scale",
         type=time_scale_option,
         metavar="K",
         help=f"clock seconds per wall second: with --serve the server's (default "
-        f"{DEFAULT_SERVED_SCALE:g}); with --target the pace its clock runs at, when it does "
-        "not say so itself in GET /admin/clock (default: what it says there, else 1)",
+        f"{DEFAULT_SERVED_SCALE:g}, or the scenario's [scenario] served); with --target the "
+        "pace its clock runs at, when it does not say so itself in GET /admin/clock "
+        "(default: what it says there, else 1)",
     )
     where.add_argument(
         "--fleet",
@@ -345,6 +393,7 @@ def run_command(args: argparse.Namespace) -> int:
     seed = scenario.seed if args.seed is None else args.seed
     out = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
     try:
+        args = served_options(args, scenario)
         target = target_options(args)
         removed = prepare_out(out)
     except RunInputError as exc:
@@ -402,7 +451,7 @@ def _replay_target(args: argparse.Namespace) -> list[str]:
     """The target options of this run, secrets masked, for the replay line."""
     words: list[str] = []
     if args.serve:
-        words += ["--serve", "--workers", str(args.workers)]
+        words += ["--serve", "--workers", str(args.workers or 1)]
         if args.db:
             words += ["--db", masked_url(args.db)]
     elif args.db:

@@ -23,6 +23,7 @@ __all__ = [
     "Batch",
     "Expect",
     "Scenario",
+    "Served",
 ]
 
 # The oracles of the harness, in the order it reports them.
@@ -89,6 +90,17 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class Served:
+    """The scenario means something only in real time against ``hil serve`` started as a
+    process on PostgreSQL with ``workers`` uvicorn workers and its clock ``time_scale`` times
+    the wall clock: it needs requests the server handles at the same time (in virtual time
+    the server handles one request after another)."""
+
+    workers: int = 2
+    time_scale: float = 60.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One runnable scenario."""
 
@@ -104,6 +116,7 @@ class Scenario:
     world: WorldSpec
     workload: tuple[Batch, ...]
     expect: Expect
+    served: Served | None = None  # None: meaningful under any target, virtual time too
 
     def with_seed(self, seed: int) -> Scenario:
         """The same scenario under another seed (for replays and seed sweeps)."""

@@ -27,6 +27,7 @@ from .fields import (
     choice,
     format_duration,
     integer,
+    is_number,
     parse_duration,
     parse_share,
     positive_duration,
@@ -37,15 +38,27 @@ from .fields import (
 from .fleet import WorldReader
 from .hits import why_impossible
 from .locate import KeyLines, Location
-from .model import DEFECTS, DELIVERIES, HITS, NUMBER_FORMATS, ORACLES, Batch, Expect, Scenario
+from .model import (
+    DEFECTS,
+    DELIVERIES,
+    HITS,
+    NUMBER_FORMATS,
+    ORACLES,
+    Batch,
+    Expect,
+    Scenario,
+    Served,
+)
 
-__all__ = ["KEYS", "MAX_DURATION", "read"]
+__all__ = ["KEYS", "MAX_DURATION", "MAX_TIME_SCALE", "MAX_WORKERS", "SERVED_KEYS", "read"]
 
 MAX_RECIPIENTS = 1_000_000
 MAX_DURATION = 31 * 86_400.0  # virtual seconds: a month, for monthly limits
 DEFAULT_START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone(timedelta(hours=1)))
 DEFAULT_TIMEZONE = "Europe/Prague"
 PLACEHOLDERS = ("name", "first_name")
+MAX_WORKERS = 32  # uvicorn workers of a served scenario
+MAX_TIME_SCALE = 3600.0  # as hil run --time-scale
 
 # The keys of the file and of the tables read here (the world's are fleet.KEYS).
 KEYS: dict[str, tuple[str, ...]] = {
@@ -70,6 +83,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "max_duration",
         "drain",
         "defects",
+        "served",
     ),
     "workload": (
         "at",
@@ -85,6 +99,9 @@ KEYS: dict[str, tuple[str, ...]] = {
     ),
     "expect": ("oracles", "fail", "hit", "stuck_after", "catches"),
 }
+
+# The keys of the inline table [scenario] served.
+SERVED_KEYS = ("workers", "time_scale")
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -155,6 +172,15 @@ def _max_duration(value: object) -> float:
     return seconds
 
 
+def _time_scale(value: object) -> float:
+    if is_number(value) and 0 < value <= MAX_TIME_SCALE:
+        return float(value)
+    raise Invalid(
+        f"must be a number above 0 and at most {MAX_TIME_SCALE:g} (clock seconds per wall "
+        f"second), not {show(value)}"
+    )
+
+
 def _template(value: object) -> str:
     body = text(value)
     try:
@@ -207,6 +233,7 @@ class _Reader:
         self.max_duration = c.need(head, loc, "max_duration", _max_duration, None)
         drain = c.get(head, loc, "drain", boolean, True)
         defects = c.names(head, loc, "defects", choice(DEFECTS), ())
+        served = self.served(head, loc)
 
         world = WorldReader(c, self.max_duration).world(top)
         workload = self.workload(top)
@@ -230,6 +257,27 @@ class _Reader:
             world=world,
             workload=workload,
             expect=expect,
+            served=served,
+        )
+
+    def served(self, head: Table, loc: Location) -> Served | None:
+        """``served = { workers = 2, time_scale = 30 }``: meaningful only in real time
+        against ``hil serve`` on PostgreSQL; ``None`` when absent."""
+        c = self.c
+        if "served" not in head:
+            return None
+        where: Location = (*loc, "served")
+        if not isinstance(head["served"], Mapping):
+            c.report(
+                where,
+                "must be a table such as { workers = 2, time_scale = 30 } (the uvicorn "
+                f"workers and the time scale of the served run), not {show(head['served'])}",
+            )
+            return None
+        table = c.table(head["served"], where, SERVED_KEYS)
+        return Served(
+            workers=c.get(table, where, "workers", integer(1, MAX_WORKERS), Served.workers),
+            time_scale=c.get(table, where, "time_scale", _time_scale, Served.time_scale),
         )
 
     def workload(self, top: Table) -> tuple[Batch, ...]:
@@ -326,7 +374,7 @@ class _Reader:
     def catches(
         self, table: Table, loc: Location, oracles: tuple[str, ...]
     ) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """``catches = { B8 = "stop_respected", C4 = ["limits", "no_loss"] }``: the defect
+        """``catches = { B8 = "stop_respected", B1 = ["no_loss", "exactly_once"] }``: the defect
         switches this scenario exposes, each with the oracles of which one must fail."""
         c = self.c
         if "catches" not in table:

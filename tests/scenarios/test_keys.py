@@ -54,6 +54,7 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("scenario", "max_duration"): {"max_duration": '"3h"'},
     ("scenario", "drain"): {"drain": "false"},
     ("scenario", "defects"): {"defects": '["B1"]'},
+    ("scenario", "served"): {"served": "{ workers = 2, time_scale = 30 }"},
     ("fleet", "count"): {"count": "5"},
     ("fleet", "number_prefix"): {"number_prefix": '"+4207"'},
     ("fleet", "dual_sim"): {"dual_sim": '"50%"'},
