@@ -11,39 +11,64 @@ every probe catches its defect, every clean run passes and no switch is uncovere
 Runs are independent, so they go through a ``concurrent.futures`` executor (local processes
 by default). Each run keeps its folder under the self-test's output folder, so a missed
 probe can be replayed with the ``hil run`` line printed beside it.
+
+A scenario that says ``[scenario] served`` (it needs requests the server handles at the same
+time, which virtual time never makes) runs in real time against ``hil serve`` started as a
+process with the scenario's workers and time scale, each run on a PostgreSQL database of its
+own: created with a unique name on the server ``pg`` names, dropped afterwards. When that
+server cannot be reached the run is broken, with the reason; it is never skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenarios import Scenario, catalogue, load
-from server_under_test import KNOWN_DEFECTS
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
-from .errors import RunError
+from scenarios import Scenario, catalogue, load
+from scenarios.model import Served
+from server_under_test import KNOWN_DEFECTS
+from server_under_test.storage.database import normalise_url
+
+from .errors import RunError, TargetError
+from .folder import masked_url, one_line
 from .runner import run_scenario
+from .targets import TargetOptions
 
 __all__ = [
+    "DEFAULT_PG",
     "Matrix",
     "Outcome",
     "Probe",
     "add_parsers",
     "claims",
     "defects_command",
+    "fresh_database",
     "plan",
     "run_probe",
     "selftest",
     "selftest_command",
 ]
 
+logger = logging.getLogger(__name__)
+
 CAUGHT, MISSED, CLEAN, FALSE_ALARM, BROKEN = "caught", "missed", "clean", "false alarm", "error"
+# The PostgreSQL server on which a served scenario's runs get a database each.
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass(frozen=True)
@@ -57,7 +82,8 @@ class Probe:
 
     @property
     def folder(self) -> str:
-        return f"{self.defect or 'clean'}--{self.scenario}"
+        seed = "" if self.seed is None else f"--seed{self.seed}"
+        return f"{self.defect or 'clean'}--{Path(self.scenario).stem}{seed}"
 
     def replay(self, seed: int) -> str:
         """The ``hil run`` line that runs this probe again, for people."""
@@ -77,6 +103,11 @@ class Outcome:
     wall_seconds: float
     seed: int
     detail: str = ""  # the first violation, or what broke
+    target: str = ""  # the hil run options of a served run (" --serve --db ..."), else ""
+
+    def replay(self) -> str:
+        """The ``hil run`` line that runs this probe again, target options included."""
+        return self.probe.replay(self.seed) + self.target
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "probe": dataclasses.asdict(self.probe)}
@@ -112,41 +143,46 @@ class Matrix:
         }
 
     def markdown(self) -> str:
-        """The matrix for people: one row per defect switch, one column per scenario."""
+        """The matrix for people: one row per defect switch, one column per scenario; a
+        cell sums up that pair's runs (one per seed)."""
         scenarios = sorted({o.probe.scenario for o in self.outcomes})
-        cells: dict[tuple[str, str], str] = {}
+        groups: dict[tuple[str, str], list[Outcome]] = {}
         for o in self.outcomes:
-            if o.probe.defect is not None:
-                cells[(o.probe.defect, o.probe.scenario)] = _cell(o)
+            groups.setdefault((o.probe.defect or "clean", o.probe.scenario), []).append(o)
         lines = [
             "| defect | " + " | ".join(scenarios) + " |",
             "|---|" + "---|" * len(scenarios),
         ]
-        for defect in KNOWN_DEFECTS:
-            row = [cells.get((defect, s), "") for s in scenarios]
+        for defect in [*KNOWN_DEFECTS, "clean"]:
+            row = [_cell(groups.get((defect, s), [])) for s in scenarios]
             if defect in self.uncovered:
-                row = ["**uncovered**"] + [""] * (len(scenarios) - 1)
+                row = ["**uncovered**: no scenario claims it", *[""] * (len(scenarios) - 1)]
             elif not any(row):
                 continue
             lines.append(f"| {defect} | " + " | ".join(row) + " |")
-        clean = {o.probe.scenario: o for o in self.outcomes if o.probe.defect is None}
-        lines.append(
-            "| clean | "
-            + " | ".join(_cell(clean[s]) if s in clean else "" for s in scenarios)
-            + " |"
-        )
         return "\n".join(lines) + "\n"
 
 
-def _cell(o: Outcome) -> str:
-    if o.status == CAUGHT:
-        at = "" if o.detected_at is None else f" at {_hours(o.detected_at)}"
-        return f"caught: {'+'.join(o.failed)}{at}"
-    if o.status == CLEAN:
-        return "pass"
-    if o.status == FALSE_ALARM:
-        return f"**false alarm**: {'+'.join(o.failed)}"
-    return f"**{o.status}**"
+def _cell(runs: Sequence[Outcome]) -> str:
+    """One pair's runs: "caught: no_loss at 0:02:00" for one seed; "caught 20/20: no_loss,
+    median 0:02:00" for many; anything not as expected in bold, with its count."""
+    if not runs:
+        return ""
+    n = len(runs)
+    bad = [o for o in runs if o.status not in (CAUGHT, CLEAN)]
+    if bad:
+        kinds: dict[str, int] = {}
+        for o in bad:
+            kinds[o.status] = kinds.get(o.status, 0) + 1
+        return ", ".join(f"**{status} {k}/{n}**" for status, k in kinds.items())
+    if runs[0].status == CLEAN:
+        return "pass" if n == 1 else f"pass {n}/{n}"
+    oracles = "+".join(sorted({name for o in runs for name in o.failed}))
+    times = sorted(o.detected_at for o in runs if o.detected_at is not None)
+    if n == 1:
+        return f"caught: {oracles}" + (f" at {_hours(times[0])}" if times else "")
+    median = f", median {_hours(times[len(times) // 2])}" if times else ""
+    return f"caught {n}/{n}: {oracles}{median}"
 
 
 def _hours(seconds: float) -> str:
@@ -160,31 +196,42 @@ def plan(
     *,
     defects: Sequence[str] | None = None,
     seed: int | None = None,
+    seeds: Sequence[int] | None = None,
     clean: bool = True,
+    probes: bool = True,
 ) -> tuple[list[Probe], list[str]]:
-    """The probes for these scenarios (only the ``defects`` named, when given), and the
-    switches among ``defects`` (all known ones by default) that no scenario claims."""
+    """The runs for these scenarios (only the ``defects`` named, when given), under ``seed``
+    (the scenario's own by default) or each of ``seeds``; and the switches among
+    ``defects`` (all known ones by default) that no scenario claims. ``clean`` and
+    ``probes`` choose the clean runs and the runs with a switch on."""
     wanted = list(KNOWN_DEFECTS) if defects is None else list(defects)
     unknown = [d for d in wanted if d not in KNOWN_DEFECTS]
     if unknown:
         raise ValueError(
             f"Unknown defect switch(es) {', '.join(unknown)}; `hil defects` lists them all."
         )
-    probes: list[Probe] = []
+    each: Sequence[int | None] = [seed] if seeds is None else list(seeds)
+    runs: list[Probe] = []
     claimed: set[str] = set()
     for scenario in scenarios:
         mine = [(d, oracles) for d, oracles in scenario.expect.catches if d in wanted]
         claimed.update(d for d, _ in mine)
         if not mine:
             continue
-        if clean:
-            probes.append(Probe(scenario.name, None, (), seed))
-        probes += [Probe(scenario.name, d, oracles, seed) for d, oracles in mine]
-    return probes, [d for d in wanted if d not in claimed]
+        for n in each:
+            if clean:
+                runs.append(Probe(scenario.name, None, (), n))
+            if probes:
+                runs += [Probe(scenario.name, d, oracles, n) for d, oracles in mine]
+    return runs, [d for d in wanted if d not in claimed]
 
 
-def run_probe(probe: Probe, out: Path) -> Outcome:
-    """Run one probe (in whatever process the executor chose) and judge it."""
+def run_probe(probe: Probe, out: Path, pg: str = DEFAULT_PG) -> Outcome:
+    """Run one probe (in whatever process the executor chose) and judge it.
+
+    A served scenario runs against ``hil serve`` on a fresh database of the PostgreSQL
+    server ``pg``; anything else in process, in virtual time.
+    """
     scenario = load(probe.scenario)
     defects = tuple(scenario.defects) + ((probe.defect,) if probe.defect else ())
     scenario = dataclasses.replace(
@@ -193,11 +240,22 @@ def run_probe(probe: Probe, out: Path) -> Outcome:
         expect=dataclasses.replace(scenario.expect, fail=()),
     )
     seed = scenario.seed if probe.seed is None else probe.seed
+    served = scenario.served
+    target = "" if served is None else _served_replay(served, pg)
     wall = time.perf_counter()
     try:
-        result = run_scenario(scenario, seed=seed, out=out / probe.folder)
+        if served is None:
+            result = run_scenario(scenario, seed=seed, out=out / probe.folder)
+        else:
+            with fresh_database(pg, scenario.name) as db:
+                options = TargetOptions(
+                    kind="served", db=db, workers=served.workers, time_scale=served.time_scale
+                )
+                result = run_scenario(scenario, seed=seed, out=out / probe.folder, target=options)
     except RunError as exc:
-        return Outcome(probe, BROKEN, (), None, 0.0, time.perf_counter() - wall, seed, str(exc))
+        return Outcome(
+            probe, BROKEN, (), None, 0.0, time.perf_counter() - wall, seed, str(exc), target
+        )
     failed = tuple(v.name for v in result.verdicts if v.judged and not v.passed)
     missing = result.missing_hits
     if probe.defect is None:
@@ -208,7 +266,15 @@ def run_probe(probe: Probe, out: Path) -> Outcome:
         if missing and not failed:
             detail = f"demanded paths not hit: {', '.join(missing)}"
         return Outcome(
-            probe, status, bad, None, result.virtual_duration, result.wall_seconds, seed, detail
+            probe,
+            status,
+            bad,
+            None,
+            result.virtual_duration,
+            result.wall_seconds,
+            seed,
+            detail,
+            target,
         )
     named = [v for v in result.verdicts if v.name in probe.oracles and v.judged and not v.passed]
     at = [v.first_at if v.first_at is not None else result.virtual_duration for v in named]
@@ -222,7 +288,59 @@ def run_probe(probe: Probe, out: Path) -> Outcome:
         result.wall_seconds,
         seed,
         detail,
+        target,
     )
+
+
+def _served_replay(served: Served, pg: str) -> str:
+    """The ``hil run`` options that replay a served probe (any empty database will do)."""
+    try:
+        url = make_url(pg).set(database="EMPTY_DB")
+        db = masked_url(url.render_as_string(hide_password=False))
+    except (ArgumentError, ValueError):
+        db = "postgresql://USER@HOST:PORT/EMPTY_DB"
+    return f" --serve --db {db} --workers {served.workers} --time-scale {served.time_scale:g}"
+
+
+@contextlib.contextmanager
+def fresh_database(server: str, scenario: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server ``server`` (the URL of any database
+    there), with a name no other run uses; its URL is yielded, and it is dropped afterwards.
+
+    ``TargetError`` says why when the server cannot be reached or refuses.
+    """
+    shown = masked_url(server)
+    why = (
+        f"{scenario} runs only in real time against hil serve on PostgreSQL ([scenario] "
+        "served); start PostgreSQL there or give another server with hil selftest --pg URL"
+    )
+    try:
+        url = make_url(normalise_url(server))
+    except (ArgumentError, ValueError) as exc:
+        raise TargetError(f"Cannot parse the PostgreSQL URL {shown!r} ({exc}); {why}.") from exc
+    if url.get_backend_name() != "postgresql":
+        raise TargetError(f"{shown!r} is not a PostgreSQL URL; {why}.")
+    name = f"hil_selftest_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        try:
+            with admin.connect() as conn:
+                conn.execute(sql(f'CREATE DATABASE "{name}"'))
+        except SQLAlchemyError as exc:
+            raise TargetError(
+                f"Cannot create a database on the PostgreSQL server {shown}: {one_line(exc)}; "
+                f"{why}."
+            ) from exc
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            try:
+                with admin.connect() as conn:
+                    conn.execute(sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except SQLAlchemyError as exc:
+                logger.warning("Could not drop the self-test database %s: %s", name, exc)
+    finally:
+        admin.dispose()
 
 
 def selftest(
@@ -233,17 +351,18 @@ def selftest(
     workers: int = 2,
     executor: Executor | None = None,
     progress: Callable[[Outcome, int, int], None] | None = None,
+    pg: str = DEFAULT_PG,
 ) -> Matrix:
     """Run every probe through ``executor`` (a pool of ``workers`` local processes by
     default) and collect the matrix; it is written to ``out`` as selftest.json and
-    selftest.md."""
+    selftest.md. Served scenarios get a database each on the PostgreSQL server ``pg``."""
     out.mkdir(parents=True, exist_ok=True)
     wall = time.perf_counter()
     matrix = Matrix(uncovered=list(uncovered))
     own = executor is None
     pool = ProcessPoolExecutor(max_workers=workers) if executor is None else executor
     try:
-        futures = {pool.submit(run_probe, probe, out): probe for probe in probes}
+        futures = {pool.submit(run_probe, probe, out, pg): probe for probe in probes}
         for future in as_completed(futures):
             try:
                 outcome = future.result()
@@ -309,7 +428,15 @@ def add_parsers(sub: Any) -> None:
         metavar="D",
         help="only this defect switch (repeatable; default: every one `hil defects` lists)",
     )
-    test.add_argument("--seed", type=int, help="run every scenario under this seed")
+    seeds = test.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="run every scenario under this seed")
+    seeds.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="run everything under each of the seeds 1..N: detection rates, and false "
+        "alarms across seeds (default: each scenario's own seed)",
+    )
     test.add_argument(
         "--workers", type=int, default=2, metavar="N", help="runs at once (local processes)"
     )
@@ -320,8 +447,22 @@ def add_parsers(sub: Any) -> None:
         metavar="DIR",
         help="where the runs and the matrix go (default: runs/selftest)",
     )
-    test.add_argument(
+    only = test.add_mutually_exclusive_group()
+    only.add_argument(
         "--no-clean", action="store_true", help="skip the clean runs (only the probes)"
+    )
+    only.add_argument(
+        "--clean-only",
+        action="store_true",
+        help="only the clean runs: with --seeds, a false-alarm sweep of the correct server",
+    )
+    test.add_argument(
+        "--pg",
+        default=DEFAULT_PG,
+        metavar="URL",
+        help="the PostgreSQL server on which each run of a served scenario ([scenario] served) "
+        "gets a database of its own, created and dropped by the self-test: the URL of any "
+        f"database there (default: {DEFAULT_PG}); unreachable: those runs are broken",
     )
     listing = sub.add_parser(
         "defects",
@@ -370,10 +511,27 @@ def selftest_command(args: Any) -> int:
     if args.workers < 1:
         print("hil selftest: --workers must be at least 1.", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if not args.pg.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        print(
+            f"hil selftest: --pg must be a postgresql://user@host:port/dbname URL, not "
+            f"{masked_url(args.pg)!r}.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     scenarios = [load(n) for n in names]
+    if args.seeds is not None and args.seeds < 1:
+        print("hil selftest: --seeds must be at least 1.", file=sys.stderr)
+        return EXIT_BAD_INPUT
     probes, uncovered = plan(
-        scenarios, defects=args.defect or None, seed=args.seed, clean=not args.no_clean
+        scenarios,
+        defects=args.defect or None,
+        seed=args.seed,
+        seeds=None if args.seeds is None else range(1, args.seeds + 1),
+        clean=not args.no_clean,
+        probes=not args.clean_only,
     )
+    if args.clean_only:
+        uncovered = []  # a false-alarm sweep judges no detection
     if args.scenario:
         uncovered = []  # a partial self-test judges only what it ran
     print(
@@ -393,9 +551,16 @@ def selftest_command(args: Any) -> int:
         if o.status not in (CAUGHT, CLEAN):
             if o.detail:
                 print(f"      {o.detail[:300]}", file=sys.stderr)
-            print(f"      replay: {o.probe.replay(o.seed)}", file=sys.stderr)
+            print(f"      replay: {o.replay()}", file=sys.stderr)
 
-    matrix = selftest(probes, args.out, uncovered=uncovered, workers=args.workers, progress=report)
+    matrix = selftest(
+        probes,
+        args.out,
+        uncovered=uncovered,
+        workers=args.workers,
+        progress=report,
+        pg=args.pg,
+    )
     print(matrix.markdown())
     counts = matrix.counts()
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)

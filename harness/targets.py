@@ -60,6 +60,9 @@ __all__ = [
 ]
 
 TARGET_KINDS = ("inprocess", "served", "remote")
+# Seconds a started `hil serve` may take to answer /healthz: uvicorn workers import the
+# whole server each, which on a busy two-core machine takes well over the 30 s default.
+SERVE_STARTUP = 180.0
 DEFAULT_SERVED_SCALE = 60.0  # hil run --serve: an hour of campaign in a minute
 
 
@@ -255,7 +258,11 @@ def _served(
         args += ["--fcm-credentials", fcm.service_account()]
         env = fcm.environment()
     try:
-        served = stack.enter_context(served_gateway(url, log, *args, admin_token=token, env=env))
+        served = stack.enter_context(
+            served_gateway(
+                url, log, *args, admin_token=token, env=env, startup_timeout=SERVE_STARTUP
+            )
+        )
     except RuntimeError as exc:
         raise TargetError(str(exc)) from exc
     admin = _WireAdmin(served.url, token)

@@ -82,3 +82,14 @@ def test_hil_defects_lists_every_switch_with_its_catchers(
 def test_hil_selftest_names_an_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["selftest", "--scenario", "smok"]) == 2
     assert "no catalogue scenario named smok" in capsys.readouterr().err
+
+
+def test_a_seed_sweep_of_clean_runs_sums_up_each_scenario(tmp_path: Path) -> None:
+    probes, _ = plan([load("limits-day")], seeds=range(1, 4), probes=False)
+    assert [(p.defect, p.seed) for p in probes] == [(None, 1), (None, 2), (None, 3)]
+    matrix = selftest(probes, tmp_path, workers=2)
+    assert matrix.passed and matrix.counts()["clean"] == 3
+    assert "| clean | pass 3/3 |" in matrix.markdown()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [
+        f"clean--limits-day--seed{n}" for n in (1, 2, 3)
+    ]

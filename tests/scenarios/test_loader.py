@@ -55,16 +55,18 @@ def only_problem(text: str) -> str:
 # -- the catalogue ---------------------------------------------------------------------------
 
 
-def test_the_catalogue_holds_the_sixteen_scenarios():
+def test_the_catalogue_holds_the_eighteen_scenarios():
     assert sorted(catalogue()) == [
         "android-cap",
         "campaign-100k",
         "doze-night",
         "doze-stops",
         "dual-sim",
+        "hostile-phone",
         "limits-day",
         "lost-callbacks",
         "month-boundary",
+        "poll-storm",
         "rate-limit",
         "restart-in-flight",
         "segments-at-limit",
@@ -139,8 +141,9 @@ def test_an_unknown_name_lists_the_catalogue():
     assert str(info.value) == (
         "smok: no catalogue scenario of that name and no such file; did you mean 'smoke'? "
         "The catalogue has android-cap, campaign-100k, doze-night, doze-stops, dual-sim, "
-        "limits-day, lost-callbacks, month-boundary, rate-limit, restart-in-flight, "
-        "segments-at-limit, slow-drain, smoke, stop-race, stop-restart, stop-variants."
+        "hostile-phone, limits-day, lost-callbacks, month-boundary, poll-storm, rate-limit, "
+        "restart-in-flight, segments-at-limit, slow-drain, smoke, stop-race, stop-restart, "
+        "stop-variants."
     )
 
 
