@@ -28,6 +28,8 @@ from server_under_test import (
 )
 from server_under_test.services import phones
 
+from .explore import add_parsers as add_explore_parsers
+from .explore import explore_command
 from .folder import masked_url
 from .run_cli import (
     EXIT_BAD_INPUT,
@@ -219,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     pair.add_argument("--png", metavar="FILE", type=Path, help="also write the code as a PNG")
     add_run_parsers(sub)
     add_selftest_parsers(sub)
+    add_explore_parsers(sub)
     return parser
 
 
@@ -372,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return selftest_command(args)
         if args.command == "defects":
             return defects_command(args)
+        if args.command == "explore":
+            return explore_command(args)
         return _db_upgrade(args)
     except GatewayError as exc:
         print(f"hil {args.command}: {exc.message}", file=sys.stderr)
