@@ -30,6 +30,5 @@ def test_the_defect_catching_scenarios_raise_no_false_alarm_under_other_seeds(
     matrix = selftest(runs, tmp_path, workers=2)
     alarms = [o for o in matrix.outcomes if o.status != CLEAN]
     assert not alarms, "\n".join(
-        f"{o.probe.scenario} seed {o.seed}: {o.status} {o.failed} {o.detail[:300]}"
-        for o in alarms
+        f"{o.probe.scenario} seed {o.seed}: {o.status} {o.failed} {o.detail[:300]}" for o in alarms
     )
