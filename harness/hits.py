@@ -96,8 +96,9 @@ HIT_PATHS: dict[str, Count] = {
 }
 
 
-def count_hits(events: Sequence[Event]) -> dict[str, int]:
-    """How often each dangerous path happened in a history."""
+def count_hits(events: Sequence[Event], index: Index | None = None) -> dict[str, int]:
+    """How often each dangerous path happened in a history; ``index``: the history's
+    ``Evidence.index`` when the caller has one (indexing a long history twice costs)."""
     has_config = bool(events) and events[0].get("kind") == "config"
-    ix = Evidence(events=events, server={}).index if has_config else None
+    ix = index if index is not None or not has_config else Evidence(events, {}).index
     return {name: count(events, ix) for name, count in HIT_PATHS.items()}

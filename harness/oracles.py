@@ -175,13 +175,14 @@ def _unjustified_failures(ix: Index) -> list[tuple[float, str]]:
     for _, event in ix.radio:
         if event["sms_id"] is not None and event["parts_sent"] > 0:
             first_radio.setdefault(int(event["sms_id"]), float(event["t"]))
-    holders: dict[int, set[str]] = defaultdict(set)
+    held: dict[str, set[int]] = defaultdict(set)  # phone -> SMS assigned or handed to it
     for sms_id, row in ix.sms.items():
         name = by_server_id.get(int(row["gateway_phone_id"] or 0))
         if name is not None:
-            holders[sms_id].add(name)
+            held[name].add(sms_id)
     for sms_id, issues in ix.issues_by_sms.items():
-        holders[sms_id].update(event["phone"] for _, event in issues)
+        for _, event in issues:
+            held[event["phone"]].add(sms_id)
     enqueued_at: dict[int, tuple[int, float]] = {}
     for pos, event in ix.enqueued:
         for sms_id in event["ids"]:
@@ -204,7 +205,7 @@ def _unjustified_failures(ix: Index) -> list[tuple[float, str]]:
         if not online:
             continue
         room = {
-            name: _phone_room(ix, name, t, pos, holders, first_radio, enqueued_at)
+            name: _phone_room(ix, name, t, pos, held[name], first_radio, enqueued_at)
             for name in online
         }
         for sms_id in failed:
@@ -249,27 +250,24 @@ def _phone_room(
     name: str,
     t: float,
     pos: int,
-    holders: Mapping[int, set[str]],
+    held: Iterable[int],
     first_radio: Mapping[int, float],
     enqueued_at: Mapping[int, tuple[int, float]],
 ) -> float:
     config = ix.phones[name]
     calendar = Calendar(ix.start, ix.tz)
+    start_day = int(config.get("month_start_day", 1))
     today = calendar.day(t)
-    month = month_of(today, int(config.get("month_start_day", 1)))
+    month = month_of(today, start_day)
     day_parts = month_parts = 0
     for event in ix.app_sends_by_phone.get(name, ()):
         if event["t"] >= t:
             break
         day = calendar.day(event["t"])
         day_parts += event["parts"] if day == today else 0
-        month_parts += (
-            event["parts"] if month_of(day, int(config.get("month_start_day", 1))) == month else 0
-        )
+        month_parts += event["parts"] if month_of(day, start_day) == month else 0
     queued = 0
-    for sms_id, names in holders.items():
-        if name not in names:
-            continue
+    for sms_id in held:
         at = enqueued_at.get(sms_id)
         if at is None or at[0] > pos or first_radio.get(sms_id, float("inf")) < t:
             continue
@@ -356,33 +354,30 @@ def limits(evidence: Evidence) -> Verdict:
         sends = ix.app_sends_by_phone.get(name, [])
         calendar = Calendar(ix.start, ix.tz)
         days: Counter[date] = Counter()
-        months: Counter[str] = Counter()
+        months: Counter[tuple[int, int]] = Counter()
         start_day = int(config.get("month_start_day", 1))
         daily, monthly = int(config.get("daily_limit", 0)), int(config.get("monthly_limit", 0))
         over_at: dict[tuple[str, Any], float] = {}  # (key, period) -> when it went over
         for event in sends:
             day = calendar.day(event["t"])
-            year, month = month_of(day, start_day)
-            label = (
-                f"{year}-{month:02d}"
-                if start_day == 1
-                else f"the month from {year}-{month:02d}-{start_day:02d}"
-            )
+            month = month_of(day, start_day)
             days[day] += event["parts"]
-            months[label] += event["parts"]
+            months[month] += event["parts"]
             if 0 < daily < days[day]:
                 over_at.setdefault(("daily_limit", day), event["t"])
-            if 0 < monthly < months[label]:
-                over_at.setdefault(("monthly_limit", label), event["t"])
+            if 0 < monthly < months[month]:
+                over_at.setdefault(("monthly_limit", month), event["t"])
         max_day = max(max_day, *days.values(), 0)
         max_month = max(max_month, *months.values(), 0)
-        periods = (("daily_limit", "on", days), ("monthly_limit", "in", months))
-        for key, preposition, totals in periods:
-            limit = int(config.get(key, 0))
+        periods: tuple[tuple[str, int, Mapping[Any, int]], ...] = (
+            ("daily_limit", daily, days),
+            ("monthly_limit", monthly, months),
+        )
+        for key, limit, totals in periods:
             for period, parts in sorted(totals.items()):
                 if limit > 0 and parts > limit:
                     found.add(
-                        f"{name} sent {parts} parts {preposition} {period} ({ix.tz}), "
+                        f"{name} sent {parts} parts {_period(period, start_day)} ({ix.tz}), "
                         f"over its {key} of {limit}",
                         over_at[(key, period)],
                     )
@@ -403,6 +398,17 @@ def limits(evidence: Evidence) -> Verdict:
             )
     figures = {"max_day_parts": max_day, "max_month_parts": max_month, "max_minute_sms": max_minute}
     return found.verdict("limits", len(ix.phones), "phones", "limit breaches", figures)
+
+
+def _period(period: date | tuple[int, int], start_day: int) -> str:
+    """A day or a limit month (year, month) for people: "on 2026-03-02", "in 2026-03",
+    "in the month from 2026-03-15"."""
+    if isinstance(period, date):
+        return f"on {period}"
+    year, month = period
+    if start_day == 1:
+        return f"in {year}-{month:02d}"
+    return f"in the month from {year}-{month:02d}-{start_day:02d}"
 
 
 def android_cap(evidence: Evidence) -> Verdict:

@@ -473,7 +473,7 @@ def run_scenario(
     judged = run.interrupted is None
     evidence = Evidence(events=events, server=state)
     verdicts = judge(evidence, scenario.expect.oracles, exposed) if judged else []
-    hits = count_hits(events)
+    hits = count_hits(events, evidence.index if judged else None)
     missing = [name for name in scenario.expect.hit if not hits.get(name)] if judged else []
     digest = write_jsonl(out / "history.jsonl", events)
     wall_seconds = time.perf_counter() - wall
