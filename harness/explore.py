@@ -56,7 +56,7 @@ from simulator.config import FAULT_KINDS
 
 from .errors import RunError, RunInputError, TargetError
 from .evidence import Verdict
-from .run_cli import MAX_SEED
+from .run_cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_HARNESS, EXIT_PASSED, MAX_SEED
 from .runner import RunResult, run_scenario
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ SETTLE_MARGIN = 900.0  # on top of the scenario's [expect] stuck_after
 TIMED_KINDS = ("process_death", "reboot", "partition")  # the kinds that take a duration
 MOMENT_KINDS = ("process_death", "reboot")  # the kinds that may wait for SMS in flight
 
-EXIT_PASSED, EXIT_FOUND, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 1, 2, 3
+EXIT_FOUND = EXIT_FAILED  # a failure found (and shrunk): an oracle failed
 
 
 class ExploreInputError(ValueError):

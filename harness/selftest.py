@@ -46,6 +46,7 @@ from server_under_test.storage.database import normalise_url
 
 from .errors import RunError, TargetError
 from .folder import masked_url, one_line
+from .run_cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_HARNESS, EXIT_PASSED
 from .runner import run_scenario
 from .targets import TargetOptions
 
@@ -395,8 +396,6 @@ def claims() -> Mapping[str, list[tuple[str, tuple[str, ...]]]]:
 
 
 # -- the command line ---------------------------------------------------------------------
-
-EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_HARNESS = 0, 1, 2, 3
 
 
 def add_parsers(sub: Any) -> None:
