@@ -34,6 +34,7 @@ __all__ = [
     "Control",
     "Enqueued",
     "PhoneKey",
+    "partner_filter",
 ]
 
 # The parts of a target's final state, and what each holds:
@@ -66,6 +67,14 @@ class Enqueued:
     states: dict[str, int] = field(default_factory=dict)
 
 
+def partner_filter(serves: Sequence[str]) -> str | None:
+    """The Odoo domain a phone serving partners tagged ``serves`` carries as its
+    ``domain_filter`` (``None``: no filter). Tags are Odoo partner categories, read by name."""
+    if not serves:
+        return None
+    return repr([("category_id.name", "in", list(serves))])
+
+
 class Control(Protocol):
     """Registers phones, enqueues SMS and reads the final state of one gateway under test."""
 
@@ -79,9 +88,13 @@ class Control(Protocol):
         """Create a campaign and return its id (``None``: the target has no campaigns)."""
         ...
 
+    def partners(self, people: Sequence[tuple[str, str, str]], *, at: float) -> list[int]:
+        """Import contacts ``(name, number, tag)``; return their ids, in order."""
+        ...
+
     def enqueue(self, messages: Sequence[Mapping[str, Any]], *, at: float) -> Enqueued:
-        """Queue SMS: items ``{"number", "body", "delivery"}`` with optional ``sim_number``
-        and ``campaign_id``."""
+        """Queue SMS: items ``{"number", "body", "delivery"}`` with optional ``sim_number``,
+        ``campaign_id`` and ``partner_id``."""
         ...
 
     def pending(self, *, at: float) -> int | None:
@@ -135,6 +148,8 @@ class AdminControl:
             }
             if len(phone.sims) > 1:
                 body["phone_number_2"] = phone.sims[1].number
+            if phone.serves:
+                body["domain_filter"] = partner_filter(phone.serves)
             try:
                 made = self.call("POST", "/phones", at=at, expect=201, json=body).json()
             except AdminError as exc:
@@ -150,6 +165,17 @@ class AdminControl:
         body = {"name": name, "delivery": delivery}
         made = self.call("POST", "/campaigns", at=at, expect=201, json=body).json()
         return int(made["id"])
+
+    def partners(self, people: Sequence[tuple[str, str, str]], *, at: float) -> list[int]:
+        ids: list[int] = []
+        for first in range(0, len(people), MAX_ENQUEUE):
+            chunk = [
+                {"name": name, "mobile": number, "categories": [tag]}
+                for name, number, tag in people[first : first + MAX_ENQUEUE]
+            ]
+            answer = self.call("POST", "/partners", at=at, expect=201, json={"partners": chunk})
+            ids.extend(int(i) for i in answer.json()["ids"])
+        return ids
 
     def enqueue(self, messages: Sequence[Mapping[str, Any]], *, at: float) -> Enqueued:
         ids: list[int | None] = []

@@ -221,6 +221,21 @@ class Index:
         return grouped
 
     @cached_property
+    def tag_of(self) -> dict[int, str]:
+        """The partner tag of each SMS enqueued for a tagged partner."""
+        return {
+            int(sms_id): tag
+            for _, event in self.enqueued
+            for sms_id, tag in zip(event.get("ids", ()), event.get("tags", ()), strict=False)
+        }
+
+    def serves(self, phone: str, sms_id: int) -> bool:
+        """Whether ``phone``'s partner filter lets it carry SMS ``sms_id`` (a phone with a
+        filter takes only SMS to partners with one of its tags)."""
+        allowed = self.phones[phone].get("serves") or ()
+        return not allowed or self.tag_of.get(sms_id) in allowed
+
+    @cached_property
     def first_ack(self) -> dict[int, tuple[int, float, str]]:
         """The first final status the server acknowledged for each SMS: (position, time,
         ``sent`` or ``error``)."""

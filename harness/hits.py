@@ -6,7 +6,8 @@ are states a run must reach for its verdict to mean anything, read from the whol
 a phone reaching its daily or monthly limit (``limit_reached``), a phone handing Android as
 many SMS within a minute as its rate limit allows (``rate_bound``), and an SMS handed out
 whose final status the server did not acknowledge within the stuck timeout
-(``stuck_in_flight``, the path the stuck reset exists for).
+(``stuck_in_flight``, the path the stuck reset exists for), and an SMS for a partner some
+phone's partner filter refuses (``filter_excluded``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ def _stuck_in_flight(events: Sequence[Event], ix: Index | None) -> int:
     return stuck
 
 
+def _filter_excluded(_: Sequence[Event], ix: Index | None) -> int:
+    """SMS enqueued for a partner some phone's filter refuses: the filter had to choose."""
+    if ix is None:
+        return 0
+    filtered = [name for name, config in ix.phones.items() if config.get("serves")]
+    return sum(1 for sms_id in ix.tag_of if any(not ix.serves(name, sms_id) for name in filtered))
+
+
 HIT_PATHS: dict[str, Count] = {
     "process_death_in_flight": _each(lambda e: e["kind"] == "fault" and e.get("in_flight", 0) > 0),
     "lost_callback": _each(lambda e: e["kind"] == "lost_callback"),
@@ -93,6 +102,7 @@ HIT_PATHS: dict[str, Count] = {
     "limit_reached": _limits_reached,
     "rate_bound": _rate_bound,
     "stuck_in_flight": _stuck_in_flight,
+    "filter_excluded": _filter_excluded,
 }
 
 

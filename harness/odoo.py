@@ -36,7 +36,7 @@ import httpx
 from simulator.config import PhoneSpec
 from smscodec import reference_segment_count
 
-from .control import STATE_PARTS, AdminError, Enqueued, PhoneKey
+from .control import STATE_PARTS, AdminError, Enqueued, PhoneKey, partner_filter
 
 __all__ = ["OdooControl", "OdooRpcError"]
 
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 PHONE = "sms.gateway.phone"
 SMS = "sms.sms"
+PARTNER = "res.partner"
+CATEGORY = "res.partner.category"
 INBOUND = "sms.gateway.inbound"
 BLACKLIST = "phone.blacklist"
 MODEL_OF_PART = {"sms": SMS, "phones": PHONE, "inbound": INBOUND, "blacklist": BLACKLIST}
@@ -274,12 +276,14 @@ class OdooControl:
                 PHONE,
                 "search_read",
                 [("name", "=", phone.name)],
-                ["id", "api_key", "phone_number", "phone_number_2", *limits],
+                ["id", "api_key", "phone_number", "phone_number_2", "domain_filter", *limits],
                 limit=1,
             )
             vals: dict[str, Any] = {"name": phone.name, "phone_number": numbers[0], **limits}
             if len(numbers) > 1:
                 vals["phone_number_2"] = numbers[1]
+            if phone.serves:
+                vals["domain_filter"] = partner_filter(phone.serves)
             if found:
                 # its counters hold what it sent before this run: not this run's to judge
                 self._reused_phones = True
@@ -306,6 +310,24 @@ class OdooControl:
         """Campaigns are Odoo mass mailings (``mailing.mailing``), which this control does
         not drive: always ``None``, so a scenario's SMS are sent without a campaign."""
         return None
+
+    def partners(self, people: Sequence[tuple[str, str, str]], *, at: float) -> list[int]:
+        """Create ``res.partner`` contacts, each with its tag as a partner category
+        (``res.partner.category``, found by name or created), which phones' domain filters
+        read as ``category_id.name``."""
+        tags: dict[str, int] = {}
+        for tag in dict.fromkeys(t for _, _, t in people):
+            found = self.execute(CATEGORY, "search", [("name", "=", tag)], limit=1)
+            made = found or self.execute(CATEGORY, "create", [{"name": tag}])
+            tags[tag] = int(made[0])
+        ids: list[int] = []
+        for chunk in _chunks(list(people), self.chunk):
+            vals = [
+                {"name": name, "mobile": number, "category_id": [(6, 0, [tags[tag]])]}
+                for name, number, tag in chunk
+            ]
+            ids.extend(int(i) for i in self.execute(PARTNER, "create", vals))
+        return ids
 
     def _phone_with_sim(self, number: str) -> int:
         owner = self._sim_owner.get(number)
@@ -342,6 +364,8 @@ class OdooControl:
                 )
             vals = {"number": message["number"], "body": message["body"]}
             vals["sms_provider"] = "gateway"
+            if message.get("partner_id") is not None:
+                vals["partner_id"] = int(message["partner_id"])
             if message.get("sim_number"):
                 vals["gateway_phone_id"] = self._phone_with_sim(str(message["sim_number"]))
                 vals["gateway_sim_number"] = str(message["sim_number"])

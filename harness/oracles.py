@@ -212,7 +212,9 @@ def _unjustified_failures(ix: Index) -> list[tuple[float, str]]:
             row = ix.sms[sms_id]
             parts = _parts(row)
             sim = row.get("gateway_sim_number")
-            candidates = [owner[sim]] if sim in owner else list(online)
+            candidates = (
+                [owner[sim]] if sim in owner else [n for n in online if ix.serves(n, sms_id)]
+            )
             fit = [n for n in candidates if n in room and room[n] >= parts]
             if not fit:
                 continue
@@ -595,6 +597,41 @@ def reconcile_converges(evidence: Evidence) -> Verdict:
     return found.verdict("reconcile_converges", checked, "apps and SMS", "diverged", figures)
 
 
+def filters_respected(evidence: Evidence) -> Verdict:
+    """A phone with a partner filter is handed only SMS to partners its filter accepts.
+
+    The filter is the phone's ``serves`` tags, registered as its ``domain_filter``; each SMS's
+    partner tag is recorded when it is enqueued. An SMS with no partner has no tag, so a
+    phone with a filter must not get it either."""
+    ix = evidence.index
+    found = Findings()
+    filtered = {name for name, cfg in ix.phones.items() if cfg.get("serves")}
+    checked = 0
+    wrong: Counter[str] = Counter()
+    for _, event in ix.issued:
+        phone = event["phone"]
+        if phone not in filtered:
+            continue
+        for item in event["sms"]:
+            checked += 1
+            sms_id = int(item["id"])
+            if ix.serves(phone, sms_id):
+                continue
+            wrong[phone] += 1
+            tag = ix.tag_of.get(sms_id)
+            whose = f"a partner tagged {tag!r}" if tag else "no partner"
+            found.add(
+                f"SMS {sms_id} (for {whose}) was handed to {phone} at {ix.when(event['t'])}, "
+                f"whose filter serves only {', '.join(ix.phones[phone]['serves'])}",
+                float(event["t"]),
+            )
+    figures = {"filtered_phones": len(filtered), "handed_to_filtered": checked}
+    figures.update({f"outside_filter:{name}": n for name, n in sorted(wrong.items())})
+    return found.verdict(
+        "filters_respected", checked, "hand-outs to filtered phones", "outside the filter", figures
+    )
+
+
 def inbound_once(evidence: Evidence) -> Verdict:
     """Each SMS the network delivered to a phone is recorded by the server exactly once.
 
@@ -648,6 +685,7 @@ ORACLES: dict[str, Callable[[Evidence], Verdict]] = {
     "counters_consistent": counters_consistent,
     "reconcile_converges": reconcile_converges,
     "inbound_once": inbound_once,
+    "filters_respected": filters_respected,
 }
 
 

@@ -21,7 +21,7 @@ import dataclasses
 import json
 import random
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scenarios.model import Scenario
+from scenarios.model import Batch, Scenario
 from simulator import EnqueuedBatch, JobRan, RequestFailed, RunConfig
 from simulator.android import cap_in_force
 from simulator.config import PhoneSpec
@@ -174,6 +174,7 @@ class _Run:
         self.campaigns: dict[str, int | None] = {}
         self.last_people: list[Recipient] = []
         self.taken: set[str] = set()
+        self.partner_ids: dict[str, tuple[int, str]] = {}  # number -> (partner id, tag)
         self.interrupted: str | None = None
         self._emit_config()
 
@@ -279,6 +280,7 @@ class _Run:
                         "server_id": self.phone_ids[p.name],
                         "sims": [sim.number for sim in p.sims],
                         **p.server_settings(),
+                        "serves": list(p.serves),
                         "app": p.app.name,
                         "caps": self._caps(p, booted_since_grant=False),
                         "caps_after_reboot": self._caps(p, booted_since_grant=True),
@@ -310,6 +312,7 @@ class _Run:
                     batch.count, seed=self.seed, salt=f"batch{index}", taken=self.taken
                 )
             self.last_people = people
+            tags = self._partners(batch, people)
             texts = texts_for(batch, people)
             messages = []
             sims = [sim.number for phone in self.scenario.world.phones for sim in phone.sims]
@@ -323,6 +326,8 @@ class _Run:
                     item["sim_number"] = sims[i % len(sims)]
                 if campaign_id is not None:
                     item["campaign_id"] = campaign_id
+                if tags:
+                    item["partner_id"] = self.partner_ids[person.number][0]
                 messages.append(item)
             made = self.target.control.enqueue(messages, at=env.now)
             answered, states = made.ids, made.states
@@ -335,9 +340,29 @@ class _Run:
                     ids=ids,
                     refused=len(answered) - len(ids),
                     states=states,
+                    tags=[t for t, i in zip(tags, answered, strict=True) if i is not None]
+                    if tags
+                    else [],
                 )
             )
             self.batches_done += 1
+
+    def _partners(self, batch: Batch, people: Sequence[Recipient]) -> list[str]:
+        """With ``partner_tags``, the tag of each recipient's partner, importing those not
+        imported yet (a recipient keeps the tag of its first import); else ``[]``."""
+        if not batch.partner_tags:
+            return []
+        tags = batch.partner_tags
+        new = [
+            (p.name, p.number, tags[i % len(tags)])
+            for i, p in enumerate(people)
+            if p.number not in self.partner_ids
+        ]
+        if new:
+            made = self.target.control.partners(new, at=self.world.env.now)
+            for (_, number, tag), partner_id in zip(new, made, strict=True):
+                self.partner_ids[number] = (partner_id, tag)
+        return [self.partner_ids[p.number][1] for p in people]
 
     def _job(self, name: str, due: Callable[[float], float]) -> Generator[Any, Any, None]:
         env = self.world.env

@@ -79,6 +79,7 @@ _PHONE_KEYS = (
     "rate_limit",
     "month_start_day",
     "heartbeat_timeout",
+    "serves",
     "sms_cap",
     "granted",
     "granted_before_boot",
@@ -134,6 +135,7 @@ class _Settings:
     rate_limit: int = PhoneSpec.rate_limit
     month_start_day: int = PhoneSpec.month_start_day
     heartbeat_timeout: int = PhoneSpec.heartbeat_timeout
+    serves: tuple[str, ...] = PhoneSpec.serves
 
 
 @dataclass
@@ -183,6 +185,7 @@ class WorldReader:
             heartbeat_timeout=c.get(
                 table, loc, "heartbeat_timeout", integer(1, 1440), base.heartbeat_timeout
             ),
+            serves=c.names(table, loc, "serves", text, base.serves),
         )
 
     def carrier(self, table: Table, loc: Location, base: CarrierSpec) -> CarrierSpec:
@@ -341,6 +344,7 @@ class WorldReader:
             rate_limit=plan.settings.rate_limit,
             month_start_day=plan.settings.month_start_day,
             heartbeat_timeout=plan.settings.heartbeat_timeout,
+            serves=plan.settings.serves,
             faults=tuple(sorted(plan.faults, key=lambda fault: fault.at)),
             start_at=plan.start_at,
         )

@@ -150,6 +150,16 @@ POSSIBLE: dict[str, Possibility] = {
         "no process_death, reboot or partition, no network loss and no lost callbacks: "
         "every status reaches the server",
     ),
+    "filter_excluded": Possibility(
+        lambda w, load: any(
+            tag not in p.serves
+            for p in w.phones
+            if p.serves
+            for b in load
+            for tag in b.partner_tags
+        ),
+        "no batch has partner_tags that a phone's serves filter leaves out",
+    ),
 }
 
 HITS = tuple(POSSIBLE)

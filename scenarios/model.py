@@ -37,6 +37,7 @@ ORACLES = (
     "counters_consistent",
     "reconcile_converges",
     "inbound_once",
+    "filters_respected",
 )
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).
@@ -71,6 +72,10 @@ class Batch:
     # write them (Faker's cs_CZ formats: +420 776 317 066, 00420 601 743 915, ...), or all
     # "e164" (+420601743915), "00" (00420601743915) or "spaced" (+420 601 743 915).
     number_format: str = "mixed"
+    # Partner tags: the batch's recipients are imported as partners (contacts), the i-th
+    # tagged partner_tags[i % len], and their SMS name the partner; phones' ``serves``
+    # filters route them. Empty: SMS go to bare numbers, no partners.
+    partner_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

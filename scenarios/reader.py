@@ -96,6 +96,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "sims",
         "number_format",
         "recipients",
+        "partner_tags",
     ),
     "expect": ("oracles", "fail", "hit", "stuck_after", "catches"),
 }
@@ -310,6 +311,14 @@ class _Reader:
                         f"campaign {campaign!r} is {first} (its first batch says so); all "
                         "batches of one campaign share its delivery",
                     )
+            sims = c.get(table, loc, "sims", choice(("auto", "split")), "auto")
+            tags = c.names(table, loc, "partner_tags", text, ())
+            if sims == "split" and tags:
+                c.report(
+                    (*loc, "partner_tags"),
+                    "cannot be used with sims = 'split': a SIM chosen for an SMS overrides "
+                    "the phones' partner filters, which partner_tags exist to exercise",
+                )
             same = c.get(table, loc, "recipients", choice(("new", "same")), "new") == "same"
             if same:
                 self.check_same(loc, count, batches)
@@ -322,10 +331,11 @@ class _Reader:
                     bodies=self.bodies(table, loc),
                     unicode_share=c.get(table, loc, "unicode_share", parse_share, 0.0),
                     same_recipients=same,
-                    sims=c.get(table, loc, "sims", choice(("auto", "split")), "auto"),
+                    sims=sims,
                     number_format=c.get(
                         table, loc, "number_format", choice(NUMBER_FORMATS), "mixed"
                     ),
+                    partner_tags=tags,
                 )
             )
         return tuple(batches)

@@ -217,6 +217,9 @@ class PhoneSpec:
     rate_limit: int = 100
     month_start_day: int = 1  # the monthly count restarts on this day of the month
     heartbeat_timeout: int = 5  # minutes without a heartbeat before the server calls it offline
+    # Its partner filter: the partner tags whose SMS it may be given (the gateway phone's
+    # domain_filter, sms_gateway_phone.py); empty = every partner and SMS without one.
+    serves: tuple[str, ...] = ()
     faults: tuple[Fault, ...] = ()
     start_at: float = 0.0
 

@@ -377,6 +377,8 @@ class EnqueuedBatch(Event):
     ids: list[int]  # the server's ids of the accepted SMS
     refused: int
     states: dict[str, int]  # the server's state -> how many of the batch are in it
+    # The partner tag of each accepted SMS's recipient, in ids' order; [] without partners.
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.oracles import ORACLES
 from harness.process import served_gateway
 from scenarios import catalogue
-from server_under_test import ScaledClock
+from server_under_test import ScaledClock, Settings
 from tests.support.odoo_double import OdooDouble, serve
 
 FAST = ("--time-scale", "120")
@@ -40,7 +41,7 @@ def _by_name(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _assert_all_judged_and_passed(meta: dict[str, Any]) -> None:
     verdicts = _by_name(meta)
-    assert len(verdicts) == 9
+    assert list(verdicts) == list(ORACLES)
     assert all(v["judged"] and v["passed"] for v in verdicts.values()), verdicts
     assert meta["not_judged"] == []
     assert meta["passed"] is True
@@ -158,6 +159,46 @@ def test_a_remote_odoo_through_json_rpc_passes_smoke(tmp_path, capsys):
     used = Counter((c.model, c.model_method) for c in double.calls if c.model)
     assert used[("sms.sms", "create")] >= 1 and used[("sms.sms", "send")] >= 1
     assert used[("sms.gateway.phone", "create")] == 3  # the scenario's phones, made in Odoo
+
+
+@pytest.mark.parametrize("ignores_filters", [False, True])
+def test_partner_filters_reach_an_odoo_and_are_judged_there(tmp_path, capsys, ignores_filters):
+    # The phones' partner filters go to Odoo as domain_filter, the recipients as res.partner
+    # records with their tags as categories; a server build that ignores the filters (C8,
+    # switched on behind the Odoo double) is caught by filters_respected.
+    defects = frozenset({"C8"}) if ignores_filters else frozenset()
+    double = OdooDouble(
+        f"sqlite:///{tmp_path / 'odoo.sqlite3'}",
+        clock=ScaledClock(datetime.now(UTC), 60),
+        settings=Settings(defects=defects),
+    )
+    with serve(double) as url:
+        out = tmp_path / "run"
+        code, stdout, err = _hil(
+            capsys,
+            *("run", "partner-filters", "--target", url, "--odoo", f"{url},hil,admin,admin"),
+            *("--time-scale", "60", "--quiet", "--out", str(out)),
+        )
+    meta = _verdicts(out)
+    verdicts = {v["name"]: v for v in meta["verdicts"]}
+    used = Counter((c.model, c.model_method) for c in double.calls if c.model)
+    assert used[("res.partner", "create")] >= 1
+    assert used[("res.partner.category", "create")] == 3  # Praha, Brno, Ostrava
+    made = [c for c in double.calls if (c.model, c.model_method) == ("sms.gateway.phone", "create")]
+    filters = {c.args[0][0]["name"]: c.args[0][0].get("domain_filter") for c in made}
+    assert filters == {
+        "phone-01": "[('category_id.name', 'in', ['Praha'])]",
+        "phone-02": "[('category_id.name', 'in', ['Brno'])]",
+        "phone-03": None,
+    }
+    if ignores_filters:
+        assert code == 1, stdout + err
+        assert not verdicts["filters_respected"]["passed"]
+        assert "whose filter serves only" in verdicts["filters_respected"]["violations"][0]
+    else:
+        assert code == 0, stdout + err
+        assert verdicts["filters_respected"]["passed"]
+        assert verdicts["filters_respected"]["checked"] > 0
 
 
 def test_lost_callbacks_in_real_time_loses_requests_both_ways_on_the_wire(tmp_path, capsys):

@@ -43,6 +43,11 @@ CASES: dict[str, tuple[str, str]] = {
     "limit_reached": ("[[phones]]\nname = 'phone-02'\ndaily_limit = 5\n", ""),
     "rate_bound": ("[[phones]]\nname = 'phone-02'\nrate_limit = 5\n", ""),
     "stuck_in_flight": (_PARTITION, ""),
+    "filter_excluded": (
+        "[[phones]]\nname = 'phone-02'\nserves = ['Praha']\n"
+        "[[workload]]\nat = '1m'\ncount = 2\nbody = 'Hi'\npartner_tags = ['Brno']\n",
+        "[[phones]]\nname = 'phone-02'\nserves = ['Praha']\n",
+    ),
 }
 
 

@@ -77,11 +77,16 @@ INBOUND_FIELDS = {
     "blacklisted",
 }
 BLACKLIST_FIELDS = {"id", "number", "active", "create_date"}
+# Partners are created only (with their tags as categories); categories live in the double.
+PARTNER_WRITABLE = {"name", "mobile", "category_id"}
+CATEGORY_FIELDS = {"id", "name"}
 FIELDS = {
     "sms.gateway.phone": PHONE_FIELDS,
     "sms.sms": SMS_FIELDS,
     "sms.gateway.inbound": INBOUND_FIELDS,
     "phone.blacklist": BLACKLIST_FIELDS,
+    "res.partner": PARTNER_WRITABLE | {"id"},
+    "res.partner.category": CATEGORY_FIELDS,
 }
 POSITIONAL = {  # the positional arguments of Odoo 18's read methods
     "search": ["domain", "offset", "limit", "order"],
@@ -91,11 +96,14 @@ POSITIONAL = {  # the positional arguments of Odoo 18's read methods
 }
 READS = set(POSITIONAL)
 DOUBLE_SMS_ONLY = "(test double) only sms_provider='gateway' SMS are modelled, not Odoo's IAP"
+DOUBLE_SET_ONLY = "(test double) category_id takes only the command (6, 0, ids)"
 METHODS = {
     "sms.gateway.phone": READS | {"create", "action_generate_api_key"},
     "sms.sms": READS | {"create", "send"},
     "sms.gateway.inbound": READS,
     "phone.blacklist": READS,
+    "res.partner": {"create"},
+    "res.partner.category": READS | {"create"},
 }
 
 
@@ -172,6 +180,7 @@ class OdooDouble:
         )
         self.calls: list[RpcCall] = []
         self._keyed: set[int] = set()  # phones whose key action_generate_api_key made
+        self._categories: dict[int, str] = {}  # res.partner.category id -> name
         self._admin: httpx.AsyncClient | None = None  # made in the server's event loop
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -348,6 +357,8 @@ class OdooDouble:
             export = await self._request("GET", "/admin/sms/export", headers=headers)
             lines = export.text.splitlines()
             return [self._sms(json.loads(line), names) for line in lines if line.strip()]
+        if model == "res.partner.category":
+            return [{"id": i, "name": name} for i, name in self._categories.items()]
         if model == "phone.blacklist":
             listed = await self._call("GET", "/blacklist", 200, params={"limit": 100_000})
             when = [_odoo_time(e["created_at"]) for e in listed]
@@ -432,6 +443,26 @@ class OdooDouble:
             await self._call("POST", f"/phones/{int(phone_id)}/api-key", 200)
             self._keyed.add(int(phone_id))
         return True
+
+    async def _res_partner_category_create(self, args: list[Any]) -> Any:
+        ids = []
+        for vals in self._vals_list("res.partner.category", args, {"name"}):
+            ids.append(len(self._categories) + 1)
+            self._categories[ids[-1]] = str(vals["name"])
+        return self._created(args, ids)
+
+    async def _res_partner_create(self, args: list[Any]) -> Any:
+        partners = []
+        for vals in self._vals_list("res.partner", args, PARTNER_WRITABLE):
+            tags: list[str] = []
+            for command in vals.get("category_id") or []:  # only (6, 0, ids): "set to ids"
+                if list(command[:2]) != [6, 0]:
+                    raise OdooError("builtins.ValueError", DOUBLE_SET_ONLY)
+                tags += [self._categories[int(i)] for i in command[2]]
+            mobile = vals.get("mobile")
+            partners.append({"name": vals["name"], "mobile": mobile, "categories": tags})
+        answer = await self._call("POST", "/partners", 201, json={"partners": partners})
+        return self._created(args, answer["ids"])
 
     async def _sms_sms_create(self, args: list[Any]) -> Any:
         messages = []

@@ -1,0 +1,85 @@
+"""Partners and partner filters in the scenario format: [[workload]] partner_tags and a
+phone's serves."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from scenarios import ScenarioError, load, loads
+
+BASE = textwrap.dedent("""
+    [scenario]
+    name = "t"
+    description = "A test."
+    max_duration = "2h"
+
+    [fleet]
+    count = 3
+    """).lstrip("\n")
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        loads(text, file="t.toml")
+    return [str(problem) for problem in info.value.problems]
+
+
+def test_serves_is_a_phone_setting_and_partner_tags_a_batch_setting():
+    scenario = loads(
+        BASE
+        + textwrap.dedent("""
+            [[phones]]
+            name = "phone-02"
+            serves = ["Brno", "Praha"]
+
+            [[workload]]
+            count = 6
+            body = "Hi"
+            partner_tags = ["Praha", "Brno"]
+            """),
+        file="t.toml",
+    )
+    assert [p.serves for p in scenario.world.phones] == [(), ("Brno", "Praha"), ()]
+    assert scenario.workload[0].partner_tags == ("Praha", "Brno")
+
+
+def test_bad_tags_and_a_forced_sim_with_partner_tags_are_refused():
+    text = BASE + textwrap.dedent("""
+        serves = "Praha"
+
+        [[workload]]
+        count = 6
+        body = "Hi"
+        sims = "split"
+        partner_tags = ["Praha", "Praha"]
+        """)
+    assert problems(text) == [
+        "t.toml:9: fleet.serves: must be an array of strings, not 'Praha'",
+        "t.toml:15: workload[0].partner_tags[1]: 'Praha' is listed twice",
+        "t.toml:15: workload[0].partner_tags: cannot be used with sims = 'split': a SIM chosen "
+        "for an SMS overrides the phones' partner filters, which partner_tags exist to exercise",
+    ]
+
+
+def test_partner_filters_needs_a_filter_that_leaves_someone_out():
+    scenario = load("partner-filters")
+    assert "filter_excluded" in scenario.expect.hit
+    assert dict(scenario.expect.catches) == {"C8": ("filters_respected",)}
+    # filter_excluded is impossible when no phone's filter leaves a tag out
+    text = BASE + textwrap.dedent("""
+        serves = ["Praha"]
+
+        [[workload]]
+        count = 6
+        body = "Hi"
+        partner_tags = ["Praha"]
+
+        [expect]
+        hit = ["filter_excluded"]
+        """)
+    assert problems(text) == [
+        "t.toml:17: expect.hit[0]: 'filter_excluded' cannot happen here: no batch "
+        "has partner_tags that a phone's serves filter leaves out"
+    ]
