@@ -33,9 +33,9 @@ __all__ = [
     "over_window",
 ]
 
-# The server paces a phone by what it hands out; the app submits each SMS after the answer's
-# one-way trip, whose jitter the server cannot know. A minute is judged as 59 s, so a
-# hand-out 60.00 s after the last one that arrives 10 ms quicker is not a breach.
+# The server paces a phone by what it hands out, on its own clock; the history records each
+# hand-out at the phone's end of a trip whose jitter the server cannot know. A minute is
+# judged as 59 s, so a hand-out 60.00 s after the last one seen 10 ms sooner is no breach.
 RATE_SLACK = 1.0
 MAX_EXAMPLES = 20  # violations kept as examples per verdict; all of them are counted
 TERMINAL = frozenset({"sent", "error", "canceled"})
@@ -218,6 +218,14 @@ class Index:
         for pos, event in self.issued:
             for item in event["sms"]:
                 grouped[int(item["id"])].append((pos, event))
+        return grouped
+
+    @cached_property
+    def issued_by_phone(self) -> dict[str, list[Event]]:
+        """The hand-outs to each phone, in history order."""
+        grouped: dict[str, list[Event]] = defaultdict(list)
+        for _, event in self.issued:
+            grouped[event["phone"]].append(event)
         return grouped
 
     @cached_property

@@ -1,13 +1,13 @@
 """What happened of the dangerous paths a scenario can demand (``[expect] hit``): one count
 per path over the history; the names are ``scenarios.hits.HITS``.
 
-Most paths are one kind of event (a fault with SMS in flight, a lost callback, ...); three
+Most paths are one kind of event (a fault with SMS in flight, a lost callback, ...); four
 are states a run must reach for its verdict to mean anything, read from the whole history:
-a phone reaching its daily or monthly limit (``limit_reached``), a phone handing Android as
-many SMS within a minute as its rate limit allows (``rate_bound``), and an SMS handed out
-whose final status the server did not acknowledge within the stuck timeout
-(``stuck_in_flight``, the path the stuck reset exists for), and an SMS for a partner some
-phone's partner filter refuses (``filter_excluded``).
+a phone reaching its daily or monthly limit (``limit_reached``), a phone handed as many SMS
+within a minute as its rate limit allows (``rate_bound``), an SMS handed out whose final
+status the server did not acknowledge within the stuck timeout (``stuck_in_flight``, the
+path the stuck reset exists for), and an SMS for a partner some phone's partner filter
+refuses (``filter_excluded``).
 """
 
 from __future__ import annotations
@@ -50,14 +50,15 @@ def _limits_reached(_: Sequence[Event], ix: Index | None) -> int:
 
 
 def _rate_bound(events: Sequence[Event], ix: Index | None) -> int:
-    """Phones that handed Android as many SMS within a minute as their rate limit allows."""
+    """Phones handed as many SMS within a minute as their rate limit allows."""
     if ix is None:
         return 0
     bound = 0
     for name, config in ix.phones.items():
         rate = int(config.get("rate_limit", 0))
-        times = sorted(e.get("submitted", e["t"]) for e in ix.app_sends_by_phone.get(name, ()))
-        peak = over_window(times, [1] * len(times), 60.0 - RATE_SLACK, None)[0]
+        handed = ix.issued_by_phone.get(name, ())
+        times = [float(e["t"]) for e in handed]
+        peak = over_window(times, [len(e["sms"]) for e in handed], 60.0 - RATE_SLACK, None)[0]
         bound += rate > 0 and peak >= rate
     return bound
 

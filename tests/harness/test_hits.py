@@ -30,9 +30,17 @@ def test_a_limit_is_reached_when_the_radio_sent_all_of_it_in_a_day_or_month() ->
 
 
 def test_the_rate_is_bound_when_a_minute_holds_as_many_sms_as_it_allows() -> None:
-    sends = [radio(1.0 + 20.0 * i, i) for i in range(3)]  # 3 within 41 s
-    assert count_hits(history(*sends, config=phone_config(rate=3)))["rate_bound"] == 1
-    assert count_hits(history(*sends, config=phone_config(rate=4)))["rate_bound"] == 0
+    handed = [issued(1.0, (1, ALICE), (2, ALICE)), issued(41.0, (3, ALICE))]  # 3 within 41 s
+    assert count_hits(history(*handed, config=phone_config(rate=3)))["rate_bound"] == 1
+    assert count_hits(history(*handed, config=phone_config(rate=4)))["rate_bound"] == 0
+    # the app's submissions do not count: three sends in a minute of one SMS handed out
+    sends = [radio(1.0 + 20.0 * i, i) for i in range(3)]
+    assert (
+        count_hits(history(issued(0.0, (1, ALICE)), *sends, config=phone_config(rate=3)))[
+            "rate_bound"
+        ]
+        == 0
+    )
 
 
 def test_an_sms_is_stuck_in_flight_when_no_status_was_acknowledged_in_time() -> None:

@@ -437,31 +437,43 @@ def test_the_monthly_limit_follows_the_phones_month_start_day():
     assert "6 parts in the month from 2026-02-20" in text
 
 
-def test_the_rate_limit_counts_sms_in_a_sliding_minute():
+def test_the_rate_limit_counts_sms_handed_to_a_phone_in_a_sliding_minute():
     config = phone_config(rate=2)
-    crowded = evidence(radio(0.5, 1), radio(30.0, 2), radio(59.4, 3), config=config)
+    crowded = evidence(issued(0.5, (1, ALICE)), issued(30.0, (2, ALICE), (3, BOB)), config=config)
     text = broken("limits", crowded)
-    assert "3 SMS to Android within a minute (the 59 s ending t=59.4s (" in text
-    # (x - 59, x]: the SMS at t=0.5 has left the window ending at 59.5 (a second of slack
-    # for the jitter of the answer's trip, which the server's pacing cannot know).
-    spread = evidence(radio(0.5, 1), radio(30.0, 2), radio(59.5, 3), config=config)
-    verdict = run("limits", spread)
-    assert verdict.passed and verdict.figures["max_minute_sms"] == 2
-    # The minute is the app's: handed to Android 61 s apart, the carrier's latency
-    # bringing them within 60 s of each other on the radio does not count.
-    ok = evidence(
-        {**radio(3.0, 1), "submitted": 0.4},
-        {**radio(31.0, 2), "submitted": 30.0},
-        {**radio(59.0, 3), "submitted": 61.5},
-        config=config,
+    assert "phone-1 was handed 3 SMS within a minute (the 59 s ending t=30s (" in text
+    # (x - 59, x]: the hand-out at t=0.5 has left the window ending at 59.5 (a second of
+    # slack for the jitter of the trip on which the history sees the server's answer).
+    spread = evidence(
+        issued(0.5, (1, ALICE)), issued(30.0, (2, ALICE)), issued(59.5, (3, BOB)), config=config
     )
-    assert run("limits", ok).passed
+    verdict = run("limits", spread)
+    assert verdict.passed and verdict.figures["max_minute_handed"] == 2
+
+
+def test_the_apps_own_pacing_is_a_figure_not_the_servers_breach():
+    # Two SMS handed at t=0 and two at t=61: the server kept 2 a minute. The app sent the
+    # second of the first pair 30 s later (60000/rate pacing), then restarted and paced the
+    # next pair at its initial 100/min until a heartbeat: 3 submitted within 31.6 s.
+    config = phone_config(rate=2)
+    events = [
+        issued(0.0, (1, ALICE), (2, ALICE)),
+        {**radio(3.0, 1), "submitted": 0.0},
+        {**radio(33.0, 2), "submitted": 30.0},
+        issued(61.0, (3, BOB), (4, BOB)),
+        {**radio(64.0, 3, to=BOB), "submitted": 61.0},
+        {**radio(65.0, 4, to=BOB), "submitted": 61.6},
+    ]
+    verdict = run("limits", evidence(*events, config=config))
+    assert verdict.passed
+    assert verdict.figures["max_minute_handed"] == 2
+    assert verdict.figures["max_minute_submitted"] == 3
 
 
 def test_limits_ignore_unsent_attempts_and_telephony_retries():
     events = [radio(1.0, 1, sent=0), radio(2.0, 2), radio(3.0, 2, cause="telephony_retry")]
     verdict = run("limits", evidence(*events, config=phone_config(daily=1, rate=1)))
-    assert verdict.passed and verdict.figures["max_minute_sms"] == 1
+    assert verdict.passed and verdict.figures["max_minute_submitted"] == 1
 
 
 # --- android_cap ---------------------------------------------------------------------
