@@ -84,8 +84,11 @@ class Control(Protocol):
         """Create the phones (or look them up) and return their keys, by phone name."""
         ...
 
-    def campaign(self, name: str, delivery: str, *, at: float) -> int | None:
-        """Create a campaign and return its id (``None``: the target has no campaigns)."""
+    def campaign(
+        self, name: str, delivery: str, *, phone_id: int | None = None, at: float
+    ) -> int | None:
+        """Create a campaign, forced on phone ``phone_id`` if given, and return its id
+        (``None``: the target has no campaigns; the harness then forces each SMS)."""
         ...
 
     def partners(self, people: Sequence[tuple[str, str, str]], *, at: float) -> list[int]:
@@ -94,7 +97,7 @@ class Control(Protocol):
 
     def enqueue(self, messages: Sequence[Mapping[str, Any]], *, at: float) -> Enqueued:
         """Queue SMS: items ``{"number", "body", "delivery"}`` with optional ``sim_number``,
-        ``campaign_id`` and ``partner_id``."""
+        ``campaign_id``, ``partner_id`` and ``phone_id`` (a forced phone)."""
         ...
 
     def pending(self, *, at: float) -> int | None:
@@ -161,8 +164,12 @@ class AdminControl:
         self.exposes = frozenset(STATE_PARTS)
         return keys
 
-    def campaign(self, name: str, delivery: str, *, at: float) -> int | None:
-        body = {"name": name, "delivery": delivery}
+    def campaign(
+        self, name: str, delivery: str, *, phone_id: int | None = None, at: float
+    ) -> int | None:
+        body: dict[str, Any] = {"name": name, "delivery": delivery}
+        if phone_id is not None:
+            body["forced_phone_id"] = phone_id
         made = self.call("POST", "/campaigns", at=at, expect=201, json=body).json()
         return int(made["id"])
 

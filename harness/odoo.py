@@ -306,9 +306,12 @@ class OdooControl:
                 self._sim_owner[number] = phone_id
         return keys
 
-    def campaign(self, name: str, delivery: str, *, at: float) -> int | None:
+    def campaign(
+        self, name: str, delivery: str, *, phone_id: int | None = None, at: float
+    ) -> int | None:
         """Campaigns are Odoo mass mailings (``mailing.mailing``), which this control does
-        not drive: always ``None``, so a scenario's SMS are sent without a campaign."""
+        not drive: always ``None``, so a scenario's SMS are sent without a campaign (and a
+        forced phone is set on each SMS instead)."""
         return None
 
     def partners(self, people: Sequence[tuple[str, str, str]], *, at: float) -> list[int]:
@@ -366,6 +369,8 @@ class OdooControl:
             vals["sms_provider"] = "gateway"
             if message.get("partner_id") is not None:
                 vals["partner_id"] = int(message["partner_id"])
+            if message.get("phone_id") is not None:
+                vals["gateway_phone_id"] = int(message["phone_id"])
             if message.get("sim_number"):
                 vals["gateway_phone_id"] = self._phone_with_sim(str(message["sim_number"]))
                 vals["gateway_sim_number"] = str(message["sim_number"])

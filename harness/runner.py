@@ -299,10 +299,11 @@ class _Run:
             if batch.at > env.now:
                 yield env.timeout(batch.at - env.now)
             campaign_id = None
+            forced = self.phone_ids[batch.phone] if batch.phone is not None else None
             if batch.campaign is not None:
                 if batch.campaign not in self.campaigns:
                     self.campaigns[batch.campaign] = self.target.control.campaign(
-                        batch.campaign, batch.delivery, at=env.now
+                        batch.campaign, batch.delivery, phone_id=forced, at=env.now
                     )
                 campaign_id = self.campaigns[batch.campaign]
             if batch.same_recipients:
@@ -326,6 +327,8 @@ class _Run:
                     item["sim_number"] = sims[i % len(sims)]
                 if campaign_id is not None:
                     item["campaign_id"] = campaign_id
+                elif forced is not None:  # a target without campaigns: force each SMS
+                    item["phone_id"] = forced
                 if tags:
                     item["partner_id"] = self.partner_ids[person.number][0]
                 messages.append(item)

@@ -42,7 +42,7 @@ ORACLES = (
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).
 DEFECTS = (
-    *("B1", "B2", "B3", "B8", "B10", "B11", "B18", "S1"),
+    *("B1", "B2", "B3", "B8", "B10", "B11", "B18", "B21", "S1"),
     *(f"C{n}" for n in range(1, 13)),
 )
 
@@ -76,6 +76,9 @@ class Batch:
     # tagged partner_tags[i % len], and their SMS name the partner; phones' ``serves``
     # filters route them. Empty: SMS go to bare numbers, no partners.
     partner_tags: tuple[str, ...] = ()
+    # The campaign's forced phone (the campaign wizard's choice), by name: every SMS of the
+    # campaign goes to it. Set by the campaign's first batch; None = the server chooses.
+    phone: str | None = None
 
 
 @dataclass(frozen=True)

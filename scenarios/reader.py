@@ -97,6 +97,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "number_format",
         "recipients",
         "partner_tags",
+        "phone",
     ),
     "expect": ("oracles", "fail", "hit", "stuck_after", "catches"),
 }
@@ -237,7 +238,7 @@ class _Reader:
         served = self.served(head, loc)
 
         world = WorldReader(c, self.max_duration).world(top)
-        workload = self.workload(top)
+        workload = self.workload(top, tuple(p.name for p in world.phones))
         expect = self.expect(top)
         if not c.problems:  # judged on a world read without fallbacks only
             for index, hit in enumerate(expect.hit):
@@ -281,10 +282,11 @@ class _Reader:
             time_scale=c.get(table, where, "time_scale", _time_scale, Served.time_scale),
         )
 
-    def workload(self, top: Table) -> tuple[Batch, ...]:
+    def workload(self, top: Table, phones: tuple[str, ...]) -> tuple[Batch, ...]:
         c = self.c
         batches: list[Batch] = []
         deliveries: dict[str, str] = {}  # campaign -> its delivery (set by its first batch)
+        forced: dict[str, str | None] = {}  # campaign -> its forced phone (its first batch's)
         for index, raw in enumerate(c.tables(top.get("workload"), ("workload",))):
             loc: Location = ("workload", index)
             table = c.table(raw, loc, KEYS["workload"])
@@ -311,6 +313,7 @@ class _Reader:
                         f"campaign {campaign!r} is {first} (its first batch says so); all "
                         "batches of one campaign share its delivery",
                     )
+            phone = self.campaign_phone(table, loc, campaign, phones, forced)
             sims = c.get(table, loc, "sims", choice(("auto", "split")), "auto")
             tags = c.names(table, loc, "partner_tags", text, ())
             if sims == "split" and tags:
@@ -336,9 +339,40 @@ class _Reader:
                         table, loc, "number_format", choice(NUMBER_FORMATS), "mixed"
                     ),
                     partner_tags=tags,
+                    phone=phone,
                 )
             )
         return tuple(batches)
+
+    def campaign_phone(
+        self,
+        table: Table,
+        loc: Location,
+        campaign: str | None,
+        phones: tuple[str, ...],
+        forced: dict[str, str | None],
+    ) -> str | None:
+        """A campaign's forced phone: named by its first batch, inherited by the others."""
+        c = self.c
+        phone = c.get(table, loc, "phone", text, None)
+        if phone is not None and campaign is None:
+            c.report((*loc, "phone"), "needs a campaign: the phone is the campaign's forced phone")
+            return None
+        if phone is not None and phones and phone not in phones:
+            c.report(
+                (*loc, "phone"), f"unknown phone {phone!r}; the fleet has {', '.join(phones)}"
+            )
+            return None
+        if campaign is None:
+            return None
+        first = forced.setdefault(campaign, phone)
+        if phone is not None and phone != first:
+            c.report(
+                (*loc, "phone"),
+                f"campaign {campaign!r} is forced on {first or 'no phone'} (its first batch "
+                "says so); all batches of one campaign share its phone",
+            )
+        return first
 
     def check_same(self, loc: Location, count: int, batches: list[Batch]) -> None:
         if not batches:

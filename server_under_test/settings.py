@@ -17,6 +17,8 @@ KNOWN_DEFECTS: dict[str, str] = {
     "B8": "a STOP does not cancel SMS already queued for that number",
     "B10": "STOP is a substring match ('nonstop' blacklists the sender)",
     "B11": "counters move on every 'sent' confirm after an 'error', and 'error' downgrades 'sent'",
+    "B21": "a poll at the phone's limit pauses the campaigns forced on it, and nothing resumes "
+    "them: their later SMS never go out",
     "B18": "segments counted with the reference's approximation instead of Android's split",
     "S1": "inbound-batch items without a device time are deduped only within the 10-minute "
     "window (this server before issue 8): an inbox scan after an app restart records old "

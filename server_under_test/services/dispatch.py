@@ -74,7 +74,16 @@ class Pickup:
 
 def pickup(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Pickup:
     """Hand up to ``limit`` queued SMS to ``phone``, within its capacity and rate limit."""
-    return hand_out(conn, ctx, choose_batch(conn, ctx, phone, limit))
+    result = hand_out(conn, ctx, choose_batch(conn, ctx, phone, limit))
+    if result.limit_reached and ctx.settings.defect("B21"):
+        # B21: the reference pauses the phone's forced mailings when it answers
+        # limit_reached (gateway_api.py:229-233), and only an operator resumes them.
+        conn.execute(
+            update(campaign)
+            .where(campaign.c.forced_phone_id == phone.id, campaign.c.paused.is_(False))
+            .values(paused=True)
+        )
+    return result
 
 
 def choose_batch(conn: Connection, ctx: Context, phone: Row[Any], limit: int) -> Pickup:

@@ -103,6 +103,7 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("workload", "recipients"): {"recipients": '"same"'},
     ("workload", "number_format"): {"number_format": '"spaced"'},
     ("workload", "partner_tags"): {"partner_tags": '["Praha"]'},
+    ("workload", "phone"): {"phone": '"phone-02"', "campaign": '"c"'},
     ("faults", "phones"): {"phones": '["phone-02"]'},
     ("faults", "kind"): {"kind": '"reboot"'},
     ("faults", "at"): {"at": '"11m"'},

@@ -83,3 +83,54 @@ def test_partner_filters_needs_a_filter_that_leaves_someone_out():
         "t.toml:17: expect.hit[0]: 'filter_excluded' cannot happen here: no batch "
         "has partner_tags that a phone's serves filter leaves out"
     ]
+
+
+def test_a_campaigns_forced_phone_is_named_once_and_inherited():
+    scenario = loads(
+        BASE
+        + textwrap.dedent("""
+            [[workload]]
+            count = 2
+            body = "Hi"
+            campaign = "news"
+            phone = "phone-02"
+
+            [[workload]]
+            at = "1h"
+            count = 2
+            body = "Again"
+            campaign = "news"
+            """),
+        file="t.toml",
+    )
+    assert [b.phone for b in scenario.workload] == ["phone-02", "phone-02"]
+    text = BASE + textwrap.dedent("""
+        [[workload]]
+        count = 2
+        body = "Hi"
+        phone = "phone-02"
+
+        [[workload]]
+        count = 2
+        body = "Hi"
+        campaign = "news"
+        phone = "phone-09"
+
+        [[workload]]
+        count = 2
+        body = "Hi"
+        campaign = "news"
+
+        [[workload]]
+        count = 2
+        body = "Hi"
+        campaign = "news"
+        phone = "phone-01"
+        """)
+    assert problems(text) == [
+        "t.toml:12: workload[0].phone: needs a campaign: the phone is the campaign's forced phone",
+        "t.toml:18: workload[1].phone: unknown phone 'phone-09'; the fleet has phone-01, "
+        "phone-02, phone-03",
+        "t.toml:29: workload[3].phone: campaign 'news' is forced on no phone (its first batch "
+        "says so); all batches of one campaign share its phone",
+    ]
