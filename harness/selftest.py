@@ -43,6 +43,7 @@ from scenarios import Scenario, catalogue, load
 from scenarios.model import Served
 from server_under_test import KNOWN_DEFECTS
 from server_under_test.storage.database import normalise_url
+from simulator.config import APP_DEFECTS, APP_PROFILES
 
 from .errors import RunError, TargetError
 from .folder import masked_url, one_line
@@ -465,32 +466,58 @@ def add_parsers(sub: Any) -> None:
     )
     listing = sub.add_parser(
         "defects",
-        help="list the server's defect switches and the scenarios that catch each",
+        help="list the server's defect switches and the scenarios that catch each, then the "
+        "app model's",
         description="The defect switches of `hil serve --defect`, `hil run --defect` and a "
         "scenario's `defects`, one line each, with the catalogue scenarios that claim to "
-        "catch each one (`hil selftest` checks the claims).",
+        "catch each one (`hil selftest` checks the claims); then, under their own heading, "
+        "the app model's defect switches (a scenario's `app_fixes`), with the app profiles "
+        "that have each. --json: an object with the keys `server` and `app`.",
     )
     listing.add_argument("--json", action="store_true", help="as JSON")
 
 
+APP_SWITCHES_NOTE = (
+    "Switches of the app model, not of the server: on in every profile of an app that has "
+    "the defect, as the real app has it; a scenario's [fleet] or [[phones]] app_fixes "
+    "switches them off."
+)
+
+
+def _app_profiles_with(defect: str) -> list[str]:
+    return [name for name, profile in APP_PROFILES.items() if defect in profile.defects]
+
+
 def defects_command(args: Any) -> int:
-    """``hil defects``."""
+    """``hil defects``: the server's defect switches, then the app model's."""
     claimed = claims()
     if args.json:
-        rows = [
-            {
-                "defect": d,
-                "description": text,
-                "caught_by": [{"scenario": s, "oracles": list(o)} for s, o in claimed[d]],
-            }
-            for d, text in KNOWN_DEFECTS.items()
-        ]
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        listing = {
+            "server": [
+                {
+                    "defect": d,
+                    "description": text,
+                    "caught_by": [{"scenario": s, "oracles": list(o)} for s, o in claimed[d]],
+                }
+                for d, text in KNOWN_DEFECTS.items()
+            ],
+            "app": [
+                {"defect": d, "description": text, "profiles": _app_profiles_with(d)}
+                for d, text in APP_DEFECTS.items()
+            ],
+            "app_note": APP_SWITCHES_NOTE,
+        }
+        print(json.dumps(listing, indent=2, ensure_ascii=False))
         return EXIT_PASSED
-    width = max(map(len, KNOWN_DEFECTS))
+    width = max(map(len, [*KNOWN_DEFECTS, *APP_DEFECTS]))
+    print("Server defect switches (hil run --defect, a scenario's defects):\n")
     for defect, text in KNOWN_DEFECTS.items():
         by = ", ".join(f"{s} ({'/'.join(o)})" for s, o in claimed[defect]) or "no scenario yet"
         print(f"{defect:<{width}}  {text}\n{'':<{width}}  caught by: {by}")
+    print(f"\nApp model switches (app_fixes). {APP_SWITCHES_NOTE}\n")
+    for defect, text in APP_DEFECTS.items():
+        profiles = ", ".join(_app_profiles_with(defect))
+        print(f"{defect:<{width}}  {text}\n{'':<{width}}  in profiles: {profiles}")
     return EXIT_PASSED
 
 

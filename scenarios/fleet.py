@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 
 from simulator import PRESETS
 from simulator.config import (
+    APP_DEFECTS,
     APP_PROFILES,
     FAULT_KINDS,
     FAULT_MOMENTS,
@@ -74,6 +75,7 @@ FAULT_DURATION = {"process_death": 10.0, "reboot": 60.0}  # restart delay when n
 
 _PHONE_KEYS = (
     "app",
+    "app_fixes",
     "daily_limit",
     "monthly_limit",
     "rate_limit",
@@ -129,6 +131,7 @@ class _Settings:
     """What a phone takes from [fleet] and may override in [[phones]]; config's defaults."""
 
     app: str = AppProfile.name
+    app_fixes: tuple[str, ...] = ()  # APP_DEFECTS switched off (AppProfile.without)
     android: AndroidSpec = field(default_factory=AndroidSpec)
     daily_limit: int = PhoneSpec.daily_limit
     monthly_limit: int = PhoneSpec.monthly_limit
@@ -160,8 +163,10 @@ class WorldReader:
     def settings(self, table: Table, loc: Location, base: _Settings) -> _Settings:
         """[fleet] or [[phones]] keys over ``base``."""
         c, android = self.c, base.android
+        app = c.get(table, loc, "app", choice(tuple(APP_PROFILES)), base.app)
         return _Settings(
-            app=c.get(table, loc, "app", choice(tuple(APP_PROFILES)), base.app),
+            app=app,
+            app_fixes=self.app_fixes(table, loc, app, base.app_fixes),
             android=AndroidSpec(
                 sms_cap=c.get(table, loc, "sms_cap", choice(tuple(PRESETS)), android.sms_cap),
                 granted=c.get(table, loc, "granted", boolean, android.granted),
@@ -187,6 +192,23 @@ class WorldReader:
             ),
             serves=c.names(table, loc, "serves", text, base.serves),
         )
+
+    def app_fixes(
+        self, table: Table, loc: Location, app: str, base: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """``app_fixes = ["B6"]``: app defects switched off; each must be one the app has
+        (a fix that changed nothing would let a file claim what the run did not do)."""
+        fixes = self.c.names(table, loc, "app_fixes", choice(tuple(APP_DEFECTS)), base)
+        if "app_fixes" in table and isinstance(table["app_fixes"], list):
+            has = APP_PROFILES[app].defects
+            for index, name in enumerate(table["app_fixes"]):
+                if name in APP_DEFECTS and name not in has:
+                    self.c.report(
+                        (*loc, "app_fixes", index),
+                        f"app {app!r} does not have {name} (it has "
+                        f"{', '.join(has) or 'none of them'}); remove it",
+                    )
+        return fixes
 
     def carrier(self, table: Table, loc: Location, base: CarrierSpec) -> CarrierSpec:
         """[carrier] (or a phone's ``carrier = {...}``) over ``base``."""
@@ -337,7 +359,7 @@ class WorldReader:
         return PhoneSpec(
             name=plan.name,
             sims=sims,
-            app=APP_PROFILES[plan.settings.app],
+            app=APP_PROFILES[plan.settings.app].without(*plan.settings.app_fixes),
             android=plan.settings.android,
             daily_limit=plan.settings.daily_limit,
             monthly_limit=plan.settings.monthly_limit,

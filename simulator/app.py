@@ -26,6 +26,10 @@ one to its file and line (``GS`` = ``SmsGatewayService.kt``). In short:
   running service, and starts a service that is not running; both send
   ``{from_number, message, to_number}`` with no time. The retroactive scan on the first
   idle poll of each service instance re-reports everything since its last successful run.
+
+The app's own defects of ``reference-system.md`` §6 (B6 in ``sync.py``; B14, B19, B20 here)
+are switches of the profile (``config.APP_DEFECTS``): 1.7.1 has them all, as the real app
+does, and ``AppProfile.without`` switches one off.
 """
 
 from __future__ import annotations
@@ -123,6 +127,8 @@ class GatewayApp:
         self.sched_epoch = 0  # the scheduler thread of the instance (sync, sweep, +5 s)
         self._queue: simpy.Store = simpy.Store(self.env)
         self.trackers: dict[int, _Tracker] = {}
+        # B20 fixed (late_callbacks "amend"): trackers the sweep ended, for late callbacks.
+        self.swept: dict[int, _Tracker] = {}
         self.polling = False
         self.last_poll = -1e18
         self.pending_count = 0
@@ -160,7 +166,9 @@ class GatewayApp:
         self.rate_limit = self.profile.initial_rate_limit
         self.heartbeats = 0
         self.unsynced_flag = False
-        self._pi_counter = 0
+        self.swept = {}
+        if self.profile.request_codes == "per-instance":
+            self._pi_counter = 0  # an instance field, AtomicInteger(0) (GS:230): B20
         # retroactiveStopPending, an instance field initialised true (GS:216)
         self.scan_pending = self.profile.retroactive_scan and self.profile.scan_mode == "idle-poll"
         self.env.process(self._executor(self.gen, self._queue))
@@ -218,6 +226,7 @@ class GatewayApp:
         self.process_alive = False
         self.running = False
         self.trackers = {}
+        self.swept = {}
         self.polling = False
         if self._memory:
             self.store.unsynced.clear()  # 1.1 kept its results in memory only
@@ -406,8 +415,12 @@ class GatewayApp:
         self.trigger_poll("alarm")  # GS:289-293
 
     def _heartbeat_alarm(self) -> None:
-        self._instance()  # GS:294-298: the intent creates the service if it is not there
-        self._queue.put(self._heartbeat)
+        gen = self._instance()  # GS:294-298: the intent creates the service if not there
+        if self.profile.heartbeat_on_executor:
+            # B14: behind whatever the executor holds, a slow batch's poll included.
+            self._queue.put(self._heartbeat)
+        else:
+            self.env.process(self._heartbeat(gen))  # B14 fixed: a thread of its own
 
     def _first_heartbeat(self, gen: int, epoch: int) -> Generator[Any, Any, None]:
         yield self.env.timeout(self.profile.first_heartbeat_delay)
@@ -488,19 +501,27 @@ class GatewayApp:
         if not (self.process_alive and self.running):
             return  # nobody registered: the broadcast goes nowhere
         tracker = self.trackers.get(record.sms_id)
+        late = False
         if tracker is None:
-            if self.profile.late_callbacks != "ghost":
-                return  # late callback, or an SMS this instance never sent (GS:410-414)
-            # 1.1's getOrPut: the late callback makes a new tracker and reports again.
-            tracker = _Tracker(record.sms_id, record.total, self.env.now)
-            self.trackers[record.sms_id] = tracker
+            late_callbacks = self.profile.late_callbacks
+            if late_callbacks == "amend" and record.sms_id in self.swept:
+                # B20 fixed: the swept SMS's parts go on counting.
+                tracker, late = self.swept[record.sms_id], True
+            elif late_callbacks != "ghost":
+                # A late callback, or an SMS this instance never sent (GS:407-414): with
+                # the sweep's error already stored, the radio's answer is lost (B20).
+                return
+            else:
+                # 1.1's getOrPut: the late callback makes a new tracker and reports again.
+                tracker = _Tracker(record.sms_id, record.total, self.env.now)
+                self.trackers[record.sms_id] = tracker
         if code == RESULT_OK:
             tracker.sent += 1
         else:
             tracker.failed += 1
             tracker.reason = error_reason(code)
         if tracker.sent + tracker.failed >= tracker.total:
-            del self.trackers[tracker.sms_id]
+            del (self.swept if late else self.trackers)[tracker.sms_id]
             if tracker.sent == tracker.total:
                 self._result(tracker.sms_id, "sent", None)
             else:
@@ -575,6 +596,8 @@ class GatewayApp:
             stale = [t for t in self.trackers.values() if now - t.created > timeout]
             for tracker in stale:
                 del self.trackers[tracker.sms_id]
+                if self.profile.late_callbacks == "amend":
+                    self.swept[tracker.sms_id] = tracker
                 if tracker.sent == tracker.total and tracker.failed == 0:
                     self._result(tracker.sms_id, "sent", None)
                 else:

@@ -7,9 +7,11 @@ virtual time. A scenario file (``scenarios/``) fills these in; the simulator onl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = [
+    "APP_DEFECTS",
+    "APP_DEFECT_FIELDS",
     "APP_PROFILES",
     "FAULT_KINDS",
     "FAULT_MOMENTS",
@@ -38,6 +40,7 @@ class AppProfile:
     """One version of the gateway app, with its timings and its historic bugs.
 
     Defaults are app 1.7.1 (tag v1.7.1); ``docs/app-model.md`` cites the source of each.
+    The app's known defects (``APP_DEFECTS``) are fields too: ``without`` switches them off.
     """
 
     name: str = "1.7.1"
@@ -46,7 +49,8 @@ class AppProfile:
     first_heartbeat_delay: float = 5.0
     poll_limit: int = 20
     initial_rate_limit: int = 100  # SMS per minute until a heartbeat says otherwise
-    honour_sim_choice: bool = False  # 1.7.1 sends from the default SIM whatever the server says
+    # B19: 1.7.1 sends from the default SIM whatever the server says (GS:882-887, 908-913).
+    honour_sim_choice: bool = False
     # Poll and heartbeat return at once when no SIM number is readable (1.1; removed in
     # 6a44aaf).
     phone_number_guard: bool = False
@@ -57,11 +61,27 @@ class AppProfile:
     status_store: str = "sqlite"
     sync_interval: float = 3.0
     sync_batch: int = 50
+    # B6. "kept": an item that a successful confirm-batch leaves out of ack_ids stays
+    # unsynced with its attempts unchanged (GS:592-603), and the sync reads the 50 oldest
+    # unsynced rows (DB:97-103), so 50 refused rows starve every newer status (1.7.1).
+    # "dropped" (fixed): such an item is marked synced, as reconcile does with not_found
+    # ids (GS:715-721).
+    sync_refused: str = "kept"
     sweep_interval: float = 30.0
     tracker_timeout: float | None = 60.0  # None: no sweep (1.1)
-    # "ignored": a callback without a tracker is dropped (1.7.1); "ghost": it creates a new
-    # tracker (1.1's getOrPut), so a late or repeated callback reports the SMS again.
+    # "ignored": a callback without a tracker is dropped (1.7.1, GS:407-414; with the sweep,
+    # B20); "ghost": it creates a new tracker (1.1's getOrPut), so a late or repeated
+    # callback reports the SMS again; "amend" (B20 fixed): a callback for an SMS the sweep
+    # ended goes on counting its parts, and the radio's verdict replaces the sweep's.
     late_callbacks: str = "ignored"
+    # B20. "per-instance": the PendingIntent request codes restart at 0 in each service
+    # instance (GS:230, 955, 969), so a restarted service can replace the extras of a part
+    # still in flight (FLAG_UPDATE_CURRENT, GS:958); "unique" (fixed): never reused.
+    request_codes: str = "per-instance"
+    # B14. True: the alarm's heartbeat is queued on the single executor (GS:296), behind a
+    # poll that sleeps 60000/rate_limit ms between SMS (GS:877-891); False (fixed): it
+    # runs on a thread of its own, as the first heartbeat already does (GS:762).
+    heartbeat_on_executor: bool = True
     fcm_reregister_every: int = 10  # heartbeats
     inbound_auth: str = "x-api-key"  # 1.1's worker sent "Authorization: Bearer <key>"
     inbound_live_report: bool = True  # the duplicate /inbound from the running service
@@ -80,6 +100,70 @@ class AppProfile:
     # a test double that misbehaves on purpose: not a model of any app version.
     persona: str = ""
 
+    @property
+    def defects(self) -> tuple[str, ...]:
+        """The ``APP_DEFECTS`` this profile reproduces (a field at the defect's value)."""
+        return tuple(
+            name
+            for name, switches in APP_DEFECT_FIELDS.items()
+            if any(getattr(self, key) == bad for key, (bad, _) in switches.items())
+        )
+
+    def without(self, *names: str) -> AppProfile:
+        """This profile with the named ``APP_DEFECTS`` fixed, named after them
+        (``"1.7.1 without B6, B14"``).
+
+        Only the fields that hold a defect's value change, so a profile without that
+        defect (``sim-aware`` and B19) or with a behaviour of its own (1.1's ghost
+        callbacks and B20) keeps them. Raises ``ValueError`` for a name not in
+        ``APP_DEFECTS``.
+        """
+        unknown = [name for name in names if name not in APP_DEFECTS]
+        if unknown:
+            raise ValueError(
+                f"Unknown app defect(s) {', '.join(map(repr, unknown))}; the app profiles "
+                f"can switch off {', '.join(APP_DEFECTS)}."
+            )
+        changes: dict[str, object] = {}
+        fixed: list[str] = []
+        for name, switches in APP_DEFECT_FIELDS.items():  # the registry's order
+            if name not in names:
+                continue
+            mine = {key: good for key, (bad, good) in switches.items() if getattr(self, key) == bad}
+            if mine:
+                changes.update(mine)
+                fixed.append(name)
+        if not fixed:
+            return self
+        renamed = f"{self.name} without {', '.join(fixed)}"
+        return replace(self, name=renamed, **changes)  # type: ignore[arg-type]
+
+
+# The app's defects of reference-system.md §6 that the app profiles reproduce, each a
+# switch: on in 1.7.1 as in the real app (a virtual run predicts real phones), off in
+# ``AppProfile.without(name)`` or a scenario's ``app_fixes``. docs/app-model.md, section 6,
+# cites the source of each. The server's own switches are server_under_test's KNOWN_DEFECTS.
+APP_DEFECTS: dict[str, str] = {
+    "B6": "statuses the server refuses in confirm-batch are never acknowledged nor backed off: "
+    "50 of them, read oldest first, block every newer status until a restart's reconcile",
+    "B14": "alarm heartbeats wait on the single executor behind a poll that sleeps "
+    "60/rate_limit s between SMS: no heartbeat during a slow batch, the phone looks offline",
+    "B19": "the server's SIM choice (gateway_phone_number) is ignored: every SMS leaves on the "
+    "default SIM",
+    "B20": "the sweep reports error 60-90 s after an SMS without a callback and drops the "
+    "radio's late callback; request codes restart at 0 in each service instance, so a "
+    "restarted service's PendingIntent carries a new SMS's id for an old SMS's result",
+}
+
+# Per defect, the AppProfile fields that reproduce it: field -> (value with the defect,
+# value with it fixed). 1.7.1 holds every defect value.
+APP_DEFECT_FIELDS: dict[str, dict[str, tuple[object, object]]] = {
+    "B6": {"sync_refused": ("kept", "dropped")},
+    "B14": {"heartbeat_on_executor": (True, False)},
+    "B19": {"honour_sim_choice": (False, True)},
+    "B20": {"late_callbacks": ("ignored", "amend"), "request_codes": ("per-instance", "unique")},
+}
+
 
 APP_PROFILES: dict[str, AppProfile] = {
     "1.7.1": AppProfile(),
@@ -90,6 +174,8 @@ APP_PROFILES: dict[str, AppProfile] = {
         phone_number_guard=True,
         heartbeat_unsynced_count=False,
         status_store="memory",
+        # Its flush drops every item once sent, refused or not (S:484-506): no B6.
+        sync_refused="dropped",
         tracker_timeout=None,
         late_callbacks="ghost",
         inbound_auth="bearer",

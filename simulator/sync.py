@@ -3,8 +3,10 @@
 1.7.1 (``syncToServer``, GS:549-641, on the scheduler thread every 3 s with fixed delay,
 GS:743-748): only once something set ``hasUnsyncedData``; the 50 oldest unsynced rows that
 the backoff ladder lets through, in one ``confirm-batch``; acknowledged ids (``ack_ids``,
-else all) are marked synced, a failure counts one more attempt. The 1.1 profile keeps its
-statuses in memory and flushes them whole (``flush``). ``GS`` = ``SmsGatewayService.kt``.
+else all) are marked synced, a failure counts one more attempt. An item the server refused
+stays as it was, so 50 refused rows block every newer one (B6, a profile switch:
+``AppProfile.sync_refused``). The 1.1 profile keeps its statuses in memory and flushes them
+whole (``flush``). ``GS`` = ``SmsGatewayService.kt``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,12 @@ class StatusSync:
             reply = yield from app.request("confirm-batch", {"results": store.items(ids)})
             if reply is not None and reply.body.get("success"):
                 acked = reply.body.get("ack_ids")
-                store.mark_synced(list(acked) if acked is not None else ids)
+                if acked is None or profile.sync_refused == "dropped":
+                    # every item: the server acknowledged it, or (B6 fixed) refused it
+                    store.mark_synced(ids)
+                else:
+                    # B6: a refused item stays unsynced, its attempts unchanged (GS:597-603)
+                    store.mark_synced(list(acked))
             else:
                 store.failed(ids)
 

@@ -11,6 +11,7 @@ from harness.cli import main
 from harness.selftest import CAUGHT, CLEAN, MISSED, Probe, claims, plan, selftest
 from scenarios import catalogue, load
 from server_under_test import KNOWN_DEFECTS
+from simulator.config import APP_DEFECTS
 
 
 def test_every_catalogue_claim_becomes_a_probe_and_the_rest_are_uncovered() -> None:
@@ -74,9 +75,19 @@ def test_hil_defects_lists_every_switch_with_its_catchers(
     for defect, text in KNOWN_DEFECTS.items():
         assert f"{defect:<3}  {text[:40]}" in out
     assert "caught by: stop-race (stop_respected), stop-variants (stop_respected)" in out
+    # The app model's switches under their own heading, after the server's.
+    server, app = out.split("App model switches")
+    assert "B6 " not in server and "Switches of the app model, not of the server" in app
+    for defect, text in APP_DEFECTS.items():
+        assert f"{defect:<3}  {text[:40]}" in app
+    assert "in profiles: 1.7.1, 1.1, hostile-foreign" in app  # B19: not sim-aware
     assert main(["defects", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [row["defect"] for row in rows] == list(KNOWN_DEFECTS)
+    listing = json.loads(capsys.readouterr().out)
+    assert [row["defect"] for row in listing["server"]] == list(KNOWN_DEFECTS)
+    assert [row["defect"] for row in listing["app"]] == list(APP_DEFECTS)
+    assert not set(APP_DEFECTS) & set(KNOWN_DEFECTS)
+    (b19,) = [row for row in listing["app"] if row["defect"] == "B19"]
+    assert "sim-aware" not in b19["profiles"] and "1.7.1" in b19["profiles"]
 
 
 def test_hil_selftest_names_an_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:

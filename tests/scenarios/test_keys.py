@@ -30,6 +30,7 @@ ARRAYS = ("workload", "faults", "phones")
 
 PHONE_CHANGES = {
     "app": '"1.1"',
+    "app_fixes": '["B6"]',
     "daily_limit": "7",
     "monthly_limit": "7",
     "rate_limit": "7",
