@@ -359,9 +359,7 @@ class _Reader:
             c.report((*loc, "phone"), "needs a campaign: the phone is the campaign's forced phone")
             return None
         if phone is not None and phones and phone not in phones:
-            c.report(
-                (*loc, "phone"), f"unknown phone {phone!r}; the fleet has {', '.join(phones)}"
-            )
+            c.report((*loc, "phone"), f"unknown phone {phone!r}; the fleet has {', '.join(phones)}")
             return None
         if campaign is None:
             return None
