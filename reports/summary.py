@@ -173,7 +173,10 @@ def render_summary(
             f"{c['telephony duplicates']} | {note} |"
         )
     lines += ["", "## Faults and dangerous paths seen", ""]
-    lines += [f"- {name}: {count}" for name, count in sorted(faults.items())] or ["- none"]
+    lines += [f"- {name}: {count}" for name, count in sorted(faults.items())] or ["- no faults"]
+    reached = {name: n for name, n in (meta.get("hits") or {}).items() if n}
+    lines += ["", "Dangerous paths reached (the names `[expect] hit` takes):", ""]
+    lines += [f"- {name}: {count}" for name, count in sorted(reached.items())] or ["- none"]
     missing = meta.get("missing_hits") or []
     if missing:
         lines += ["", f"**Demanded but never hit:** {', '.join(missing)}"]

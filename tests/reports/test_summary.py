@@ -147,3 +147,13 @@ def test_a_remote_target_and_an_oracle_it_could_not_feed_are_named() -> None:
         "| inbound_once | NOT JUDGED | 0 | 0 | not judged: the target exposes no inbound state |"
         in summary
     )
+
+
+def test_the_dangerous_paths_a_run_reached_are_listed_by_their_hit_names() -> None:
+    meta = {**META, "hits": {"filter_excluded": 300, "lost_callback": 0}}
+    summary = render_summary([_config("phone-01")], {"sms": []}, meta)
+    section = summary.split("## Faults and dangerous paths seen", 1)[1]
+    assert "- no faults" in section
+    assert "- filter_excluded: 300" in section and "lost_callback" not in section
+    bare = render_summary([_config("phone-01")], {"sms": []}, META)
+    assert bare.rstrip().endswith("- none")
