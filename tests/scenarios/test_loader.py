@@ -55,7 +55,7 @@ def only_problem(text: str) -> str:
 # -- the catalogue ---------------------------------------------------------------------------
 
 
-def test_the_catalogue_holds_the_eighteen_scenarios():
+def test_the_catalogue_holds_the_nineteen_scenarios():
     assert sorted(catalogue()) == [
         "android-cap",
         "campaign-100k",
@@ -63,6 +63,7 @@ def test_the_catalogue_holds_the_eighteen_scenarios():
         "doze-stops",
         "dual-sim",
         "hostile-phone",
+        "inbound-repeats",
         "limits-day",
         "lost-callbacks",
         "month-boundary",
@@ -141,9 +142,9 @@ def test_an_unknown_name_lists_the_catalogue():
     assert str(info.value) == (
         "smok: no catalogue scenario of that name and no such file; did you mean 'smoke'? "
         "The catalogue has android-cap, campaign-100k, doze-night, doze-stops, dual-sim, "
-        "hostile-phone, limits-day, lost-callbacks, month-boundary, poll-storm, rate-limit, "
-        "restart-in-flight, segments-at-limit, slow-drain, smoke, stop-race, stop-restart, "
-        "stop-variants."
+        "hostile-phone, inbound-repeats, limits-day, lost-callbacks, month-boundary, "
+        "poll-storm, rate-limit, restart-in-flight, segments-at-limit, slow-drain, smoke, "
+        "stop-race, stop-restart, stop-variants."
     )
 
 
