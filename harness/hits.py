@@ -1,13 +1,14 @@
 """What happened of the dangerous paths a scenario can demand (``[expect] hit``): one count
 per path over the history; the names are ``scenarios.hits.HITS``.
 
-Most paths are one kind of event (a fault with SMS in flight, a lost callback, ...); four
-are states a run must reach for its verdict to mean anything, read from the whole history:
-a phone reaching its daily or monthly limit (``limit_reached``), a phone handed as many SMS
-within a minute as its rate limit allows (``rate_bound``), an SMS handed out whose final
-status the server did not acknowledge within the stuck timeout (``stuck_in_flight``, the
-path the stuck reset exists for), and an SMS for a partner some phone's partner filter
-refuses (``filter_excluded``).
+Most paths are one kind of event (a fault with SMS in flight, a lost callback, ...), and
+``repeated_reply`` pairs of them (a phone received the same text from the same sender twice
+within 10 minutes); four are states a run must reach for its verdict to mean anything, read
+from the whole history: a phone reaching its daily or monthly limit (``limit_reached``), a
+phone handed as many SMS within a minute as its rate limit allows (``rate_bound``), an SMS
+handed out whose final status the server did not acknowledge within the stuck timeout
+(``stuck_in_flight``, the path the stuck reset exists for), and an SMS for a partner some
+phone's partner filter refuses (``filter_excluded``).
 """
 
 from __future__ import annotations
@@ -63,6 +64,21 @@ def _rate_bound(events: Sequence[Event], ix: Index | None) -> int:
     return bound
 
 
+def _repeated_replies(events: Sequence[Event], _: Index | None) -> int:
+    """SMS a phone received from a sender who had sent it the same text within the
+    server's 10-minute dedupe window: a content dedupe takes them for re-reports."""
+    last: dict[tuple[str, str, str], float] = {}
+    repeats = 0
+    for event in events:
+        if event["kind"] != "inbound_received":
+            continue
+        key = (event["phone"], event["sender"], event["body"])
+        t = float(event["t"])
+        repeats += key in last and t - last[key] <= 600
+        last[key] = t
+    return repeats
+
+
 def _stuck_in_flight(events: Sequence[Event], ix: Index | None) -> int:
     """SMS handed out whose final status the server had not acknowledged within the stuck
     timeout, in a run that went on long enough to tell."""
@@ -100,6 +116,7 @@ HIT_PATHS: dict[str, Count] = {
     "fcm_wake": _each(lambda e: e["kind"] == "fcm" and e.get("outcome") == "delivered"),
     # an inbox scan re-reported an SMS older than the server's 10-minute dedupe window
     "stale_rescan": _each(lambda e: e["kind"] == "inbox_scan" and e["oldest_age"] > 600),
+    "repeated_reply": _repeated_replies,
     "limit_reached": _limits_reached,
     "rate_bound": _rate_bound,
     "stuck_in_flight": _stuck_in_flight,

@@ -335,15 +335,22 @@ class WorldReader:
                 (*loc, "other_probability"),
                 "needs other_replies: the texts people write that are not a STOP",
             )
+        stop = c.get(table, loc, "stop_probability", probability, default.stop_probability)
+        repeat = c.get(table, loc, "repeat_probability", probability, default.repeat_probability)
+        if repeat > 0 and not (stop > 0 or other > 0):
+            c.report(
+                (*loc, "repeat_probability"),
+                "needs replies to repeat: set stop_probability or other_probability above 0",
+            )
         return RecipientSpec(
-            stop_probability=c.get(
-                table, loc, "stop_probability", probability, default.stop_probability
-            ),
+            stop_probability=stop,
             stop_delay=c.get(table, loc, "stop_delay", parse_duration, default.stop_delay),
             stop_words=words,
             stop_texts=c.names(table, loc, "stop_texts", text, default.stop_texts),
             other_probability=other,
             other_replies=replies,
+            repeat_probability=repeat,
+            repeat_delay=c.get(table, loc, "repeat_delay", positive_duration, default.repeat_delay),
             sender_format=c.get(
                 table, loc, "sender_format", choice(SENDER_FORMATS), default.sender_format
             ),

@@ -126,6 +126,10 @@ POSSIBLE: dict[str, Possibility] = {
         ),
         "it needs STOP replies and a process_death or reboot after them",
     ),
+    "repeated_reply": Possibility(
+        lambda w, _: w.recipients.repeat_probability > 0,
+        "recipients.repeat_probability is 0, so nobody sends the same reply twice",
+    ),
     "limit_reached": Possibility(
         lambda w, load: any(
             0 < limit <= _most_parts(load)

@@ -87,6 +87,10 @@ class AppProfile:
     inbound_live_report: bool = True  # the duplicate /inbound from the running service
     inbound_backoff: float = 10.0  # WorkManager EXPONENTIAL, first delay
     inbound_backoff_max: float = 18_000.0  # WorkManager caps at 5 h
+    # Each inbound report and inbox-scan item carries the SMS's time as received_at (the API
+    # documentation's dedupe key). The real app sends no time; a client written from the
+    # documentation would.
+    inbound_received_at: bool = False
     retroactive_scan: bool = True
     # "idle-poll": every received SMS since the checkpoint, on the first idle poll of each
     # service instance, retried until it succeeds (1.7.1); "start-stop-only": 1.1's scan of
@@ -186,6 +190,9 @@ APP_PROFILES: dict[str, AppProfile] = {
     ),
     # A future app that honours the server's SIM choice (what dual-SIM fleets need).
     "sim-aware": AppProfile(name="sim-aware", honour_sim_choice=True),
+    # 1.7.1 as a client written from the API documentation would report inbound SMS: with
+    # their time, so that a server can tell "OK" from "OK" again (docs/app-model.md).
+    "timed-inbound": AppProfile(name="timed-inbound", inbound_received_at=True),
     # Adversarial personas: test doubles of a buggy or hostile app, 1.7.1 plus one misdeed
     # each (simulator/personas.py; docs/app-model.md, "Adversarial personas").
     "hostile-foreign": AppProfile(name="hostile-foreign", persona="foreign"),
@@ -357,6 +364,10 @@ class RecipientSpec:
     # Replies that are not a STOP ("Nonstop open?"), from recipients who did not stop.
     other_probability: float = 0.0
     other_replies: tuple[str, ...] = ()
+    # Share of replies (STOP or other) that the recipient sends once more, with the same
+    # text, repeat_delay +-50% (uniform) after the first: "OK" and "OK" again.
+    repeat_probability: float = 0.0
+    repeat_delay: float = 180.0
     # How the network writes a reply's sender: "international" (+420601743915) or "00"
     # (00420601743915, as some networks and phones do).
     sender_format: str = "international"

@@ -1,6 +1,7 @@
 """The app's inbound side: the SMS receiver, the WorkManager worker and the inbox scan.
 
-One received SMS is reported up to three times, none of them with its time: the
+One received SMS is reported up to three times, none of them with its time (except under
+the ``timed-inbound`` profile, not the real app: ``received_at`` on each): the
 ``InboundSmsWorker`` job (``SmsBroadcastReceiver.kt``:62-81, ``InboundSmsWorker.kt``:23-72),
 the running service's live report (``SmsBroadcastReceiver.kt``:84-86, GS:1048-1073), and
 the retroactive inbox scan after the service's next start (GS:1122-1198), which re-reports
@@ -58,6 +59,8 @@ class Inbound:
         # The receiving number as SubscriptionInfo tells it: "" for an unreadable SIM.
         to_number = sim_number if sim_number in app.numbers else ""
         report = {"from_number": sender, "message": body, "to_number": to_number}
+        if app.profile.inbound_received_at:
+            report["received_at"] = app.ctx.clock.iso(date_ms)
         self.pending += 1
         app.env.process(self._worker(report))
         if app.running and app.profile.inbound_live_report:
@@ -112,7 +115,8 @@ class Inbound:
 
     def scan(self) -> Generator[Any, Any, bool]:
         """``retroactiveStopCheck`` (GS:1122-1198): every received SMS since the last
-        successful scan (30 days at first), one per sender and text, in one request; the
+        successful scan (30 days at first), one per sender and text (``timed-inbound``: and
+        time), in one request; the
         checkpoint moves only after a 2xx, to the time the answer came. The 1.1 profile
         keeps inbox texts containing STOP, 7 days back, each one, and moves its checkpoint
         whatever the answer. True when the check is done (nothing to retry)."""
@@ -121,20 +125,26 @@ class Inbound:
         horizon = app.profile.scan_days * 86400.0
         since = self.checkpoint if self.checkpoint is not None else now - horizon
         stop_only = app.profile.scan_mode == "start-stop-only"
-        seen: set[tuple[str, str]] = set()
+        timed = app.profile.inbound_received_at
+        seen: set[tuple[str, str, int]] = set()
         messages: list[dict[str, str]] = []
         oldest = now
-        for received, sender, body, _ in self.inbox:
+        for received, sender, body, date_ms in self.inbox:
             if received <= since:
                 continue
+            # A timed client keeps two identical texts apart: their times differ.
+            key = (sender, body, date_ms if timed else 0)
             if stop_only:
                 if "STOP" not in body.upper():
                     continue
-            elif (sender, body) in seen:
+            elif key in seen:
                 continue
-            seen.add((sender, body))
+            seen.add(key)
             oldest = min(oldest, received)
-            messages.append({"from_number": sender, "message": body, "to_number": ""})
+            item = {"from_number": sender, "message": body, "to_number": ""}
+            if timed:
+                item["received_at"] = app.ctx.clock.iso(date_ms)
+            messages.append(item)
         if not messages:
             self.checkpoint = now
             return True

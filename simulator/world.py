@@ -193,8 +193,9 @@ class World:
         if entry.cause != "app" or entry.recipient in self.stopped:
             return
         rng = self._recipients
-        # Each recipient replies at most once. Draws are made only for what the scenario
-        # asks for, so a scenario without other replies keeps the history it had before.
+        # Each recipient replies at most once (and may send that reply again: a repeat).
+        # Draws are made only for what the scenario asks for, so a scenario without other
+        # replies or repeats keeps the history it had before.
         if spec.stop_probability and rng.random() < spec.stop_probability:
             texts = spec.stop_texts or spec.stop_words
             text, stop = (texts[0] if len(texts) == 1 else rng.choice(texts)), True
@@ -206,6 +207,9 @@ class World:
         self.stopped.add(entry.recipient)
         delay = rng.expovariate(1.0 / spec.stop_delay) if spec.stop_delay else 0.0
         self.env.process(self._reply(entry, text, stop, delay))
+        if spec.repeat_probability and rng.random() < spec.repeat_probability:
+            again = delay + rng.uniform(0.5, 1.5) * spec.repeat_delay
+            self.env.process(self._reply(entry, text, stop, again))
 
     def _reply(self, entry: Transmission, text: str, stop: bool, delay: float):  # type: ignore[no-untyped-def]
         yield self.env.timeout(delay)

@@ -44,6 +44,23 @@ ignored) is a STOP; with B10 as well, a case-sensitive substring ("nonSTOP" is o
 is not). With defect C12 a STOP blacklists the sender as the phone wrote it
 (``00420601743915``, ``601 743 915``) instead of its E.164 form, so the SMS queued for, and
 later sent to, ``+420601743915`` are not stopped; the record keeps the E.164 sender.
+
+Defect switch B7 is the reference's dedupe (``gateway_api.py`` of Varyshop/sms-gateway at
+83f7569): by content alone, searched and then inserted with no lock and no unique key.
+A live report (``/inbound``) repeats any record of the same sender and text, **on any
+phone**, created within ``Settings.inbound_dedupe_window`` (10 minutes) of now
+(``gateway_api.py:519-531``: ``from_number``, ``message`` and ``received_at >= now - 10
+min``, ``received_at`` being the time of insert); a scan item (``/inbound-batch``) repeats
+any record of the same sender and text of this phone, however old (``:610-614``). A device
+time is ignored (the reference has no such field; ``:548-556`` and ``:654-662`` store
+only sender, receiver and text), the receiving number plays no part, and a duplicate
+changes nothing. So a person who writes "OK", and "OK" again three minutes later, gets one
+record even from a client that tells the two apart by their device times, and a STOP sent
+to two phones of the fleet is recorded on the first only. Senders are compared in E.164 as
+this server stores them (the reference compares the strings as the phone wrote them). The
+lock-free half (two concurrent reports of one SMS both stored) shows only where requests
+overlap: on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` serialises writers anyway, and in
+virtual time the harness sends one request after another.
 """
 
 from __future__ import annotations
@@ -166,6 +183,8 @@ def _prepare(ctx: Context, phone: Row[Any], report: InboundReport) -> _Prepared:
     sender = to_e164(report.from_number, region) or report.from_number.strip()
     receiver = to_e164(report.to_number, region) or (report.to_number or "").strip()
     received = report.received_at.replace(microsecond=0) if report.received_at else None
+    if ctx.settings.defect("B7"):
+        received = None  # the reference stores no device time (gateway_api.py:548-556)
     listed_as = written_form(report.from_number) if ctx.settings.defect("C12") else sender
     return _Prepared(
         sender,
@@ -186,19 +205,53 @@ def _load(conn: Connection, keys: Sequence[str]) -> dict[str, list[_Record]]:
             .where(inbound_sms.c.content_key.in_(part))
             .order_by(inbound_sms.c.id)
         ):
-            found.setdefault(row.content_key, []).append(
-                _Record(
-                    id=row.id,
-                    to_number=row.to_number,
-                    received_at=row.received_at,
-                    timed=row.received_at_reported,
-                    last_reported_at=row.last_reported_at,
-                    live_reports=row.live_reports,
-                    is_stop=row.is_stop,
-                    blacklisted=row.blacklisted,
-                    partner_found=row.partner_id is not None,
-                )
-            )
+            found.setdefault(row.content_key, []).append(_stored(row))
+    return found
+
+
+def _stored(row: Row[Any]) -> _Record:
+    return _Record(
+        id=row.id,
+        to_number=row.to_number,
+        received_at=row.received_at,
+        timed=row.received_at_reported,
+        last_reported_at=row.last_reported_at,
+        live_reports=row.live_reports,
+        is_stop=row.is_stop,
+        blacklisted=row.blacklisted,
+        partner_found=row.partner_id is not None,
+    )
+
+
+def _load_by_content(
+    conn: Connection,
+    ctx: Context,
+    phone: Row[Any],
+    items: Sequence[_Prepared],
+    now: datetime,
+    *,
+    scan: bool,
+) -> dict[str, list[_Record]]:
+    """Defect B7: the records the reference's search finds for each item, oldest first,
+    under the item's content key: same sender and text, of this phone for a scan item
+    (``gateway_api.py:610-614``), of any phone within the window for a live report
+    (``:519-524``)."""
+    wanted = {(p.sender, p.message): p.key for p in items}
+    where = (
+        inbound_sms.c.phone_id == phone.id
+        if scan
+        else inbound_sms.c.received_at >= now - ctx.settings.inbound_dedupe_window
+    )
+    found: dict[str, list[_Record]] = {}
+    for part in chunks(sorted({p.sender for p in items})):
+        for row in conn.execute(
+            select(inbound_sms)
+            .where(inbound_sms.c.from_number.in_(part), where)
+            .order_by(inbound_sms.c.id)
+        ):
+            key = wanted.get((row.from_number, row.message))
+            if key is not None:
+                found.setdefault(key, []).append(_stored(row))
     return found
 
 
@@ -206,6 +259,9 @@ def _match(
     ctx: Context, earlier: list[_Record], report: _Prepared, now: datetime, *, scan: bool
 ) -> _Record | None:
     """The record ``report`` repeats, by the rules of the module docstring, or None."""
+    if ctx.settings.defect("B7"):
+        # The loader applied the reference's whole rule; its search returns the newest.
+        return earlier[-1] if earlier else None
     same = [r for r in earlier if _same_receiver(r.to_number, report.receiver)]
     window = ctx.settings.inbound_dedupe_window
     if report.received is not None:
@@ -250,10 +306,16 @@ def record_reports(
     Call it with at most ``SCAN_CHUNK`` reports per transaction.
     """
     now = ctx.now()
-    # One lock per phone: its reports are few, and a chunk then takes one lock, not 500.
-    xact_lock(conn, _digest("inbound", phone.id))
+    by_content = ctx.settings.defect("B7")  # the reference: no lock, search then insert
+    if not by_content:
+        # One lock per phone: its reports are few, and a chunk then takes one lock, not 500.
+        xact_lock(conn, _digest("inbound", phone.id))
     prepared = [_prepare(ctx, phone, r) for r in reports]
-    known = _load(conn, [p.key for p in prepared])
+    known = (
+        _load_by_content(conn, ctx, phone, prepared, now, scan=scan)
+        if by_content
+        else _load(conn, [p.key for p in prepared])
+    )
     partners = partners_by_number(conn, [p.sender for p in prepared])
     keywords, substring = ctx.settings.stop_keywords, ctx.settings.defect("B10")
     exact = ctx.settings.defect("C11")
@@ -263,7 +325,7 @@ def record_reports(
     for item in prepared:
         record = _match(ctx, known.get(item.key, []), item, now, scan=scan)
         if record is not None:
-            if not scan:
+            if not scan and not by_content:  # B7: the reference changes nothing
                 record.last_reported_at = now
                 record.live_reports += 1
                 if record.values is not None:

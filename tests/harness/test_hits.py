@@ -54,3 +54,18 @@ def test_an_sms_is_stuck_in_flight_when_no_status_was_acknowledged_in_time() -> 
     assert (
         count_hits(history(issued(10.0, (1, ALICE)), {**end, "t": 1000.0}))["stuck_in_flight"] == 0
     )
+
+
+def test_a_reply_is_repeated_when_the_same_text_comes_again_within_10_minutes() -> None:
+    def got(t: float, sender: str = "+420601111111", body: str = "OK", phone: str = PHONE):
+        return {"kind": "inbound_received", "t": t, "phone": phone, "sender": sender, "body": body}
+
+    def repeats(*events) -> int:
+        return count_hits(history(*events))["repeated_reply"]
+
+    assert repeats(got(100.0), got(280.0)) == 1
+    assert repeats(got(100.0), got(701.0)) == 0  # past the dedupe window: a new message
+    assert repeats(got(100.0), got(280.0, body="Ano")) == 0
+    assert repeats(got(100.0), got(280.0, sender="+420602222222")) == 0
+    assert repeats(got(100.0), got(280.0, phone="other")) == 0
+    assert repeats(got(100.0), got(280.0), got(500.0)) == 2

@@ -80,7 +80,7 @@ def test_hil_defects_lists_every_switch_with_its_catchers(
     assert "B6 " not in server and "Switches of the app model, not of the server" in app
     for defect, text in APP_DEFECTS.items():
         assert f"{defect:<3}  {text[:40]}" in app
-    assert "in profiles: 1.7.1, 1.1, hostile-foreign" in app  # B19: not sim-aware
+    assert "in profiles: 1.7.1, 1.1, timed-inbound, hostile-foreign" in app  # B19: not sim-aware
     assert main(["defects", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert [row["defect"] for row in listing["server"]] == list(KNOWN_DEFECTS)

@@ -39,6 +39,7 @@ CASES: dict[str, tuple[str, str]] = {
     "dual_sim": ("[[phones]]\nname = 'phone-02'\ndual_sim = true\n", ""),
     "fcm_wake": ("", "[fcm]\nenabled = false\n"),
     "stale_rescan": (_STOPS + _DEATH, _STOPS),
+    "repeated_reply": (_STOPS + "repeat_probability = 0.5\n", _STOPS),
     # 10 one-part SMS cannot reach the default daily limit of 500, nor a rate limit of 100.
     "limit_reached": ("[[phones]]\nname = 'phone-02'\ndaily_limit = 5\n", ""),
     "rate_bound": ("[[phones]]\nname = 'phone-02'\nrate_limit = 5\n", ""),

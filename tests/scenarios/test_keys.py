@@ -93,6 +93,11 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     },
     ("recipients", "other_replies"): {"other_replies": '["Nonstop?"]'},
     ("recipients", "sender_format"): {"sender_format": '"00"'},
+    ("recipients", "repeat_probability"): {
+        "stop_probability": "0.1",
+        "repeat_probability": "0.5",
+    },
+    ("recipients", "repeat_delay"): {"repeat_delay": '"5m"'},
     ("workload", "at"): {"at": '"6m"'},
     ("workload", "count"): {"count": "6"},
     ("workload", "campaign"): {"campaign": '"spring"'},
@@ -166,6 +171,33 @@ def test_a_refused_carrier_key_is_refused_in_a_phone_carrier_too() -> None:
                 loads(render("phones", change), file="k.toml")
             assert reason in info.value.reason
             assert info.value.field == f"phones[0].carrier.{key}"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (
+            {"repeat_probability": "0.3"},
+            "recipients.repeat_probability",
+            "needs replies to repeat: set stop_probability or other_probability above 0",
+        ),
+        (
+            {"stop_probability": "0.1", "repeat_probability": "1.5"},
+            "recipients.repeat_probability",
+            "must be a probability",
+        ),
+        (
+            {"repeat_delay": '"0s"'},
+            "recipients.repeat_delay",
+            "must be a duration longer than zero, not '0s'",
+        ),
+    ],
+)
+def test_a_repeat_of_replies_is_checked(change: dict[str, str], field: str, reason: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        loads(render("recipients", dict(change)), file="k.toml")
+    assert info.value.field == field
+    assert reason in info.value.reason
 
 
 def test_a_network_jitter_above_the_latency_is_refused() -> None:

@@ -63,6 +63,7 @@ def test_the_catalogue_holds_exactly_these_scenarios():
         "doze-stops",
         "dual-sim",
         "hostile-phone",
+        "inbound-repeats",
         "limit-pause",
         "limits-day",
         "lost-callbacks",

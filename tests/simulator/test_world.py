@@ -6,7 +6,15 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from simulator.config import NetworkSpec, PhoneSpec, RecipientSpec, SimSpec, WorldSpec
+from simulator.config import (
+    APP_PROFILES,
+    AppProfile,
+    NetworkSpec,
+    PhoneSpec,
+    RecipientSpec,
+    SimSpec,
+    WorldSpec,
+)
 from simulator.world import World
 
 from .test_app import ScriptedGateway
@@ -92,3 +100,65 @@ def test_a_reset_connection_fails_at_once_and_the_server_never_sees_the_request(
     # no timeout is waited out: the heartbeats keep their one-a-minute pace
     beats = [e["t"] for e in failures if e["endpoint"] == "heartbeat"]
     assert len(beats) >= 4
+
+
+# -- repeated replies and the timed-inbound client ------------------------------------------
+
+
+def _repeating_world(
+    seed: int, repeat: float, app: AppProfile = APP_PROFILES["1.7.1"]
+) -> tuple[World, ScriptedGateway]:
+    gateway = ScriptedGateway(sms=40)
+    phone = PhoneSpec(name="p1", sims=(SimSpec("+420600000001"),), app=app)
+    recipients = RecipientSpec(
+        other_probability=1.0,
+        other_replies=("OK",),
+        stop_delay=30.0,
+        repeat_probability=repeat,
+        repeat_delay=180.0,
+    )
+    world = World(
+        WorldSpec(phones=(phone,), recipients=recipients),
+        gateway,
+        {"p1": "key"},
+        seed=seed,
+        start=START,
+    )
+    world.env.run(until=3600)
+    return world, gateway
+
+
+def test_a_repeat_is_the_same_text_to_the_same_number_90_to_270_s_after_the_reply() -> None:
+    world, _ = _repeating_world(seed=3, repeat=0.5)
+    by_sender: dict[str, list[dict[str, Any]]] = {}
+    for event in world.history.of_kind("inbound_received"):
+        by_sender.setdefault(event["sender"], []).append(event)
+    twice = [got for got in by_sender.values() if len(got) == 2]
+    assert 10 <= len(twice) <= 30, len(twice)  # 40 replies, each repeated with p = 0.5
+    assert all(len(got) <= 2 for got in by_sender.values())
+    for first, again in twice:
+        assert (again["body"], again["sim_number"]) == (first["body"], first["sim_number"])
+        assert 90.0 <= again["t"] - first["t"] <= 270.0
+
+
+def test_without_repeats_each_person_replies_once_and_repeats_change_the_run() -> None:
+    def history(repeat: float) -> list[dict[str, Any]]:
+        return _repeating_world(seed=3, repeat=repeat)[0].history.events
+
+    assert history(0.0) == _repeating_world(seed=3, repeat=0.0)[0].history.events
+    senders = [e["sender"] for e in history(0.0) if e["kind"] == "inbound_received"]
+    assert senders and len(senders) == len(set(senders))  # one reply each
+    assert history(1.0) != history(0.0)
+
+
+def test_the_timed_inbound_client_reports_each_sms_with_its_time() -> None:
+    world, gateway = _repeating_world(seed=3, repeat=1.0, app=APP_PROFILES["timed-inbound"])
+    received = list(world.history.of_kind("inbound_received"))
+    dates = {(e["sender"], e["date"]) for e in received}
+    assert len(dates) == len(received) > 20  # each reply and its repeat: two times
+    reported = {(c[2]["from_number"], c[2]["received_at"]) for c in gateway.of("inbound")}
+    assert reported == dates
+    # The inbox scan keeps the two identical texts apart by their times.
+    scanned = [m for c in gateway.of("inbound-batch") for m in c[2]["messages"]]
+    assert {(m["from_number"], m["received_at"]) for m in scanned} <= dates
+    assert all(m["to_number"] == "" for m in scanned)
