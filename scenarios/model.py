@@ -37,6 +37,7 @@ ORACLES = (
     "counters_consistent",
     "reconcile_converges",
     "inbound_once",
+    "rejects_bad_input",
 )
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.oracles import ORACLES
 from harness.process import served_gateway
 from scenarios import catalogue
 from server_under_test import ScaledClock
@@ -40,7 +41,7 @@ def _by_name(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _assert_all_judged_and_passed(meta: dict[str, Any]) -> None:
     verdicts = _by_name(meta)
-    assert len(verdicts) == 9
+    assert len(verdicts) == len(ORACLES)
     assert all(v["judged"] and v["passed"] for v in verdicts.values()), verdicts
     assert meta["not_judged"] == []
     assert meta["passed"] is True
