@@ -139,6 +139,7 @@ class Index:
         "inbound_ack",
         "app_final",
         "fault",
+        "persona",
     )
 
     def __init__(self, evidence: Evidence) -> None:
@@ -168,6 +169,7 @@ class Index:
         self.received = buckets["inbound_received"]
         self.acks = buckets["inbound_ack"]
         self.app_finals = buckets["app_final"]
+        self.personas = buckets["persona"]
         self.reboots: dict[str, list[float]] = defaultdict(list)
         for _, event in buckets["fault"]:
             if event.get("fault") == "reboot":

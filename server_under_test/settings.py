@@ -23,6 +23,9 @@ KNOWN_DEFECTS: dict[str, str] = {
     "B21": "a poll at the phone's limit pauses the campaigns forced on it, and nothing resumes "
     "them: their later SMS never go out",
     "B18": "segments counted with the reference's approximation instead of Android's split",
+    "B22": "malformed device input (a limit that is not a number or negative, search null, a "
+    "batch item that is not an object, unsynced_count a string) answered 500, and a reconcile "
+    "with no known_ids answered without not_found_ids",
     "S1": "inbound-batch items without a device time are deduped only within the 10-minute "
     "window (this server before issue 8): an inbox scan after an app restart records old "
     "messages again",

@@ -200,6 +200,7 @@ APP_PROFILES: dict[str, AppProfile] = {
     "hostile-replay": AppProfile(name="hostile-replay", persona="replay"),
     "hostile-phantom": AppProfile(name="hostile-phantom", persona="phantom"),
     "hostile-unsent": AppProfile(name="hostile-unsent", persona="unsent"),
+    "hostile-malformed": AppProfile(name="hostile-malformed", persona="malformed"),
 }
 
 

@@ -254,9 +254,15 @@ class PersonaAct(Event):
 
     kind: ClassVar[str] = "persona"
     phone: str
-    act: str  # foreign_confirm, phantom_confirm, replay, double_poll or unsent
-    status: str | None  # the status it reported; None for double_poll
+    act: str  # foreign_confirm, phantom_confirm, replay, double_poll, unsent, bad_input, good_input
+    status: str | None  # the status it reported; None for double_poll and the probes
     ids: list[int]  # the SMS it reported, or those the extra poll was handed
+    # bad_input and good_input (the malformed persona's probes) only; _optional() is a
+    # dataclasses.field whose default is None, not a shared mutable default (RUF009).
+    endpoint: str | None = _optional()  # the endpoint it called
+    sent: dict[str, Any] | None = _optional()  # noqa: RUF009  (the body it sent)
+    answer: int | None = _optional()  # the HTTP status of the answer
+    reply: Any = _optional()  # noqa: RUF009  (the answer's JSON body; absent if not JSON)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,6 +32,13 @@ profile                   what it does
 ``hostile-unsent``        keeps every 5th SMS it gets from Android and writes ``sent`` for it
                           (``unsent``): a lie about its own SMS, which no server can tell from
                           the truth, so the oracles see a phantom ``sent``
+``hostile-malformed``     from 1 s after the first answer the app gets, sends each request of
+                          ``PROBES`` once, 1 s apart (again after one failed on the way):
+                          malformed ones (``bad_input``: a limit that is not a number or is
+                          negative, a string unsynced_count, a batch item that is not an
+                          object) and well-formed ones the reference mishandles
+                          (``good_input``: a null search, a reconcile of no ids); each event
+                          carries what it sent and what came back
 ========================  ==================================================================
 
 A persona reaches into the app where the app's own code would (``_offline``, ``_failed``,
@@ -52,7 +59,7 @@ from .store import error_reason
 if TYPE_CHECKING:
     from .app import GatewayApp
 
-__all__ = ["PERSONAS", "Persona", "persona_for"]
+__all__ = ["PERSONAS", "PROBES", "Persona", "persona_for"]
 
 GUESS_DELAY = 1.0  # foreign, phantom: seconds after a poll answer
 REACH = 2  # foreign: ids within ± REACH of one it got
@@ -61,6 +68,23 @@ NOWHERE = 1_000_000  # phantom: this far past the highest id, no SMS exists
 REPLAY_DELAY = 3.0  # replay: one sync period between replays
 UNSENT_EVERY = 5  # unsent: every 5th SMS it gets is kept from Android
 UNSENT_DELAY = 2.0  # unsent: about when a sent callback would have come
+PROBE_DELAY = 1.0  # malformed: seconds after an answer the app got, before its probes
+PROBE_GAP = 1.0  # malformed: seconds between two probes
+
+# malformed: (act, endpoint, body) of the requests it sends besides the app's, after the
+# reference's defect B22 (reference-system.md §6). ``bad_input`` is malformed under any
+# reading (no lax parser takes "all" for a number): a server must refuse it with a 4xx, or
+# list a batch's bad item among the batch's errors. ``good_input`` is well-formed (null is
+# an absent optional field) and must get a whole 2xx answer.
+PROBES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("bad_input", "pending", {"limit": "all"}),  # not a number
+    ("bad_input", "pending", {"limit": -5}),  # negative
+    ("bad_input", "heartbeat", {"unsynced_count": "several"}),  # not a number
+    ("bad_input", "confirm-batch", {"results": ["sent"]}),  # an item that is not an object
+    ("bad_input", "inbound-batch", {"messages": ["Ahoj"]}),  # an item that is not an object
+    ("good_input", "inbound-history", {"search": None}),  # no search
+    ("good_input", "reconcile", {"known_ids": []}),  # nothing to reconcile
+)
 
 Work = Callable[[], Generator[Any, Any, None]]
 
@@ -151,6 +175,24 @@ class Persona:
         """The app's service runs (a dead or never-started app misbehaves no more)."""
         return self.app.process_alive and self.app.running
 
+    def send(
+        self, endpoint: str, body: Mapping[str, Any], seen: Observed
+    ) -> Generator[Any, Any, Reply | None]:
+        """A request of the persona's own, on the app's link as the app's would go: refused
+        at once when the app is offline, failures recorded as the app's; ``seen`` when the
+        server answered."""
+        app = self.app
+        if not self.running:
+            return None
+        if app._offline():
+            app._failed(endpoint, "offline", 0)
+            yield self.env.timeout(0.05)
+            return None
+        timeout = app.profile.http_timeout
+        return (
+            yield from self.inner.exchange(endpoint, body, "x-api-key", timeout, app._failed, seen)
+        )
+
     def forge(
         self,
         act: str,
@@ -159,16 +201,9 @@ class Persona:
         body: Mapping[str, Any],
         ids: Callable[[Reply], list[int]],
     ) -> Generator[Any, Any, Reply | None]:
-        """A request of the persona's own, on the app's link as the app's would go: refused
-        at once when the app is offline, failures and answers recorded as the app's; the
-        ``persona`` event (with ``ids(reply)``) when the server answered."""
+        """:meth:`send`, its answer recorded as the app's, after the ``persona`` event (with
+        ``ids(reply)``)."""
         app = self.app
-        if not self.running:
-            return None
-        if app._offline():
-            app._failed(endpoint, "offline", 0)
-            yield self.env.timeout(0.05)
-            return None
 
         def seen(endpoint: str, sent: Mapping[str, Any], reply: Reply) -> None:
             act_event = PersonaAct(
@@ -177,10 +212,7 @@ class Persona:
             app.history.emit(act_event)
             app.observe(endpoint, sent, reply)
 
-        timeout = app.profile.http_timeout
-        return (
-            yield from self.inner.exchange(endpoint, body, "x-api-key", timeout, app._failed, seen)
-        )
+        return (yield from self.send(endpoint, body, seen))
 
     def confirm(self, act: str, status: str, items: list[dict[str, Any]]) -> Work:
         """Work that reports ``items`` (``{id, status, error_message?}``) in one
@@ -376,8 +408,74 @@ class Unsent(Persona):
         yield from ()
 
 
+class Malformed(Persona):
+    """Test double: besides the app's own requests, sends each request of ``PROBES`` once,
+    ``PROBE_GAP`` apart, from ``PROBE_DELAY`` after the first answer the app gets; one that
+    failed on the way goes again after the app's next answer. Each answered one is a
+    ``persona`` event with what it sent and what came back. Its answer is not the app's
+    (it asked for nothing the app wants), save the SMS a ``/pending`` answer hands out,
+    which are recorded as issued: the server holds them as this phone's."""
+
+    name = "malformed"
+
+    def __init__(self, app: GatewayApp, inner: Network) -> None:
+        super().__init__(app, inner)
+        self.left = list(PROBES)  # not answered yet, in order
+        self.probing = False
+
+    def exchange(
+        self,
+        endpoint: str,
+        body: Mapping[str, Any],
+        auth: str,
+        timeout: float,
+        failed: Failed,
+        observed: Observed,
+    ) -> Generator[Any, Any, Reply | None]:
+        reply = yield from self.inner.exchange(endpoint, body, auth, timeout, failed, observed)
+        if reply is not None and self.left and not self.probing and self.running:
+            self.probing = True
+            self.later(PROBE_DELAY, self._probe)
+        return reply
+
+    def _probe(self) -> Generator[Any, Any, None]:
+        try:
+            for n, probe in enumerate(list(self.left)):
+                if n:
+                    yield self.env.timeout(PROBE_GAP)
+                yield from self.send(probe[1], probe[2], partial(self._answered, probe))
+        finally:
+            self.probing = False
+
+    def _answered(
+        self,
+        probe: tuple[str, str, dict[str, Any]],
+        endpoint: str,
+        sent: Mapping[str, Any],
+        reply: Reply,
+    ) -> None:
+        self.left.remove(probe)
+        app = self.app
+        app.history.emit(
+            PersonaAct(
+                t=self.env.now,
+                phone=app.name,
+                act=probe[0],
+                status=None,
+                ids=[],
+                endpoint=endpoint,
+                sent=dict(sent),
+                answer=reply.status,
+                reply=reply.body,
+            )
+        )
+        if endpoint == "pending":
+            app.observe(endpoint, sent, reply)
+
+
 PERSONAS: dict[str, type[Persona]] = {
-    cls.name: cls for cls in (ForeignConfirms, DoublePoll, Replay, PhantomConfirms, Unsent)
+    cls.name: cls
+    for cls in (ForeignConfirms, DoublePoll, Replay, PhantomConfirms, Unsent, Malformed)
 }
 
 

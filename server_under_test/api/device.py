@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Depends, Path
 
 from ..clock import to_naive_utc
 from ..services import dispatch, inbound, phones
@@ -41,6 +41,7 @@ from .device_models import (
     StatsResponse,
 )
 from .errors import ERROR_RESPONSES
+from .mishandled import as_the_reference
 
 __all__ = ["router"]
 
@@ -49,6 +50,8 @@ router = APIRouter(
     tags=["device"],
     responses=ERROR_RESPONSES,
     route_class=TextSafeRoute,
+    # Defect B22 only: the reference's answers to bodies it mishandles (mishandled.py).
+    dependencies=[Depends(as_the_reference)],
 )
 
 MAX_CONFIRM_ITEMS = 500

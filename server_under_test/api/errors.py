@@ -8,6 +8,8 @@ plus ``detail`` for validation errors: a list of ``{"field", "problem"}``.
 * a field of the wrong type, missing or out of range → 422 naming each field;
 * unknown routes and wrong methods → 404 / 405 in the same shape;
 * the database unreachable → 503;
+* with defect B22 on, an input the reference mishandles → the reference's answer
+  (``api/mishandled.py``: 500 with the exception's text, or a 200 lacking a field);
 * anything else → 500 with a generic sentence (the traceback goes to the log only) and
   ``Connection: close``, since the connection is closed after it.
 """
@@ -26,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from ..errors import GatewayError, InvalidInput
+from .mishandled import ReferenceAnswer
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -123,6 +126,10 @@ def install_error_handlers(app: FastAPI) -> None:
             # The same shape as a schema validation error: clients read one 422 body.
             return _error(422, exc.message, detail=[{"field": exc.field, "problem": exc.message}])
         return _error(exc.status_code, exc.message)
+
+    @app.exception_handler(ReferenceAnswer)
+    async def _as_the_reference(_request: Request, exc: ReferenceAnswer) -> JSONResponse:
+        return JSONResponse(exc.body, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -93,6 +93,26 @@ def inbound(kind, t, sender, body, date):
     return {"kind": kind, "t": t, "phone": PHONE, "sender": sender, "body": body, "date": date}
 
 
+def probe(t, endpoint, sent, answer, reply, act="bad_input"):
+    """A request of the ``hostile-malformed`` persona and the server's answer."""
+    return {
+        "kind": "persona",
+        "t": t,
+        "phone": PHONE,
+        "act": act,
+        "status": None,
+        "ids": [],
+        "endpoint": endpoint,
+        "sent": sent,
+        "answer": answer,
+        "reply": reply,
+    }
+
+
+RECONCILED = {"success": True, "already_confirmed_ids": [], "stuck_ids": [], "not_found_ids": []}
+REFUSED = {"success": False, "error": "Invalid request: limit: Input should be a valid integer."}
+
+
 def evidence(*events, sms=(), phones=(), inbound_rows=(), config=None):
     head = {
         "kind": "config",
@@ -114,6 +134,8 @@ def clean_run(n=3):
     events.append(inbound("inbound_received", 100.0, BOB, "hi", "2026-03-02T07:01:40Z"))
     events.append(inbound("inbound_ack", 101.0, BOB, "hi", "2026-03-02T07:01:40Z"))
     events.append(app_final({i: "sent" for i in ids}))
+    events.append(probe(110.0, "pending", {"limit": "all"}, 422, REFUSED))
+    events.append(probe(111.0, "reconcile", {"known_ids": []}, 200, RECONCILED, "good_input"))
     return evidence(
         *events,
         sms=[row(i) for i in ids],
@@ -158,6 +180,7 @@ def test_a_clean_run_passes_every_oracle_in_order():
         "reconcile_converges",
         "inbound_once",
         "filters_respected",
+        "rejects_bad_input",
     ]
     failed = [v.summary for v in verdicts if not v.passed]
     assert failed == []
@@ -176,7 +199,7 @@ def test_an_oracle_needing_state_the_target_does_not_expose_is_not_judged():
     assert all(v.judged and v.passed for n, v in verdicts.items() if n != "inbound_once")
     # a target exposing nothing: only the oracles judging the history alone are judged
     judged = [v.name for v in judge(clean_run(), exposed=()) if v.judged]
-    assert judged == ["limits", "stop_respected", "filters_respected"]
+    assert judged == ["limits", "stop_respected", "filters_respected", "rejects_bad_input"]
     counters = judge(clean_run(), ["counters_consistent"], exposed=())[0]
     assert counters.summary == "not judged: the target exposes no sms state and no phones state"
 
@@ -635,3 +658,86 @@ def test_each_received_sms_is_recorded_exactly_once():
         f"{PHONE} received 'hello' from {BOB} 2 times; the server recorded it 1 time"
     )
     assert (verdict.figures["lost"], verdict.figures["duplicated"]) == (1, 1)
+
+
+# --- rejects_bad_input -----------------------------------------------------------------
+
+
+def test_malformed_requests_refused_with_a_4xx_or_listed_by_their_batch_pass():
+    listed_item = {"success": True, "processed": 0, "errors": [{"index": 0, "error": "bad"}]}
+    verdict = run(
+        "rejects_bad_input",
+        evidence(
+            probe(1.0, "pending", {"limit": -5}, 422, REFUSED),
+            probe(2.0, "heartbeat", {"unsynced_count": "several"}, 400, None),  # not JSON
+            probe(3.0, "confirm-batch", {"results": ["sent"]}, 200, listed_item),
+            probe(4.0, "inbound-history", {"search": None}, 200, {"success": True}, "good_input"),
+            probe(5.0, "reconcile", {"known_ids": []}, 200, RECONCILED, "good_input"),
+            {
+                "kind": "persona",
+                "t": 6.0,
+                "phone": PHONE,
+                "act": "replay",
+                "status": "sent",
+                "ids": [1],
+            },
+        ),
+    )
+    assert verdict.passed and verdict.checked == 5
+    assert verdict.figures == {"malformed": 3, "well_formed": 2}
+    assert verdict.summary == "5 probe requests judged, 0 mishandled"
+
+
+def test_a_malformed_request_answered_5xx_or_2xx_names_endpoint_input_and_status():
+    crashed = {"success": False, "error": "'<' not supported between instances of 'int' and 'str'"}
+    text = broken(
+        "rejects_bad_input",
+        evidence(
+            probe(1.0, "pending", {"limit": "all"}, 500, crashed),
+            probe(2.0, "heartbeat", {"unsynced_count": "several"}, 200, {"success": False}),
+            probe(3.0, "inbound-batch", {"messages": ["Ahoj"]}, 200, {"success": True}),
+        ),
+    )
+    assert text == (
+        f'/pending with {{"limit": "all"}} from {PHONE} at t=1s (2026-03-02T07:00:01Z) was '
+        "answered 500 (\"'<' not supported between instances of 'int' and 'str'\"); a malformed "
+        "request must be refused with a 4xx saying what is wrong | "
+        f'/heartbeat with {{"unsynced_count": "several"}} from {PHONE} at t=2s '
+        "(2026-03-02T07:00:02Z) was answered 200 (success: false); a malformed request must be "
+        "refused with a 4xx saying what is wrong | "
+        f'/inbound-batch with {{"messages": ["Ahoj"]}} from {PHONE} at t=3s '
+        "(2026-03-02T07:00:03Z) was answered 200 (success: true); a malformed request must be "
+        "refused with a 4xx saying what is wrong"
+    )
+
+
+def test_a_well_formed_request_needs_a_whole_2xx_answer():
+    lacking = {"success": True, "already_confirmed_ids": [], "stuck_ids": []}
+    verdict = run(
+        "rejects_bad_input",
+        evidence(
+            probe(1.0, "reconcile", {"known_ids": []}, 200, lacking, "good_input"),
+            probe(2.0, "inbound-history", {"search": None}, 500, {"error": "x"}, "good_input"),
+        ),
+    )
+    assert not verdict.passed and verdict.first_at == 1.0
+    assert verdict.violations == (
+        f'/reconcile with {{"known_ids": []}} from {PHONE} at t=1s (2026-03-02T07:00:01Z) was '
+        "answered 200 without not_found_ids, which every /reconcile answer carries",
+        f'/inbound-history with {{"search": null}} from {PHONE} at t=2s (2026-03-02T07:00:02Z) '
+        "was answered 500 ('x'); a well-formed request must get a 2xx answer",
+    )
+
+
+def test_without_probe_requests_there_is_nothing_to_judge():
+    replay = {
+        "kind": "persona",
+        "t": 6.0,
+        "phone": PHONE,
+        "act": "replay",
+        "status": "sent",
+        "ids": [1],
+    }
+    verdict = run("rejects_bad_input", evidence(replay))
+    assert verdict.passed and verdict.checked == 0
+    assert verdict.summary == "nothing to judge: no probe requests"

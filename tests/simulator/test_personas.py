@@ -1,9 +1,10 @@
 """Adversarial personas (test doubles of a buggy or hostile app): each does what it says, the
 correct server withstands them, and the hostile-phone scenario catches the servers that
-trust them (C10, B11)."""
+trust them (C10, B11) or mishandle their malformed requests (B22)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,7 +17,16 @@ from harness.runner import RunResult, run_scenario
 from scenarios import load, loads
 from simulator import load_history
 from simulator.config import APP_PROFILES, CarrierSpec, SimSpec
-from simulator.personas import NOWHERE, PERSONAS, REPLAY_DELAY, persona_for
+from simulator.personas import (
+    NOWHERE,
+    PERSONAS,
+    PROBE_DELAY,
+    PROBE_GAP,
+    PROBES,
+    REPLAY_DELAY,
+    persona_for,
+)
+from simulator.port import Reply
 
 from .test_app import ScriptedGateway, events, world
 
@@ -119,6 +129,86 @@ def test_a_dead_persona_misbehaves_no_more() -> None:
     assert all(items[0]["id"] <= 5 for _, items in _confirms(gw))
 
 
+class ProbedGateway(ScriptedGateway):
+    """The scripted gateway, answering each request of ``PROBES`` with ``answers``' reply for
+    its endpoint: by default a 422 for a malformed one, a whole 200 for a well-formed one."""
+
+    def __init__(self, sms: int = 0, answers: dict[str, Reply] | None = None) -> None:
+        super().__init__(sms=sms)
+        self.answers = answers or {}
+
+    def call(
+        self,
+        api_key: str,
+        endpoint: str,
+        body: Any,
+        *,
+        at: float,
+        auth: str = "x-api-key",
+    ) -> Reply:
+        for act, probed, sent in PROBES:
+            if (probed, sent) == (endpoint, dict(body)):
+                self.calls.append((at, endpoint, dict(body), auth))
+                if act == "bad_input":
+                    default = Reply(422, {"success": False, "error": "Invalid request."})
+                else:
+                    default = Reply(200, {"success": True, "not_found_ids": []})
+                return self.answers.get(endpoint, default)
+        return super().call(api_key, endpoint, body, at=at, auth=auth)
+
+    def probes(self) -> list[tuple[float, str, dict[str, Any]]]:
+        return [(at, e, b) for at, e, b, _ in self.calls if (e, b) in [p[1:] for p in PROBES]]
+
+
+def test_malformed_sends_each_probe_once_after_the_first_answer_and_records_it() -> None:
+    gw = ProbedGateway(sms=5)
+    w = world(gw, app=APP_PROFILES["hostile-malformed"])
+    w.env.run(until=60)
+    probes = gw.probes()
+    assert [(e, b) for _, e, b in probes] == [p[1:] for p in PROBES]  # each once, in order
+    first_request = gw.calls[0][0]  # the app's start poll
+    assert probes[0][0] - first_request == pytest.approx(PROBE_DELAY, abs=0.5)
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(probes)]
+    assert gaps == pytest.approx([PROBE_GAP] * (len(PROBES) - 1), abs=0.5)
+    acts = events(w, "persona")
+    assert [(a["act"], a["endpoint"], a["sent"]) for a in acts] == list(PROBES)
+    assert all(a["status"] is None and a["ids"] == [] for a in acts)
+    assert [a["answer"] for a in acts] == [422] * 5 + [200] * 2
+    assert acts[0]["reply"] == {"success": False, "error": "Invalid request."}
+    refused = [e["endpoint"] for e in events(w, "request") if e["outcome"] == "refused"]
+    assert refused == [p[1] for p in PROBES if p[0] == "bad_input"]
+    assert len(events(w, "radio")) == 5  # its own SMS it sends as the real app does
+    # the app reads no probe's answer: its only reconcile is its own, of its unsynced ids
+    assert [e["known"] > 0 for e in events(w, "reconcile")] == [True]
+
+
+def test_a_probe_that_failed_on_the_way_goes_again_after_the_next_answer() -> None:
+    gw = ProbedGateway()
+    w = world(gw, app=APP_PROFILES["hostile-malformed"])
+    w.env.run(until=3.5)  # some probes are out
+    sent_before = len(gw.probes())
+    assert 0 < sent_before < len(PROBES)
+    w.apps["p1"].link.partition(20.0)
+    w.env.run(until=120)
+    probes = gw.probes()
+    assert [(e, b) for _, e, b in probes] == [p[1:] for p in PROBES]  # each answered once
+    assert probes[sent_before][0] > 23.5  # the rest after the partition, at a later answer
+    offline = [e for e in events(w, "request") if e["outcome"] == "offline"]
+    assert offline and len(events(w, "persona")) == len(PROBES)
+
+
+def test_the_sms_a_pending_probe_is_handed_are_recorded_as_issued() -> None:
+    handed = {"id": 99, "phone_number": "+420777000099", "message": "x", "uuid": "u99"}
+    lax = Reply(200, {"success": True, "sms_list": [handed]})
+    gw = ProbedGateway(answers={"pending": lax, "confirm-batch": Reply(200, {"success": True})})
+    w = world(gw, app=APP_PROFILES["hostile-malformed"])
+    w.env.run(until=30)
+    issued = [e for e in events(w, "issued") if e["sms"][0]["id"] == 99]
+    assert len(issued) == 2  # both pending probes were answered with it
+    assert {a["answer"] for a in events(w, "persona") if a["endpoint"] == "pending"} == {200}
+    assert not events(w, "confirmed")  # a 200 to the confirm-batch probe acknowledges nothing
+
+
 # -- against the correct server, and against servers that trust phones too much ---------
 
 
@@ -168,6 +258,8 @@ def test_hostile_phone_is_green_on_the_correct_server(clean: Run) -> None:
         "phantom_confirm",
         "replay",
         "double_poll",
+        "bad_input",
+        "good_input",
     }
 
 
@@ -201,6 +293,36 @@ def test_double_poll_gets_no_sms_twice_from_the_correct_server(clean: Run) -> No
     assert len(handed) == len(set(handed))
     radio = [r["sms_id"] for r in clean.of("radio", "phone-05")]
     assert sorted(radio) == sorted(handed)  # both answers' SMS were sent
+
+
+def test_the_correct_server_refuses_malformed_requests_and_answers_in_full(clean: Run) -> None:
+    probes = clean.acts("bad_input") + clean.acts("good_input")
+    assert sorted((e["act"], e["endpoint"], json.dumps(e["sent"])) for e in probes) == sorted(
+        (act, endpoint, json.dumps(body)) for act, endpoint, body in PROBES
+    )
+    assert all(e["phone"] == "phone-08" for e in probes)
+    for e in clean.acts("bad_input"):
+        if e["endpoint"].endswith("-batch"):  # the bad item listed, nothing applied
+            assert e["answer"] == 200 and e["reply"]["errors"][0]["index"] == 0
+        else:  # a 422 naming the field
+            assert e["answer"] == 422 and e["reply"]["detail"][0]["field"] in e["sent"]
+    answers = {e["endpoint"]: e for e in clean.acts("good_input")}
+    assert answers["inbound-history"]["answer"] == 200  # a null search is no search
+    assert answers["reconcile"]["reply"]["not_found_ids"] == []
+    verdict = next(v for v in clean.result.verdicts if v.name == "rejects_bad_input")
+    assert verdict.passed and verdict.checked == len(PROBES)
+
+
+def test_a_server_that_answers_malformed_input_500_is_caught(tmp_path: Path) -> None:
+    run = _run(tmp_path, ("B22",))
+    assert list(run.failed()) == ["rejects_bad_input"]  # and nothing else
+    violations = run.failed()["rejects_bad_input"]
+    assert len(violations) == len(PROBES)
+    assert violations[0].startswith('/pending with {"limit": "all"} from phone-08 at ')
+    assert " was answered 500 (" in violations[0]
+    assert violations[-1].endswith(
+        "answered 200 without not_found_ids, which every /reconcile answer carries"
+    )
 
 
 def test_a_server_that_applies_foreign_confirms_is_caught(tmp_path: Path) -> None:
