@@ -20,9 +20,9 @@ KNOWN_DEFECTS: dict[str, str] = {
     "B8": "a STOP does not cancel SMS already queued for that number",
     "B10": "STOP is a substring match ('nonstop' blacklists the sender)",
     "B11": "counters move on every 'sent' confirm after an 'error', and 'error' downgrades 'sent'",
+    "B18": "segments counted with the reference's approximation instead of Android's split",
     "B21": "a poll at the phone's limit pauses the campaigns forced on it, and nothing resumes "
     "them: their later SMS never go out",
-    "B18": "segments counted with the reference's approximation instead of Android's split",
     "B22": "malformed device input (a limit that is not a number or negative, search null, a "
     "batch item that is not an object, unsynced_count a string) answered 500, and a reconcile "
     "with no known_ids answered without not_found_ids",
