@@ -428,7 +428,8 @@ def _period(period: date | tuple[int, int], start_day: int) -> str:
 
 
 def android_cap(evidence: Evidence) -> Verdict:
-    """Android's SMS cap holds: per SIM slot within its window, and capped SMS never sent."""
+    """Android's SMS cap holds: per SIM slot within its window, and an SMS the cap held or
+    refused ends sent only if some radio sent it whole."""
     ix = evidence.index
     found = Findings()
     slots = 0
@@ -461,21 +462,23 @@ def android_cap(evidence: Evidence) -> Verdict:
                         t,
                     )
     verdicts: Counter[str] = Counter()
-    first_cap: dict[int, Event] = {}
+    last_cap: dict[int, Event] = {}
     for _, event in ix.caps:
         verdicts[event["verdict"]] += 1
-        first_cap.setdefault(int(event["sms_id"]), event)
-    for sms_id, event in sorted(first_cap.items()):
+        last_cap[int(event["sms_id"])] = event
+    for sms_id, event in sorted(last_cap.items()):
         row = ix.sms.get(sms_id)
         state = "unknown to the server" if row is None else row["state"]
-        if state == "sent" or state not in TERMINAL:
+        # Held or refused, yet sent whole by some radio (handed out again after the stuck
+        # timeout, the process that held it gone): ending sent is then the truth.
+        if (state == "sent" and sms_id not in ix.fully_sent) or state not in TERMINAL:
             found.add(
                 f"SMS {sms_id} was {_CAP_VERDICTS.get(event['verdict'], event['verdict'])} "
                 f"by Android's cap on {event['phone']} slot "
                 f"{event['sim_slot']} at {ix.when(event['t'])}, yet ends {state}"
             )
     figures = {"held": verdicts["hold"], "refused": verdicts["refuse"], "capped_slots": slots}
-    checked = slots + len(first_cap)
+    checked = slots + len(last_cap)
     return found.verdict("android_cap", checked, "capped slots and SMS", "cap breaches", figures)
 
 

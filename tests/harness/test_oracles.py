@@ -524,6 +524,13 @@ def test_a_held_or_refused_sms_must_not_end_sent():
     )
     assert "SMS 1 was held by Android's cap on phone-1 slot 0 at t=5s" in text
     assert "ends sent" in text and "SMS 2" in text and "ends pending" in text
+    # held, the process that held it died, handed out again after the stuck timeout and
+    # sent whole: the later send breaks no cap (a false alarm before)
+    resent = evidence(held(5.0, 1), radio(2000.0, 1), sms=[row(1)])
+    assert run("android_cap", resent).passed
+    # a radio that sent only part of it does not make it sent
+    partial = evidence(held(5.0, 1), radio(2000.0, 1, parts=2, sent=1), sms=[row(1)])
+    assert "ends sent" in broken("android_cap", partial)
 
 
 # --- stop_respected ------------------------------------------------------------------
