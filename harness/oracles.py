@@ -350,10 +350,21 @@ def no_phantom_sent(evidence: Evidence) -> Verdict:
 
 def limits(evidence: Evidence) -> Verdict:
     """Each phone sends within its daily and monthly parts, and is handed no more SMS in a
-    minute than its rate limit."""
+    minute than its rate limit.
+
+    A repeat of an SMS some radio already sent whole does not count toward the parts: the
+    server hands an SMS out again only when it never heard of the first send, and whether
+    it may is exactly_once's to judge. Its parts are the figure ``repeat_parts``."""
     ix = evidence.index
     found = Findings()
-    max_day = max_month = max_minute = max_submitted = 0
+    max_day = max_month = max_minute = max_submitted = repeat_parts = 0
+    # An SMS sent whole once and again after the server handed it out anew (its status lost
+    # with the app, an at_least_once re-issue): the server was never told of the first send,
+    # so the repeat's parts are not its breach of a limit (exactly_once judges the re-issue).
+    first_whole: dict[int, int] = {}
+    for _, event in ix.radio:
+        if event["sms_id"] is not None and event["parts_sent"] == event["parts"]:
+            first_whole.setdefault(int(event["sms_id"]), id(event))
     for name, config in ix.phones.items():
         sends = ix.app_sends_by_phone.get(name, [])
         calendar = Calendar(ix.start, ix.tz)
@@ -363,6 +374,10 @@ def limits(evidence: Evidence) -> Verdict:
         daily, monthly = int(config.get("daily_limit", 0)), int(config.get("monthly_limit", 0))
         over_at: dict[tuple[str, Any], float] = {}  # (key, period) -> when it went over
         for event in sends:
+            sms_id = event["sms_id"]
+            if sms_id is not None and first_whole.get(int(sms_id), id(event)) != id(event):
+                repeat_parts += event["parts"]
+                continue
             day = calendar.day(event["t"])
             month = month_of(day, start_day)
             days[day] += event["parts"]
@@ -412,6 +427,7 @@ def limits(evidence: Evidence) -> Verdict:
         "max_month_parts": max_month,
         "max_minute_handed": max_minute,
         "max_minute_submitted": max_submitted,
+        "repeat_parts": repeat_parts,
     }
     return found.verdict("limits", len(ix.phones), "phones", "limit breaches", figures)
 

@@ -499,6 +499,27 @@ def test_limits_ignore_unsent_attempts_and_telephony_retries():
     assert verdict.passed and verdict.figures["max_minute_submitted"] == 1
 
 
+def test_a_resend_after_a_lost_status_is_not_the_servers_breach_of_a_limit():
+    # SMS 2 went out whole, its status died with the app, the server handed it out again
+    # 40 minutes later and it went out again: 3 parts on the radio for a limit of 2. The
+    # repeat is exactly_once's to judge, not a breach of the limit.
+    events = [
+        issued(0.0, (1, ALICE), (2, BOB)),
+        radio(1.0, 1),
+        radio(2.0, 2),
+        issued(2400.0, (2, BOB)),
+        radio(2401.0, 2),
+    ]
+    verdict = run("limits", evidence(*events, config=phone_config(daily=2)))
+    assert verdict.passed and verdict.figures["repeat_parts"] == 1
+    assert verdict.figures["max_day_parts"] == 2
+    # a first send over the limit still is one
+    events.append(radio(2402.0, 3, to=BOB))
+    assert "sent 3 parts on 2026-03-02" in broken(
+        "limits", evidence(*events, config=phone_config(daily=2))
+    )
+
+
 # --- android_cap ---------------------------------------------------------------------
 
 
