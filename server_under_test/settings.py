@@ -20,6 +20,8 @@ KNOWN_DEFECTS: dict[str, str] = {
     "B21": "a poll at the phone's limit pauses the campaigns forced on it, and nothing resumes "
     "them: their later SMS never go out",
     "B18": "segments counted with the reference's approximation instead of Android's split",
+    "B25": "SMS cancelled at pickup or ended by the stuck reset do not complete their campaign: "
+    "a campaign whose last SMS ends that way stays 'sending' for ever",
     "S1": "inbound-batch items without a device time are deduped only within the 10-minute "
     "window (this server before issue 8): an inbox scan after an app restart records old "
     "messages again",
