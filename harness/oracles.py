@@ -22,6 +22,7 @@ from typing import Any
 
 from smscodec import count_parts
 
+from .completion import campaigns_complete
 from .evidence import (
     MAX_EXAMPLES,
     RATE_SLACK,
@@ -699,6 +700,7 @@ ORACLES: dict[str, Callable[[Evidence], Verdict]] = {
     "reconcile_converges": reconcile_converges,
     "inbound_once": inbound_once,
     "filters_respected": filters_respected,
+    "campaigns_complete": campaigns_complete,
 }
 
 
@@ -712,6 +714,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "counters_consistent": ("sms", "phones"),
     "reconcile_converges": ("sms",),
     "inbound_once": ("inbound",),
+    "campaigns_complete": ("sms", "campaigns"),
 }
 
 

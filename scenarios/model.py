@@ -38,6 +38,7 @@ ORACLES = (
     "reconcile_converges",
     "inbound_once",
     "filters_respected",
+    "campaigns_complete",
 )
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).
