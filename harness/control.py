@@ -40,8 +40,9 @@ __all__ = [
 # The parts of a target's final state, and what each holds:
 # sms: every SMS row (id, state, number, phone, SIM, failure type, timestamps, ...);
 # phones: every phone with its counters; blacklist: the blocked numbers;
-# inbound: every received SMS the server recorded.
-STATE_PARTS = ("sms", "phones", "blacklist", "inbound")
+# inbound: every received SMS the server recorded; campaigns: every campaign the run
+# created, with its state (sending / done) and completion time.
+STATE_PARTS = ("sms", "phones", "blacklist", "inbound", "campaigns")
 
 
 class AdminError(RuntimeError):
@@ -130,6 +131,7 @@ class AdminControl:
         # before the run, so their state is not offered for judging.
         self._sms_ids: set[int] = set()
         self._phone_ids: set[int] = set()
+        self._campaign_ids: list[int] = []
         self.exposes = frozenset(p for p in STATE_PARTS if p != "phones")
 
     def call(self, method: str, path: str, *, at: float, expect: int = 200, **kw: Any) -> Any:
@@ -171,6 +173,7 @@ class AdminControl:
         if phone_id is not None:
             body["forced_phone_id"] = phone_id
         made = self.call("POST", "/campaigns", at=at, expect=201, json=body).json()
+        self._campaign_ids.append(int(made["id"]))
         return int(made["id"])
 
     def partners(self, people: Sequence[tuple[str, str, str]], *, at: float) -> list[int]:
@@ -211,6 +214,10 @@ class AdminControl:
             "sms": sms,
             "blacklist": blacklist,
             "inbound": inbound_history(self._device, keys, at=at),
+            "campaigns": [
+                self.call("GET", f"/campaigns/{campaign_id}", at=at).json()
+                for campaign_id in self._campaign_ids
+            ],
         }
         if "phones" in self.exposes:
             phones = self.call("GET", "/phones", at=at).json()

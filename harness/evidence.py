@@ -181,6 +181,7 @@ class Index:
         self.sms: dict[int, Event] = {int(row["id"]): row for row in server.get("sms", ())}
         self.server_phones: list[Event] = list(server.get("phones", ()))
         self.server_inbound: list[Event] = list(server.get("inbound", ()))
+        self.server_campaigns: list[Event] = list(server.get("campaigns", ()))
 
     @property
     def config(self) -> Event:
@@ -297,6 +298,19 @@ class Index:
             if event["cause"] == "app" and event["parts_sent"] > 0:
                 grouped[event["phone"]].append(event)
         return grouped
+
+    def run_time(self, server_time: Any) -> float | None:
+        """A server timestamp (ISO, naive = UTC) as seconds since the run's start; None when
+        there is none or it does not parse."""
+        if not server_time or self._config is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(str(server_time).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return (moment - self.start).total_seconds()
 
     def when(self, t: float) -> str:
         """A run time for people: virtual seconds plus the UTC wall time when known."""

@@ -48,6 +48,8 @@ PARTNER = "res.partner"
 CATEGORY = "res.partner.category"
 INBOUND = "sms.gateway.inbound"
 BLACKLIST = "phone.blacklist"
+# The state parts this control reads, by the model that holds each. Not "campaigns": a
+# campaign is a mailing.mailing, which this control does not drive (see ``campaign``).
 MODEL_OF_PART = {"sms": SMS, "phones": PHONE, "inbound": INBOUND, "blacklist": BLACKLIST}
 NOT_FINAL = ["outgoing", "pending"]  # core states an SMS leaves only when it ends
 
@@ -110,8 +112,9 @@ class OdooControl:
     """Odoo's external API as the harness's :class:`harness.control.Control`.
 
     ``chunk`` SMS go into one ``create`` (which takes a list of values) and one ``send``;
-    reads come back ``page`` records a call. ``exposes`` holds every state part until
-    :meth:`connect`, which keeps only the parts whose model the user may read.
+    reads come back ``page`` records a call. ``exposes`` holds every state part but
+    ``campaigns`` (mailings, which this control does not drive) until :meth:`connect`,
+    which keeps only the parts whose model the user may read.
 
     The user needs the module's manager group for phones and inbound SMS
     (``S/security/ir.model.access.csv:3,7``: Mass Mailing user) and Settings rights for
@@ -138,7 +141,7 @@ class OdooControl:
         self._own_client = client is None
         self.chunk = chunk
         self.page = page
-        self.exposes: frozenset[str] = frozenset(STATE_PARTS)
+        self.exposes: frozenset[str] = frozenset(p for p in STATE_PARTS if p in MODEL_OF_PART)
         self._registered = False  # register() made or found the run's phones
         self._reused_phones = False  # one of them existed before the run
         self._uid: int | None = None
@@ -212,7 +215,9 @@ class OdooControl:
             )
         self._uid = uid
         try:
-            self.exposes = frozenset(part for part in STATE_PARTS if self._readable(part))
+            self.exposes = frozenset(
+                part for part in STATE_PARTS if part in MODEL_OF_PART and self._readable(part)
+            )
         except AdminError:
             self._uid = None  # the next call logs in and probes again
             raise

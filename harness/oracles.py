@@ -23,6 +23,7 @@ from typing import Any
 
 from smscodec import count_parts
 
+from .completion import campaigns_complete
 from .evidence import (
     MAX_EXAMPLES,
     RATE_SLACK,
@@ -799,6 +800,7 @@ ORACLES: dict[str, Callable[[Evidence], Verdict]] = {
     "inbound_once": inbound_once,
     "filters_respected": filters_respected,
     "rejects_bad_input": rejects_bad_input,
+    "campaigns_complete": campaigns_complete,
 }
 
 
@@ -812,6 +814,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "counters_consistent": ("sms", "phones"),
     "reconcile_converges": ("sms",),
     "inbound_once": ("inbound",),
+    "campaigns_complete": ("sms", "campaigns"),
 }
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.concurrency import run_in_threadpool
 
-from .services import jobs
+from .services import campaigns, jobs
 from .services.context import Context
 from .storage.database import Database
 
@@ -72,7 +72,7 @@ class JobScheduler:
 
     def _run(self, name: str, slot: datetime) -> None:
         job = self._jobs[name]
-        with self._db.begin() as conn:
+        with self._db.begin() as conn, campaigns.completing(conn, self._ctx):
             run = jobs.claim_and_run(conn, self._ctx, job.name, slot, action=job.action)
         if run.affected is not None:
             log.info("Job %s (slot %s) changed %d row(s)", name, slot.isoformat(), run.affected)

@@ -26,6 +26,8 @@ KNOWN_DEFECTS: dict[str, str] = {
     "B22": "malformed device input (a limit that is not a number or negative, search null, a "
     "batch item that is not an object, unsynced_count a string) answered 500, and a reconcile "
     "with no known_ids answered without not_found_ids",
+    "B25": "SMS cancelled at pickup or ended by the stuck reset do not complete their campaign: "
+    "a campaign whose last SMS ends that way stays 'sending' for ever",
     "S1": "inbound-batch items without a device time are deduped only within the 10-minute "
     "window (this server before issue 8): an inbox scan after an app restart records old "
     "messages again",

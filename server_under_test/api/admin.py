@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -23,6 +23,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..services import blacklist as blacklist_service
 from ..services import idempotency, jobs, partners, phones, queue, wakeups
 from ..services.context import Context
+from ..services.dbutil import chunks
 from ..services.numbers import to_e164
 from ..storage.tables import campaign, gateway_phone, job_run, sms
 from .admin_models import (
@@ -30,6 +31,7 @@ from .admin_models import (
     BlacklistAdded,
     BlacklistEntry,
     CampaignCreate,
+    CampaignPage,
     CampaignPublic,
     CampaignUpdate,
     ClockPublic,
@@ -183,26 +185,37 @@ def import_partners(gw: GatewayDep, payload: PartnerImport) -> PartnerImported:
         return PartnerImported(ids=partners.import_partners(conn, gw.ctx, items))
 
 
+def _campaigns(conn: Connection, rows: Sequence[Row[Any]]) -> list[CampaignPublic]:
+    """Campaign rows with the counts of their SMS by state (one query for all of them)."""
+    states: dict[int, dict[str, int]] = {row.id: {} for row in rows}
+    for part in chunks(list(states)):
+        for campaign_id, state, count in conn.execute(
+            select(sms.c.campaign_id, sms.c.state, func.count())
+            .where(sms.c.campaign_id.in_(part))
+            .group_by(sms.c.campaign_id, sms.c.state)
+        ):
+            states[campaign_id][str(state)] = int(count)
+    return [
+        CampaignPublic(
+            id=row.id,
+            name=row.name,
+            forced_phone_id=row.forced_phone_id,
+            paused=row.paused,
+            delivery=row.delivery,
+            state=row.state,
+            created_at=row.created_at,
+            completed_at=row.completed_at,
+            sms_states=states[row.id],
+        )
+        for row in rows
+    ]
+
+
 def _campaign(conn: Connection, campaign_id: int) -> CampaignPublic:
     row = conn.execute(select(campaign).where(campaign.c.id == campaign_id)).first()
     if row is None:
         raise NotFound(f"Campaign {campaign_id} does not exist.")
-    states: dict[str, int] = dict(
-        conn.execute(
-            select(sms.c.state, func.count())
-            .where(sms.c.campaign_id == campaign_id)
-            .group_by(sms.c.state)
-        ).all()
-    )
-    return CampaignPublic(
-        id=row.id,
-        name=row.name,
-        forced_phone_id=row.forced_phone_id,
-        paused=row.paused,
-        delivery=row.delivery,
-        created_at=row.created_at,
-        sms_states={str(k): int(v) for k, v in states.items()},
-    )
+    return _campaigns(conn, [row])[0]
 
 
 @router.post("/campaigns", response_model=CampaignPublic, status_code=201)
@@ -217,6 +230,28 @@ def create_campaign(gw: GatewayDep, payload: CampaignCreate) -> CampaignPublic:
             .returning(campaign.c.id)
         ).scalar_one()
         return _campaign(conn, new_id)
+
+
+@router.get("/campaigns", response_model=CampaignPage)
+def list_campaigns(
+    gw: GatewayDep,
+    state: Annotated[
+        Literal["sending", "done"] | None, Query(description="only campaigns in this state")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> CampaignPage:
+    """Campaigns by id, with their state and SMS counts."""
+    conditions = [] if state is None else [campaign.c.state == state]
+    with gw.reading() as conn:
+        total = conn.execute(
+            select(func.count()).select_from(campaign).where(*conditions)
+        ).scalar_one()
+        rows = conn.execute(
+            select(campaign).where(*conditions).order_by(campaign.c.id).limit(limit).offset(offset)
+        ).all()
+        listed = _campaigns(conn, rows)
+    return CampaignPage(campaigns=listed, total=total, limit=limit, offset=offset)
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)

@@ -237,6 +237,9 @@ class CampaignUpdate(Strict_):
     paused: Bool | SkipJsonSchema[None] = None
 
 
+CampaignState = Literal["sending", "done"]
+
+
 class CampaignPublic(BaseModel):
     """A campaign with the states of its SMS."""
 
@@ -245,9 +248,24 @@ class CampaignPublic(BaseModel):
     forced_phone_id: int | None
     paused: bool
     delivery: str
-
+    state: CampaignState = Field(
+        description="sending until every SMS of the campaign is final (sent, error or "
+        "canceled), then done; a done campaign given new SMS is sending again"
+    )
     created_at: Utc
+    completed_at: Utc | None = Field(
+        description="when the campaign became done (its last SMS ended); null while sending"
+    )
     sms_states: dict[str, int]
+
+
+class CampaignPage(BaseModel):
+    """Campaigns by id, filtered; ``total`` counts every match."""
+
+    campaigns: list[CampaignPublic]
+    total: int
+    limit: int
+    offset: int
 
 
 # -- SMS ---------------------------------------------------------------------------------

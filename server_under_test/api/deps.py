@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row
 
 from ..errors import Unauthorized
 from ..fcm import Waker
+from ..services import campaigns
 from ..services.context import Context
 from ..services.phones import authenticate
 from ..services.wakeups import WakeUps
@@ -34,8 +35,9 @@ class Gateway:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One database transaction, committed before the response is sent."""
-        with self.db.begin() as conn:
+        """One database transaction, committed before the response is sent; the campaigns
+        whose SMS it ended or added are completed (or reopened) just before the commit."""
+        with self.db.begin() as conn, campaigns.completing(conn, self.ctx):
             yield conn
 
     @contextmanager

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, String, delete, select, update
 
 from ..errors import InvalidInput, NotFound
 from ..storage.tables import blacklist, sms
+from .campaigns import end_sms
 from .context import Context
 from .dbutil import chunks, insert_ignoring_conflicts
 from .numbers import to_e164
@@ -95,7 +96,9 @@ def cancel_queued_for(conn: Connection, ctx: Context, numbers: Iterable[str]) ->
     """
     cancelled = 0
     for part in chunks(sorted(set(numbers))):
-        result = conn.execute(
+        ended = end_sms(
+            conn,
+            ctx,
             update(sms)
             .where(
                 sms.c.number_e164.in_(part),
@@ -108,9 +111,9 @@ def cancel_queued_for(conn: Connection, ctx: Context, numbers: Iterable[str]) ->
                 failure_type="sms_blacklist",
                 error_message="Not sent: " + sms.c.number_e164 + " is on the blacklist.",
                 updated_at=ctx.now(),
-            )
+            ),
         )
-        cancelled += int(result.rowcount or 0)
+        cancelled += len(ended)
     return cancelled
 
 

@@ -13,7 +13,10 @@ rate limit minus what the phone was handed in the last 60 s. The app paces SMS o
 one batch, so back-to-back polls would otherwise break a low rate limit.
 
 Defect switches of pickup and confirm: C3 (no throttle), C4 (capacity in SMS), C5 (no lock
-or guard: concurrent polls get the same SMS), C10 (confirms of any phone's SMS applied).
+or guard: concurrent polls get the same SMS), C10 (confirms of any phone's SMS applied),
+B21 (a poll at the limit pauses the phone's forced campaigns), B25 (the cancel of
+blacklisted SMS at pickup does not complete their campaigns, as the reference's raw-SQL
+pre-cancel does not: ``services/campaigns.py``).
 
 Confirms are idempotent, whatever order ``sending``/``sent``/``error`` arrive in:
 
@@ -41,6 +44,7 @@ from sqlalchemy import Connection, Row, case, or_, select, update
 from ..errors import Conflict, NotFound
 from ..storage.tables import MAX_ID, campaign, gateway_phone, sms
 from .blacklist import blacklisted_among
+from .campaigns import end_sms
 from .context import Context
 from .dbutil import chunks
 from .phones import COUNTERS, IN_FLIGHT, QUEUED, phone_capacity, rate_room
@@ -201,7 +205,10 @@ def hand_out(conn: Connection, ctx: Context, chosen: Pickup) -> Pickup:
 
 
 def _cancel_blacklisted(conn: Connection, ctx: Context, ids: Sequence[int]) -> None:
-    conn.execute(
+    # raw: the reference's pre-cancel at pickup is raw SQL that skips completion (B25)
+    end_sms(
+        conn,
+        ctx,
         update(sms)
         .where(sms.c.id.in_(list(ids)))
         .values(
@@ -210,7 +217,8 @@ def _cancel_blacklisted(conn: Connection, ctx: Context, ids: Sequence[int]) -> N
             failure_type="sms_blacklist",
             error_message="Not sent: the recipient is on the blacklist (STOP received).",
             updated_at=ctx.now(),
-        )
+        ),
+        raw=True,
     )
 
 
@@ -311,7 +319,9 @@ def _apply(
     target = update(sms).where(sms.c.id.in_(ids))
     if status == "sent":
         guard = sms.c.gateway_state.is_distinct_from("sent") if legacy else sms.c.state != "sent"
-        rows = conn.execute(
+        rows = end_sms(
+            conn,
+            ctx,
             target.where(guard)
             .values(
                 state="sent",
@@ -321,8 +331,8 @@ def _apply(
                 sent_at=now,
                 updated_at=now,
             )
-            .returning(sms.c.id, sms.c.segments)
-        ).all()
+            .returning(sms.c.id, sms.c.segments),
+        )
         return {r.id for r in rows}, sum(r.segments for r in rows)
     if status == "error":
         messages = {
@@ -337,7 +347,7 @@ def _apply(
         )
         if not legacy:
             stmt = stmt.where(sms.c.state.in_(("pending", "outgoing", "error")))
-        return set(conn.execute(stmt.returning(sms.c.id)).scalars()), 0
+        return {row.id for row in end_sms(conn, ctx, stmt.returning(sms.c.id))}, 0
     stmt = target.where(
         sms.c.state == "pending", sms.c.gateway_state.in_(("pending", "processing"))
     ).values(gateway_state="sending", updated_at=now)

@@ -32,7 +32,10 @@ Defect switches of this module (``Settings.defects``, off by default):
   midnight changes nothing. Riding on every job run makes the defect show under whoever fires
   the jobs (the harness in virtual time, the scheduler in a served process), both of which
   fire ``daily_reset`` at local midnight;
-* **C6**: the stuck reset queues ``at_most_once`` SMS again too, as if ``at_least_once``.
+* **C6**: the stuck reset queues ``at_most_once`` SMS again too, as if ``at_least_once``;
+* **B25**: the SMS the stuck reset ends do not complete their campaigns (as if it were one of
+  the reference's raw-SQL statements, which skip ``_check_mailing_completion``), so a
+  campaign whose last SMS ends here stays ``sending``.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from sqlalchemy import Connection, and_, select, update
 
 from ..errors import NotFound
 from ..storage.tables import gateway_phone, job_run, sms
+from .campaigns import end_sms
 from .context import Context
 from .dbutil import chunks, claim
 from .phones import IN_FLIGHT, next_reset_date, within_heartbeat_timeout
@@ -116,7 +120,10 @@ def stuck_reset(conn: Connection, ctx: Context) -> int:
         .where(stuck, sms.c.delivery.in_(again))
         .values(gateway_state="pending", updated_at=now)
     ).rowcount
-    ended = conn.execute(
+    # raw: counted as one of the reference's raw-SQL paths for completion (B25)
+    ended = end_sms(
+        conn,
+        ctx,
         update(sms)
         .where(stuck, sms.c.delivery == "at_most_once")
         .values(
@@ -128,9 +135,10 @@ def stuck_reset(conn: Connection, ctx: Context) -> int:
                 "it may or may not have been sent, and is not re-sent (at-most-once)."
             ),
             updated_at=now,
-        )
-    ).rowcount
-    return int(requeued or 0) + int(ended or 0)
+        ),
+        raw=True,
+    )
+    return int(requeued or 0) + len(ended)
 
 
 def daily_reset(conn: Connection, ctx: Context) -> int:

@@ -32,6 +32,7 @@ from smscodec import count_parts, reference_segment_count
 
 from ..storage.tables import campaign, gateway_phone, partner, sms
 from .blacklist import blacklisted_among
+from .campaigns import note
 from .context import Context
 from .dbutil import bulk_insert, chunks
 from .numbers import to_e164
@@ -232,6 +233,8 @@ def enqueue(conn: Connection, ctx: Context, items: Sequence[OutgoingSms]) -> Enq
     # (rows another transaction committed meanwhile are simply not ours).
     floor = conn.execute(select(func.coalesce(func.max(sms.c.id), 0))).scalar_one()
     bulk_insert(conn, sms, rows)
+    # Some of these SMS end at once; a done campaign given new SMS is sending again.
+    note(conn, (row["campaign_id"] for row in rows))
     mine = {row["uuid"] for row in rows}
     ids_by_uuid = {
         uuid: sms_id

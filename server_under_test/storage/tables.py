@@ -153,7 +153,13 @@ campaign = Table(
     Column("created_at", DateTime, nullable=False),
     # Delivery guarantee of its SMS (DESIGN.md, "Indeterminate outcomes").
     Column("delivery", String(16), nullable=False, server_default=text("'at_most_once'")),
+    # 'sending' until every SMS of it is final, then 'done' from ``completed_at`` on; kept
+    # by services/campaigns.py at the end of each transaction that ends or adds its SMS.
+    Column("state", String(16), nullable=False, server_default=text("'sending'")),
+    Column("completed_at", DateTime),
     CheckConstraint("delivery IN ('at_most_once', 'at_least_once')", name="delivery"),
+    CheckConstraint("state IN ('sending', 'done')", name="state"),
+    CheckConstraint("(state = 'done') = (completed_at IS NOT NULL)", name="completed_at"),
 )
 
 sms = Table(
@@ -209,7 +215,8 @@ Index(
     postgresql_where=sms.c.gateway_sim_number.is_not(None),
     sqlite_where=sms.c.gateway_sim_number.is_not(None),
 )
-Index("ix_sms_campaign_id", sms.c.campaign_id)
+# A campaign's SMS by state: its counts, and whether any is still open (completion).
+Index("ix_sms_campaign_id_state", sms.c.campaign_id, sms.c.state)
 Index("ix_sms_number_e164", sms.c.number_e164)
 
 blacklist = Table(

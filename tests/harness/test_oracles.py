@@ -181,22 +181,28 @@ def test_a_clean_run_passes_every_oracle_in_order():
         "inbound_once",
         "filters_respected",
         "rejects_bad_input",
+        "campaigns_complete",
     ]
     failed = [v.summary for v in verdicts if not v.passed]
     assert failed == []
-    unused = ("stop_respected", "filters_respected")  # no STOP, no phone with a filter
+    # no STOP, no phone with a filter, no campaign
+    unused = ("stop_respected", "filters_respected", "campaigns_complete")
     assert all(v.checked > 0 for v in verdicts if v.name not in unused)
     assert verdicts[0].summary == "3 SMS judged, 0 transmitted twice"
 
 
 def test_an_oracle_needing_state_the_target_does_not_expose_is_not_judged():
-    # an Odoo exposing SMS and phones but no inbound records: inbound_once cannot say
+    # an Odoo exposing SMS and phones but no inbound records (and, being Odoo, no
+    # campaigns): inbound_once and campaigns_complete cannot say
     verdicts = {v.name: v for v in judge(clean_run(), exposed=("sms", "phones", "blacklist"))}
     inbound = verdicts["inbound_once"]
     assert not inbound.judged and not inbound.passed and inbound.checked == 0
     assert inbound.summary == "not judged: the target exposes no inbound state"
     assert inbound.to_dict()["judged"] is False
-    assert all(v.judged and v.passed for n, v in verdicts.items() if n != "inbound_once")
+    campaigns = verdicts["campaigns_complete"]
+    assert campaigns.summary == "not judged: the target exposes no campaigns state"
+    unjudged = ("inbound_once", "campaigns_complete")
+    assert all(v.judged and v.passed for n, v in verdicts.items() if n not in unjudged)
     # a target exposing nothing: only the oracles judging the history alone are judged
     judged = [v.name for v in judge(clean_run(), exposed=()) if v.judged]
     assert judged == ["limits", "stop_respected", "filters_respected", "rejects_bad_input"]

@@ -39,11 +39,12 @@ def _by_name(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {v["name"]: v for v in meta["verdicts"]}
 
 
-def _assert_all_judged_and_passed(meta: dict[str, Any]) -> None:
+def _assert_all_judged_and_passed(meta: dict[str, Any], unjudged: tuple[str, ...] = ()) -> None:
     verdicts = _by_name(meta)
     assert list(verdicts) == list(ORACLES)
-    assert all(v["judged"] and v["passed"] for v in verdicts.values()), verdicts
-    assert meta["not_judged"] == []
+    judged = {n: v for n, v in verdicts.items() if n not in unjudged}
+    assert all(v["judged"] and v["passed"] for v in judged.values()), verdicts
+    assert meta["not_judged"] == list(unjudged)
     assert meta["passed"] is True
 
 
@@ -154,7 +155,8 @@ def test_a_remote_odoo_through_json_rpc_passes_smoke(tmp_path, capsys):
         )
     assert code == 0, stdout + err
     meta = _verdicts(out)
-    _assert_all_judged_and_passed(meta)
+    # the harness drives no Odoo mass mailings, so campaigns are not Odoo's to show
+    _assert_all_judged_and_passed(meta, unjudged=("campaigns_complete",))
     assert meta["target"]["mode"] == "remote (Odoo JSON-RPC)"
     used = Counter((c.model, c.model_method) for c in double.calls if c.model)
     assert used[("sms.sms", "create")] >= 1 and used[("sms.sms", "send")] >= 1

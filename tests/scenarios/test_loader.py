@@ -59,6 +59,7 @@ def test_the_catalogue_holds_exactly_these_scenarios():
     assert sorted(catalogue()) == [
         "android-cap",
         "campaign-100k",
+        "campaign-complete",
         "doze-night",
         "doze-stops",
         "dual-sim",

@@ -351,6 +351,7 @@ ADMIN_ROUTES = [
     ("POST", "/admin/phones/1/api-key"),
     ("POST", "/admin/partners"),
     ("POST", "/admin/campaigns"),
+    ("GET", "/admin/campaigns"),
     ("GET", "/admin/campaigns/1"),
     ("PATCH", "/admin/campaigns/1"),
     ("POST", "/admin/sms"),

@@ -20,7 +20,7 @@ def test_migrating_twice_is_harmless(db):
     db.migrate()
     with db.engine.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == "0005"
+    assert version == "0006"
 
 
 def test_the_pickup_query_has_its_index(db):

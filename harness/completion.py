@@ -1,0 +1,74 @@
+"""The ``campaigns_complete`` oracle: at the end of a run, a campaign is ``done`` exactly
+when every SMS of it is final.
+
+It reads the server's campaigns (the ``campaigns`` part of the final state: the campaigns
+the run created) against their SMS (the ``sms`` part). A campaign whose SMS are all final
+but which is still ``sending`` is what the reference leaves behind when its last SMS ends
+through raw SQL (B25: the campaign shows as running for ever, and the app keeps polling
+its status); a campaign ``done`` while an SMS of it is still queued or in flight is the
+opposite mistake (the premature ``done`` of reference §2.13). A campaign without SMS is not
+judged. Standard library only, like the other oracles.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .evidence import TERMINAL, Event, Evidence, Findings, Index, Verdict, listed
+
+__all__ = ["campaigns_complete"]
+
+
+def _ended_at(ix: Index, row: Event) -> tuple[str, float | None]:
+    """When an SMS last changed, for people, and as run time when the server's clock can
+    be read that way."""
+    stamp = row.get("updated_at")
+    t = ix.run_time(stamp)
+    if t is not None:
+        return f"at {ix.when(t)}", t
+    return (f"at {stamp} (server time)" if stamp else "at an unknown time"), None
+
+
+def campaigns_complete(evidence: Evidence) -> Verdict:
+    """A campaign all of whose SMS are final is ``done``; a ``done`` campaign has no SMS
+    that is not final."""
+    ix = evidence.index
+    found = Findings()
+    by_campaign: dict[int, list[Event]] = defaultdict(list)
+    for row in ix.sms.values():
+        if row.get("campaign_id") is not None:
+            by_campaign[int(row["campaign_id"])].append(row)
+    done = sending = without_sms = 0
+    for campaign in sorted(ix.server_campaigns, key=lambda c: int(c["id"])):
+        campaign_id = int(campaign["id"])
+        rows = by_campaign.get(campaign_id, [])
+        if not rows:
+            without_sms += 1
+            continue
+        state = str(campaign.get("state"))
+        done += state == "done"
+        sending += state != "done"
+        label = f"campaign {campaign_id} ({campaign.get('name')!r})"
+        still_open = sorted(int(r["id"]) for r in rows if r["state"] not in TERMINAL)
+        if not still_open and state != "done":
+            last = max(rows, key=lambda r: (str(r.get("updated_at") or ""), int(r["id"])))
+            how = last["state"] + (f" ({last['failure_type']})" if last.get("failure_type") else "")
+            when, t = _ended_at(ix, last)
+            found.add(
+                f"{label} is still {state} though all its {len(rows)} SMS are final; its "
+                f"last SMS, {last['id']}, ended {how} {when}",
+                t,
+            )
+        elif still_open and state == "done":
+            since = ix.run_time(campaign.get("completed_at"))
+            at = f" since {ix.when(since)}" if since is not None else ""
+            found.add(
+                f"{label} is done{at} but {len(still_open)} of its {len(rows)} SMS are not "
+                f"final: {listed(still_open)}",
+                since,
+            )
+    figures = {"done": done, "sending": sending, "without_sms": without_sms}
+    checked = done + sending
+    return found.verdict(
+        "campaigns_complete", checked, "campaigns with SMS", "in the wrong state", figures
+    )
