@@ -5,16 +5,17 @@ It reads the server's campaigns (the ``campaigns`` part of the final state: the 
 the run created) against their SMS (the ``sms`` part). A campaign whose SMS are all final
 but which is still ``sending`` is what the reference leaves behind when its last SMS ends
 through raw SQL (B25: the campaign shows as running for ever, and the app keeps polling
-its status); a campaign ``done`` while an SMS of it is still queued or in flight is the
-opposite mistake (the premature ``done`` of reference §2.13). A campaign without SMS is not
-judged. Standard library only, like the other oracles.
+its status); a campaign ``done`` while an SMS of it is still queued or in flight, or that
+was done before one of its SMS ended, is the opposite mistake (the premature ``done`` of
+reference §2.13, B17). A campaign without SMS is not judged. Standard library only, like
+the other oracles.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from .evidence import TERMINAL, Event, Evidence, Findings, Index, Verdict, listed
+from .evidence import CLOCK_SLACK, TERMINAL, Event, Evidence, Findings, Index, Verdict, listed
 
 __all__ = ["campaigns_complete"]
 
@@ -27,6 +28,34 @@ def _ended_at(ix: Index, row: Event) -> tuple[str, float | None]:
     if t is not None:
         return f"at {ix.when(t)}", t
     return (f"at {stamp} (server time)" if stamp else "at an unknown time"), None
+
+
+def _premature(ix: Index, campaign: Event, rows: list[Event]) -> tuple[str, float] | None:
+    """Why a ``done`` campaign completed too early: before one of its SMS ended, beyond the
+    clock slack. An SMS ended when the server first acknowledged its final status to a
+    phone (the history's ``confirmed`` events), or, for one the server ended itself (a
+    cancel, the stuck reset), when it last changed."""
+    since = ix.run_time(campaign.get("completed_at"))
+    if since is None:
+        return None
+    ends: list[tuple[float, int]] = []
+    for row in rows:
+        if row["state"] not in TERMINAL:
+            continue
+        sms_id = int(row["id"])
+        ack = ix.first_ack.get(sms_id)
+        t = ack[1] if ack is not None else ix.run_time(row.get("updated_at"))
+        if t is not None:
+            ends.append((t, sms_id))
+    if not ends:
+        return None
+    last_t, last_id = max(ends)
+    if last_t <= since + CLOCK_SLACK:
+        return None
+    return (
+        f"was done at {ix.when(since)}, before its SMS {last_id} ended at {ix.when(last_t)}",
+        since,
+    )
 
 
 def campaigns_complete(evidence: Evidence) -> Verdict:
@@ -67,6 +96,8 @@ def campaigns_complete(evidence: Evidence) -> Verdict:
                 f"final: {listed(still_open)}",
                 since,
             )
+        elif state == "done" and (early := _premature(ix, campaign, rows)):
+            found.add(f"{label} {early[0]}", early[1])
     figures = {"done": done, "sending": sending, "without_sms": without_sms}
     checked = done + sending
     return found.verdict(

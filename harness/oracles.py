@@ -25,6 +25,7 @@ from smscodec import count_parts
 
 from .completion import campaigns_complete
 from .evidence import (
+    CLOCK_SLACK,
     MAX_EXAMPLES,
     RATE_SLACK,
     TERMINAL,
@@ -48,11 +49,6 @@ _CAP_VERDICTS = {"hold": "held", "refuse": "refused"}
 def _campaign_twice(ix: Index, campaign: Any, recipient: str, sends: dict[int, float]) -> str:
     each = ", ".join(f"SMS {i} at {ix.when(t)}" for i, t in sends.items())
     return f"campaign {campaign} reached {recipient} with {len(sends)} SMS: {each}"
-
-
-# Slack the oracles give the server's clock against the harness's: a real-time target's
-# times reach the history with the network's latency, scaled by the time scale.
-CLOCK_SLACK = 60.0
 
 
 def _reissue_fault(

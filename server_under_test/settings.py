@@ -20,6 +20,8 @@ KNOWN_DEFECTS: dict[str, str] = {
     "B8": "a STOP does not cancel SMS already queued for that number",
     "B10": "STOP is a substring match ('nonstop' blacklists the sender)",
     "B11": "counters move on every 'sent' confirm after an 'error', and 'error' downgrades 'sent'",
+    "B17": "a campaign counts as done once none of its SMS waits to be handed out (the "
+    "reference's 'sent' is a queued trace): done while its SMS are still on the phones",
     "B18": "segments counted with the reference's approximation instead of Android's split",
     "B21": "a poll at the phone's limit pauses the campaigns forced on it, and nothing resumes "
     "them: their later SMS never go out",

@@ -26,7 +26,10 @@ The reference marks a mailing done in ``_check_mailing_completion``
 ``sent`` or ``error`` (``:59-63``, ``:90-100``), and after ``_send``'s assignment loop for
 the mailings that were sending (``:266-277``); both skip paused mailings (``:73-75``,
 ``:268-269``). Its raw-SQL pre-cancel at pickup (``controllers/gateway_api.py:176-211``)
-never runs it: defect B25, which :func:`end_sms` reproduces for the ``raw`` paths.
+never runs it: defect B25, which :func:`end_sms` reproduces for the ``raw`` paths. Its
+statistics count an SMS as sent once it is assigned, and stock Odoo marks a mailing done as
+soon as none of its traces is in ``process`` (§2.13): defect B17, under which a campaign is
+done once none of its SMS waits to be handed out (pickup notes its campaigns then).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Row, Update, exists, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Update, exists, select, update
 
 from ..storage.tables import campaign, sms
 from .context import Context
@@ -79,7 +82,11 @@ def complete(conn: Connection, ctx: Context) -> list[int]:
         return []
     now = ctx.now()
     has_sms = exists().where(sms.c.campaign_id == campaign.c.id)
-    has_open = exists().where(sms.c.campaign_id == campaign.c.id, sms.c.state.in_(OPEN))
+    open_sms: ColumnElement[bool] = sms.c.state.in_(OPEN)
+    if ctx.settings.defect("B17"):
+        # B17: "sent" is the trace of a queued SMS (reference §2.13): handed out is done
+        open_sms = open_sms & (sms.c.gateway_state == "pending")
+    has_open = exists().where(sms.c.campaign_id == campaign.c.id, open_sms)
     done: list[int] = []
     for part in chunks(noted):
         mine = campaign.c.id.in_(part)

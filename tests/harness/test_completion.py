@@ -90,3 +90,24 @@ def test_it_needs_the_campaigns_and_their_sms_and_is_not_judged_without_them():
     (verdict,) = judge(evidence, ["campaigns_complete"], exposed=("sms", "phones"))
     assert not verdict.judged
     assert verdict.summary == "not judged: the target exposes no campaigns state"
+
+
+def test_a_campaign_done_before_its_last_sms_ended_is_premature():
+    # done at 07:01, but SMS 2 ended (stuck reset, no confirm) at 07:35: B17's early "done"
+    rows = [
+        sms(1, "sent", updated="2026-03-02T07:01:00"),
+        sms(2, "error", updated="2026-03-02T07:35:00", failure="sms_unconfirmed"),
+    ]
+    verdict = judged(rows, [campaign(1, completed="2026-03-02T07:01:00")])
+    assert not verdict.passed
+    assert "was done at t=60s" in verdict.violations[0]
+    assert "before its SMS 2 ended at t=2100s" in verdict.violations[0]
+    # within the clock slack of its last end: done on time
+    assert judged(rows, [campaign(1, completed="2026-03-02T07:34:30")]).passed
+    # a confirm the server acknowledged counts from the acknowledgement, not from updated_at
+    ack = {"kind": "confirmed", "t": 1800.0, "phone": "p", "sent": [1], "error": []}
+    late = Evidence(
+        [CONFIG, ack],
+        {"sms": rows[:1], "campaigns": [campaign(1, completed="2026-03-02T07:01:00")]},
+    )
+    assert "before its SMS 1 ended at t=1800s" in ORACLES["campaigns_complete"](late).violations[0]
