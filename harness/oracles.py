@@ -13,7 +13,6 @@ history saved as JSONL can be judged again anywhere.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
@@ -21,9 +20,8 @@ from functools import partial
 from itertools import pairwise
 from typing import Any
 
-from smscodec import count_parts
-
 from .completion import campaigns_complete
+from .conformance import rejects_bad_input
 from .evidence import (
     CLOCK_SLACK,
     MAX_EXAMPLES,
@@ -40,6 +38,7 @@ from .evidence import (
     month_of,
     over_window,
 )
+from .loss import no_loss
 
 __all__ = ["MAX_EXAMPLES", "NEEDS", "ORACLES", "Evidence", "Verdict", "judge"]
 
@@ -153,175 +152,6 @@ def exactly_once(evidence: Evidence) -> Verdict:
     }
     checked = len(ix.sms.keys() | app_times.keys())
     return found.verdict("exactly_once", checked, "SMS", "transmitted twice", figures)
-
-
-def _room(limit: int, used: int) -> float:
-    return float("inf") if limit <= 0 else float(limit - used)
-
-
-def _unjustified_failures(ix: Index) -> list[tuple[float, str]]:
-    """SMS the server failed when it enqueued them although a phone was online, by its
-    accepted heartbeats, with room left under its daily and monthly limits.
-
-    Room is counted against the phone as the world saw it: parts its radio sent that day
-    and month before the batch, plus every SMS of the run assigned or handed to it that had
-    not left a radio yet (queued work counts whatever day it will go out), plus what the
-    batch itself placed on it. A phone forced by a SIM choice is the only candidate."""
-    owner = {sim: name for name, cfg in ix.phones.items() for sim in cfg.get("sims", ())}
-    by_server_id = {int(cfg["server_id"]): name for name, cfg in ix.phones.items()}
-    first_radio: dict[int, float] = {}
-    for _, event in ix.radio:
-        if event["sms_id"] is not None and event["parts_sent"] > 0:
-            first_radio.setdefault(int(event["sms_id"]), float(event["t"]))
-    held: dict[str, set[int]] = defaultdict(set)  # phone -> SMS assigned or handed to it
-    for sms_id, row in ix.sms.items():
-        name = by_server_id.get(int(row["gateway_phone_id"] or 0))
-        if name is not None:
-            held[name].add(sms_id)
-    for sms_id, issues in ix.issues_by_sms.items():
-        for _, event in issues:
-            held[event["phone"]].add(sms_id)
-    enqueued_at: dict[int, tuple[int, float]] = {}
-    for pos, event in ix.enqueued:
-        for sms_id in event["ids"]:
-            enqueued_at.setdefault(int(sms_id), (pos, float(event["t"])))
-    found: list[tuple[float, str]] = []
-    for pos, batch in ix.enqueued:
-        t = float(batch["t"])
-        failed = [
-            int(i)
-            for i in batch["ids"]
-            if _failed_unissued(ix.sms.get(int(i))) and int(i) not in ix.issues_by_sms
-        ]
-        if not failed:
-            continue
-        online = {
-            name: beat
-            for name in ix.phones
-            if (beat := ix.online_at(name, t, CLOCK_SLACK)) is not None
-        }
-        if not online:
-            continue
-        room = {
-            name: _phone_room(ix, name, t, pos, held[name], first_radio, enqueued_at)
-            for name in online
-        }
-        for sms_id in failed:
-            row = ix.sms[sms_id]
-            parts = _parts(row)
-            sim = row.get("gateway_sim_number")
-            candidates = (
-                [owner[sim]] if sim in owner else [n for n in online if ix.serves(n, sms_id)]
-            )
-            fit = [n for n in candidates if n in room and room[n] >= parts]
-            if not fit:
-                continue
-            name = max(fit, key=lambda n: room[n])
-            room[name] -= parts
-            left = (
-                "no limit"
-                if room[name] == float("inf")
-                else f"{room[name] + parts:g} parts of room"
-            )
-            found.append(
-                (
-                    t,
-                    f"SMS {sms_id} failed at enqueue ({ix.when(t)}: "
-                    f"{str(row.get('error_message') or 'no reason')[:80]}) although {name} was "
-                    f"online (heartbeat accepted at {ix.when(online[name])}) with {left}",
-                )
-            )
-    return found
-
-
-def _parts(row: Event) -> int:
-    """The parts an SMS takes on the radio (Android's split of its body), whatever the
-    server counted."""
-    body = row.get("body")
-    return count_parts(body) if isinstance(body, str) and body else int(row.get("segments") or 1)
-
-
-def _failed_unissued(row: Event | None) -> bool:
-    return row is not None and row["state"] == "error" and row.get("failure_type") == "sms_server"
-
-
-def _phone_room(
-    ix: Index,
-    name: str,
-    t: float,
-    pos: int,
-    held: Iterable[int],
-    first_radio: Mapping[int, float],
-    enqueued_at: Mapping[int, tuple[int, float]],
-) -> float:
-    config = ix.phones[name]
-    calendar = Calendar(ix.start, ix.tz)
-    start_day = int(config.get("month_start_day", 1))
-    today = calendar.day(t)
-    month = month_of(today, start_day)
-    day_parts = month_parts = 0
-    for event in ix.app_sends_by_phone.get(name, ()):
-        if event["t"] >= t:
-            break
-        day = calendar.day(event["t"])
-        day_parts += event["parts"] if day == today else 0
-        month_parts += event["parts"] if month_of(day, start_day) == month else 0
-    queued = 0
-    for sms_id in held:
-        at = enqueued_at.get(sms_id)
-        if at is None or at[0] > pos or first_radio.get(sms_id, float("inf")) < t:
-            continue
-        queued += _parts(ix.sms.get(sms_id, {}))
-    return min(
-        _room(int(config.get("daily_limit", 0)), day_parts + queued),
-        _room(int(config.get("monthly_limit", 0)), month_parts + queued),
-    )
-
-
-def no_loss(evidence: Evidence) -> Verdict:
-    """Every enqueued SMS is known to the server and terminal, and a failure is one the
-    world justified.
-
-    By the world's ledger: an SMS failed at enqueue while a phone was online (by its
-    accepted heartbeats) with room under its limits, or cancelled as blacklisted though
-    its recipient never replied STOP, is lost, whatever reason the server gives.
-    """
-    ix = evidence.index
-    found = Findings()
-    states: Counter[str] = Counter()
-    failures: Counter[str] = Counter()
-    for sms_id in ix.enqueued_ids:
-        row = ix.sms.get(sms_id)
-        if row is None:
-            found.add(f"SMS {sms_id} was enqueued but the server has no record of it")
-            continue
-        state = row["state"]
-        failure = row.get("failure_type")
-        if failure:
-            failures[failure] += 1
-        if state not in TERMINAL:
-            found.add(f"SMS {sms_id} is still {state} at the end of the run")
-            continue
-        states[state] += 1
-        if state != "sent" and not failure:
-            found.add(f"SMS {sms_id} ended {state} without a failure_type")
-        if failure == "sms_blacklist" and canonical(str(row.get("number", ""))) not in ix.stopped:
-            found.add(
-                f"SMS {sms_id} to {row.get('number')} was cancelled as blacklisted, but that "
-                "recipient never replied STOP"
-            )
-    unjustified = _unjustified_failures(ix)
-    for t, text in unjustified:
-        found.add(text, t)
-    figures: dict[str, int] = {
-        "sent": states["sent"],
-        "error": states["error"],
-        "canceled": states["canceled"],
-        "indeterminate": failures["sms_unconfirmed"],
-        "unjustified_failures": len(unjustified),
-    }
-    figures.update({f"failure:{kind}": n for kind, n in sorted(failures.items())})
-    return found.verdict("no_loss", len(ix.enqueued_ids), "enqueued SMS", "lost", figures)
 
 
 def no_phantom_sent(evidence: Evidence) -> Verdict:
@@ -703,85 +533,6 @@ def inbound_once(evidence: Evidence) -> Verdict:
     return found.verdict(
         "inbound_once", len(received), "inbound SMS", "not recorded exactly once", figures
     )
-
-
-# rejects_bad_input: the batch endpoints, and the key of their items. A batch may refuse a
-# malformed item on its own (2xx, the item among its ``errors``) and apply the others.
-BATCH_ITEMS = {"confirm-batch": "results", "inbound-batch": "messages"}
-# rejects_bad_input: the fields every 2xx answer of an endpoint carries (reference-system.md
-# §1.21: the union of the documented and the real answers).
-ANSWER_FIELDS = {"reconcile": ("already_confirmed_ids", "stuck_ids", "not_found_ids")}
-
-
-def _item_refused(endpoint: str, sent: Mapping[str, Any], reply: Any) -> bool:
-    """Whether a 2xx answer to a batch refused each of its items, by listing it in ``errors``."""
-    key = BATCH_ITEMS.get(endpoint)
-    if key is None or not isinstance(reply, dict) or not isinstance(reply.get("errors"), list):
-        return False
-    items = sent.get(key)
-    return isinstance(items, list) and len(reply["errors"]) >= len(items) > 0
-
-
-def _said(reply: Any) -> str:
-    """What an answer said, in a few words."""
-    if not isinstance(reply, dict):
-        return "" if reply is None else f" ({str(reply)[:80]})"
-    if isinstance(reply.get("error"), str):
-        return f" ({reply['error'][:80]!r})"
-    return f" (success: {json.dumps(reply['success'])})" if "success" in reply else ""
-
-
-def rejects_bad_input(evidence: Evidence) -> Verdict:
-    """A malformed device request is refused with a 4xx, and a well-formed one gets a whole
-    2xx answer.
-
-    Judged on the requests the ``hostile-malformed`` persona sent (``persona`` events
-    ``bad_input`` and ``good_input``, each with its request and answer): a malformed one
-    answered 2xx (``success: false`` included) or 5xx is a violation, save a batch whose
-    answer lists its bad item among its ``errors``; a well-formed one must be answered 2xx
-    with every field its endpoint's answer carries (a reconcile: ``not_found_ids``). With
-    no such persona in the run, there is nothing to judge.
-    """
-    ix = evidence.index
-    found = Findings()
-    bad = good = 0
-    for _, event in ix.personas:
-        act = event["act"]
-        if act not in ("bad_input", "good_input"):
-            continue
-        endpoint, sent, status = event["endpoint"], event["sent"], int(event["answer"])
-        reply = event.get("reply")
-        t = float(event["t"])
-        asked = f"/{endpoint} with {json.dumps(sent)} from {event['phone']} at {ix.when(t)}"
-        if act == "bad_input":
-            bad += 1
-            if 400 <= status < 500 or (
-                200 <= status < 300 and _item_refused(endpoint, sent, reply)
-            ):
-                continue
-            found.add(
-                f"{asked} was answered {status}{_said(reply)}; a malformed request must be "
-                "refused with a 4xx saying what is wrong",
-                t,
-            )
-            continue
-        good += 1
-        if not 200 <= status < 300:
-            found.add(
-                f"{asked} was answered {status}{_said(reply)}; a well-formed request must get "
-                "a 2xx answer",
-                t,
-            )
-            continue
-        missing = [f for f in ANSWER_FIELDS.get(endpoint, ()) if f not in (reply or {})]
-        if missing:
-            found.add(
-                f"{asked} was answered {status} without {', '.join(missing)}, which every "
-                f"/{endpoint} answer carries",
-                t,
-            )
-    figures = {"malformed": bad, "well_formed": good}
-    return found.verdict("rejects_bad_input", bad + good, "probe requests", "mishandled", figures)
 
 
 ORACLES: dict[str, Callable[[Evidence], Verdict]] = {
