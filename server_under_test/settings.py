@@ -14,6 +14,8 @@ KNOWN_DEFECTS: dict[str, str] = {
     "B1": "queued SMS count against the capacity that gates their own release",
     "B2": "assignment subtracts already-assigned SMS twice from a phone's capacity",
     "B3": "the stuck reset measures from before pickup, re-issuing SMS a phone still sends",
+    "B4": "re-assigning a campaign takes the SMS its phones are sending too: they are handed "
+    "out again, maybe to another phone, and sent twice",
     "B8": "a STOP does not cancel SMS already queued for that number",
     "B10": "STOP is a substring match ('nonstop' blacklists the sender)",
     "B11": "counters move on every 'sent' confirm after an 'error', and 'error' downgrades 'sent'",

@@ -580,7 +580,7 @@ def test_every_problem_is_collected_in_file_order():
         [scenario]
         name = "t"
         max_duration = "soon"
-        defects = ["B1", "B4", "B1"]
+        defects = ["B1", "B5", "B1"]
 
         [fleet]
         dual_sim = "150%"
