@@ -70,6 +70,7 @@ def test_the_catalogue_holds_exactly_these_scenarios():
         "partner-filters",
         "poll-storm",
         "rate-limit",
+        "reassign-in-flight",
         "restart-in-flight",
         "segments-at-limit",
         "slow-drain",
