@@ -8,7 +8,9 @@ implements that API), and ``harness.odoo.OdooControl`` speaks Odoo's external JS
 an Odoo with the reference ``sms_gateway`` module.
 
 A control tells which parts of the final state it can read (``exposes``); an oracle that needs
-a part the target does not expose is reported as not judged, never as passed.
+a part the target does not expose is reported as not judged, never as passed. It also tells
+which of a scenario's operator actions (``scenarios.ACTIONS``) it can perform (``actions``);
+one it cannot raises :class:`Unsupported`, and the run refuses such a scenario as bad input.
 
 ``at`` is the run's time in seconds: an in-process server's manual clock is set to it before
 the call; a target on its own clock ignores it.
@@ -34,6 +36,7 @@ __all__ = [
     "Control",
     "Enqueued",
     "PhoneKey",
+    "Unsupported",
     "partner_filter",
 ]
 
@@ -47,6 +50,11 @@ STATE_PARTS = ("sms", "phones", "blacklist", "inbound", "campaigns")
 
 class AdminError(RuntimeError):
     """A control call was refused (the message carries the target's reason)."""
+
+
+class Unsupported(AdminError):
+    """The target cannot do what the scenario asks of its control (an operator's action it
+    has no API for); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class Control(Protocol):
     """Registers phones, enqueues SMS and reads the final state of one gateway under test."""
 
     exposes: frozenset[str]  # a subset of STATE_PARTS
+    actions: frozenset[str]  # the scenario actions (scenarios.ACTIONS) it performs
 
     def register(self, phones: Sequence[PhoneSpec], *, at: float) -> dict[str, PhoneKey]:
         """Create the phones (or look them up) and return their keys, by phone name."""
@@ -99,6 +108,12 @@ class Control(Protocol):
     def enqueue(self, messages: Sequence[Mapping[str, Any]], *, at: float) -> Enqueued:
         """Queue SMS: items ``{"number", "body", "delivery"}`` with optional ``sim_number``,
         ``campaign_id``, ``partner_id`` and ``phone_id`` (a forced phone)."""
+        ...
+
+    def reassign(self, campaign_id: int, *, phone_id: int | None, sims: str, at: float) -> int:
+        """Put the campaign's queued SMS on phone ``phone_id`` (``None``: every online phone),
+        each phone's SIMs sharing them as ``sims`` says (``"auto"``, ``"split"``); return how
+        many moved. :class:`Unsupported` where the target has no such action."""
         ...
 
     def pending(self, *, at: float) -> int | None:
@@ -133,6 +148,7 @@ class AdminControl:
         self._phone_ids: set[int] = set()
         self._campaign_ids: list[int] = []
         self.exposes = frozenset(p for p in STATE_PARTS if p != "phones")
+        self.actions = frozenset({"reassign"})
 
     def call(self, method: str, path: str, *, at: float, expect: int = 200, **kw: Any) -> Any:
         """An admin call; a status other than ``expect`` raises :class:`AdminError`."""
@@ -199,6 +215,14 @@ class AdminControl:
             for state, count in answer["states"].items():
                 states[state] = states.get(state, 0) + count
         return Enqueued(ids, states)
+
+    def reassign(self, campaign_id: int, *, phone_id: int | None, sims: str, at: float) -> int:
+        """``POST /admin/campaigns/{id}/reassign``."""
+        body: dict[str, Any] = {"sim": sims}
+        if phone_id is not None:
+            body["phone_id"] = phone_id
+        answer = self.call("POST", f"/campaigns/{campaign_id}/reassign", at=at, json=body)
+        return int(answer.json()["reassigned"])
 
     def pending(self, *, at: float) -> int | None:
         counters = self.call("GET", "/counters", at=at).json()

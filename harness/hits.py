@@ -121,6 +121,7 @@ HIT_PATHS: dict[str, Count] = {
     "rate_bound": _rate_bound,
     "stuck_in_flight": _stuck_in_flight,
     "filter_excluded": _filter_excluded,
+    "reassign_in_flight": _each(lambda e: e["kind"] == "reassigned" and e["in_flight"] > 0),
 }
 
 

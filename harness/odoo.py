@@ -36,7 +36,7 @@ import httpx
 from simulator.config import PhoneSpec
 from smscodec import reference_segment_count
 
-from .control import STATE_PARTS, AdminError, Enqueued, PhoneKey, partner_filter
+from .control import STATE_PARTS, AdminError, Enqueued, PhoneKey, Unsupported, partner_filter
 
 __all__ = ["OdooControl", "OdooRpcError"]
 
@@ -142,6 +142,7 @@ class OdooControl:
         self.chunk = chunk
         self.page = page
         self.exposes: frozenset[str] = frozenset(p for p in STATE_PARTS if p in MODEL_OF_PART)
+        self.actions: frozenset[str] = frozenset()  # see reassign()
         self._registered = False  # register() made or found the run's phones
         self._reused_phones = False  # one of them existed before the run
         self._uid: int | None = None
@@ -318,6 +319,21 @@ class OdooControl:
         not drive: always ``None``, so a scenario's SMS are sent without a campaign (and a
         forced phone is set on each SMS instead)."""
         return None
+
+    def reassign(self, campaign_id: int, *, phone_id: int | None, sims: str, at: float) -> int:
+        """Refused (:class:`harness.control.Unsupported`), before any call: this control
+        makes no campaigns (mass mailings), and the reference re-assigns a mailing's SMS only
+        through the app's ``campaign/assign-sim`` route (``S/controllers/gateway_api.py:
+        1113-1212``, a device route behind the forced phone's key) and the campaign wizard's
+        private ``_assign_sims_to_sms`` (``S/wizard/sms_campaign_wizard.py:253-301``), which
+        the external API cannot call."""
+        raise Unsupported(
+            f"{self._where} cannot re-assign a campaign: this control makes no campaigns "
+            "(Odoo's mass mailings), and the reference re-assigns them only through the app's "
+            "campaign/assign-sim and the campaign wizard, which its external API does not "
+            "reach. Run the scenario against this project's server (in process, --serve, or "
+            "--target URL --admin-token)."
+        )
 
     def partners(self, people: Sequence[tuple[str, str, str]], *, at: float) -> list[int]:
         """Create ``res.partner`` contacts, each with its tag as a partner category

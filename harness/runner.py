@@ -4,11 +4,14 @@ The gateway under test is a target (``harness/targets.py``): by default our serv
 this process on a fresh database (a SQLite file in the run folder), in virtual time, where
 the harness fires the server's periodic jobs at their virtual times; or ``hil serve`` started
 as a process, or a remote URL, in real time (the phones on a wall-clock environment, the
-server's own scheduler firing its jobs). The run seeds the phones and enqueues the
-scenario's batches through the target's control side. The run ends when every SMS
-is final and every phone has nothing left to report (``drain``), or at ``max_duration``,
-or when the caller's ``interrupt`` says so (Ctrl-C): then the history so far and a
-``verdicts.json`` that says when are written, and nothing is judged.
+server's own scheduler firing its jobs). The run seeds the phones, enqueues the
+scenario's batches and performs its operator actions (``[[actions]]``: re-assign a
+campaign) through the target's control side; a target whose control cannot perform an
+action the scenario asks for is refused before anything is queued (``RunInputError``).
+The run ends when every SMS is final and every phone has nothing left to report
+(``drain``), or at ``max_duration``, or when the caller's ``interrupt`` says so (Ctrl-C):
+then the history so far and a ``verdicts.json`` that says when are written, and nothing is
+judged.
 
 Errors (``harness/errors.py``): ``RunError`` is the root; ``RunInputError`` (bad input)
 and ``TargetError`` (the database or the server under test failed) say whose fault it was.
@@ -30,15 +33,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from scenarios.model import Batch, Scenario
-from simulator import EnqueuedBatch, JobRan, RequestFailed, RunConfig
+from scenarios import Action, Batch, Scenario
+from simulator import EnqueuedBatch, History, JobRan, Reassigned, RequestFailed, RunConfig
 from simulator.android import cap_in_force
-from simulator.config import PhoneSpec
+from simulator.config import FAULT_WAIT_LIMIT, PhoneSpec
 from simulator.port import Reply
 from simulator.realtime import WallClockEnvironment
 from simulator.world import World
 
-from .control import AdminError, PhoneKey
+from .control import AdminError, PhoneKey, Unsupported
 from .errors import RunError, RunInputError, TargetError
 from .folder import OWNED_FILES, database_url, masked_url, one_line, prepare_out, write_jsonl
 from .hits import count_hits
@@ -120,6 +123,30 @@ class RunResult:
         return not self.missing_hits
 
 
+class _InFlight:
+    """The SMS a history shows handed out (``issued``) and not acknowledged final
+    (``confirmed``), read as the history grows."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.read = 0
+        self.settled: set[int] = set()
+        self.held: set[int] = set()
+
+    def among(self, ids: set[int]) -> int:
+        """How many of ``ids`` are in flight now."""
+        events = self.history.events
+        for event in events[self.read :]:
+            if event["kind"] == "issued":
+                self.held.update(i for s in event["sms"] if (i := int(s["id"])) not in self.settled)
+            elif event["kind"] == "confirmed":
+                done = {*event["sent"], *event["error"]}
+                self.settled |= done
+                self.held -= done
+        self.read = len(events)
+        return len(self.held & ids)
+
+
 class _Run:
     def __init__(
         self,
@@ -143,6 +170,7 @@ class _Run:
         )
         self.database = self.target.database  # the URL the server used, fit to print
         self.tz = ZoneInfo(scenario.timezone)
+        self._check_actions()
         self.keys = self.target.keys or self._register()
         self.phone_ids = {name: key.server_id for name, key in self.keys.items()}
         api_keys = {name: key.api_key for name, key in self.keys.items()}
@@ -171,7 +199,10 @@ class _Run:
         self.history = self.world.history
         self.enqueued = 0
         self.batches_done = 0
+        self.actions_done = 0
         self.campaigns: dict[str, int | None] = {}
+        self.campaign_sms: dict[str, set[int]] = {}  # campaign name -> its SMS ids
+        self.flight = _InFlight(self.history)
         self.last_people: list[Recipient] = []
         self.taken: set[str] = set()
         self.partner_ids: dict[str, tuple[int, str]] = {}  # number -> (partner id, tag)
@@ -253,6 +284,26 @@ class _Run:
 
     # -- setup ----------------------------------------------------------------------------
 
+    def _action(self, index: int, action: Action) -> str:
+        """How an error names a scenario's action: its key, kind, campaign and time."""
+        where = str(self.scenario.path or self.scenario.name)
+        return (
+            f"{where}: actions[{index}] ({action.kind} campaign {action.campaign!r} at "
+            f"{action.at:g} s)"
+        )
+
+    def _check_actions(self) -> None:
+        """Refuse, before anything is queued, an action the target's control cannot do."""
+        control = self.target.control
+        for index, action in enumerate(self.scenario.actions):
+            if action.kind not in control.actions:
+                mode = self.target.describe.get("mode", self.target.kind)
+                raise RunInputError(
+                    f"{self._action(index, action)}: the target ({mode}) cannot "
+                    f"{action.kind} a campaign; run the scenario against this project's "
+                    "server (in process, --serve, or --target URL --admin-token)."
+                )
+
     def _register(self) -> dict[str, PhoneKey]:
         try:
             return self.target.control.register(self.scenario.world.phones, at=0.0)
@@ -294,61 +345,120 @@ class _Run:
     # -- processes ------------------------------------------------------------------------
 
     def _workload(self) -> Generator[Any, Any, None]:
+        """The batches and the operator's actions in time order; at one time, the batches
+        first. An action ``during = "sending"`` waits in a process of its own."""
         env = self.world.env
-        for index, batch in enumerate(self.scenario.workload):
-            if batch.at > env.now:
-                yield env.timeout(batch.at - env.now)
-            campaign_id = None
-            forced = self.phone_ids[batch.phone] if batch.phone is not None else None
-            if batch.campaign is not None:
-                if batch.campaign not in self.campaigns:
-                    self.campaigns[batch.campaign] = self.target.control.campaign(
-                        batch.campaign, batch.delivery, phone_id=forced, at=env.now
-                    )
-                campaign_id = self.campaigns[batch.campaign]
-            if batch.same_recipients:
-                people = self.last_people[: batch.count]
+        workload, actions = self.scenario.workload, self.scenario.actions
+        plan = sorted(
+            [(batch.at, 0, index) for index, batch in enumerate(workload)]
+            + [(action.at, 1, index) for index, action in enumerate(actions)]
+        )
+        for at, step, index in plan:
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            if step == 0:
+                self._enqueue(index, workload[index])
+            elif actions[index].during == "sending":  # waits on its own: batches go on
+                env.process(self._act_when_sending(index, actions[index]))
             else:
-                people = recipients_for(
-                    batch.count, seed=self.seed, salt=f"batch{index}", taken=self.taken
+                self._act(index, actions[index])
+
+    def _enqueue(self, index: int, batch: Batch) -> None:
+        """Enqueue one workload batch and record it."""
+        now = self.world.env.now
+        campaign_id = None
+        forced = self.phone_ids[batch.phone] if batch.phone is not None else None
+        if batch.campaign is not None:
+            if batch.campaign not in self.campaigns:
+                self.campaigns[batch.campaign] = self.target.control.campaign(
+                    batch.campaign, batch.delivery, phone_id=forced, at=now
                 )
-            self.last_people = people
-            tags = self._partners(batch, people)
-            texts = texts_for(batch, people)
-            messages = []
-            sims = [sim.number for phone in self.scenario.world.phones for sim in phone.sims]
-            for i, (person, text) in enumerate(zip(people, texts, strict=True)):
-                item: dict[str, Any] = {
-                    "number": written(person.number, batch.number_format),
-                    "body": text,
-                    "delivery": batch.delivery,
-                }
-                if batch.sims == "split":
-                    item["sim_number"] = sims[i % len(sims)]
-                if campaign_id is not None:
-                    item["campaign_id"] = campaign_id
-                elif forced is not None:  # a target without campaigns: force each SMS
-                    item["phone_id"] = forced
-                if tags:
-                    item["partner_id"] = self.partner_ids[person.number][0]
-                messages.append(item)
-            made = self.target.control.enqueue(messages, at=env.now)
-            answered, states = made.ids, made.states
-            ids = [i for i in answered if i is not None]
-            self.enqueued += len(ids)
-            self.history.emit(
-                EnqueuedBatch(
-                    t=env.now,
-                    batch=index,
-                    ids=ids,
-                    refused=len(answered) - len(ids),
-                    states=states,
-                    tags=[t for t, i in zip(tags, answered, strict=True) if i is not None]
-                    if tags
-                    else [],
-                )
+            campaign_id = self.campaigns[batch.campaign]
+        if batch.same_recipients:
+            people = self.last_people[: batch.count]
+        else:
+            people = recipients_for(
+                batch.count, seed=self.seed, salt=f"batch{index}", taken=self.taken
             )
-            self.batches_done += 1
+        self.last_people = people
+        tags = self._partners(batch, people)
+        texts = texts_for(batch, people)
+        messages = []
+        sims = [sim.number for phone in self.scenario.world.phones for sim in phone.sims]
+        for i, (person, text) in enumerate(zip(people, texts, strict=True)):
+            item: dict[str, Any] = {
+                "number": written(person.number, batch.number_format),
+                "body": text,
+                "delivery": batch.delivery,
+            }
+            if batch.sims == "split":
+                item["sim_number"] = sims[i % len(sims)]
+            if campaign_id is not None:
+                item["campaign_id"] = campaign_id
+            elif forced is not None:  # a target without campaigns: force each SMS
+                item["phone_id"] = forced
+            if tags:
+                item["partner_id"] = self.partner_ids[person.number][0]
+            messages.append(item)
+        made = self.target.control.enqueue(messages, at=now)
+        answered, states = made.ids, made.states
+        ids = [i for i in answered if i is not None]
+        self.enqueued += len(ids)
+        if batch.campaign is not None:
+            self.campaign_sms.setdefault(batch.campaign, set()).update(ids)
+        self.history.emit(
+            EnqueuedBatch(
+                t=now,
+                batch=index,
+                ids=ids,
+                refused=len(answered) - len(ids),
+                states=states,
+                tags=[t for t, i in zip(tags, answered, strict=True) if i is not None]
+                if tags
+                else [],
+            )
+        )
+        self.batches_done += 1
+
+    def _act(self, index: int, action: Action) -> None:
+        """Perform one operator action (``reassign``) and record it."""
+        now = self.world.env.now
+        campaign_id = self.campaigns.get(action.campaign)
+        if campaign_id is None:  # a control whose campaign() made none
+            raise RunInputError(
+                f"{self._action(index, action)}: the target made no campaign "
+                f"{action.campaign!r}, so there is none to re-assign."
+            )
+        in_flight = self.flight.among(self.campaign_sms.get(action.campaign, set()))
+        phone_id = self.phone_ids[action.phone] if action.phone is not None else None
+        try:
+            moved = self.target.control.reassign(
+                campaign_id, phone_id=phone_id, sims=action.sims, at=now
+            )
+        except Unsupported as exc:
+            raise RunInputError(f"{self._action(index, action)}: {exc}") from exc
+        self.history.emit(
+            Reassigned(
+                t=now,
+                action=index,
+                campaign=action.campaign,
+                phone=action.phone,
+                sims=action.sims,
+                moved=moved,
+                in_flight=in_flight,
+            )
+        )
+        self.actions_done += 1
+
+    def _act_when_sending(self, index: int, action: Action) -> Generator[Any, Any, None]:
+        """From the action's time, wait (up to ``FAULT_WAIT_LIMIT``, as a fault
+        ``during = "sending"`` does) for SMS of its campaign in flight, then act."""
+        env = self.world.env
+        ids = self.campaign_sms.setdefault(action.campaign, set())  # later batches add to it
+        give_up = env.now + FAULT_WAIT_LIMIT
+        while not self.flight.among(ids) and env.now < give_up:
+            yield env.timeout(0.5)
+        self._act(index, action)
 
     def _partners(self, batch: Batch, people: Sequence[Recipient]) -> list[str]:
         """With ``partner_tags``, the tag of each recipient's partner, importing those not
@@ -396,7 +506,8 @@ class _Run:
     # -- the run --------------------------------------------------------------------------
 
     def drained(self) -> bool:
-        if self.batches_done < len(self.scenario.workload) or not self.world.quiet:
+        planned = len(self.scenario.workload) + len(self.scenario.actions)
+        if self.batches_done + self.actions_done < planned or not self.world.quiet:
             return False
         pending = self.target.control.pending(at=self.world.env.now)
         return pending == 0

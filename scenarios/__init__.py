@@ -1,8 +1,9 @@
 """Scenarios: what to run (fleet, workload, faults, expectations) and their loader.
 
 A scenario is a TOML file (format: ``scenarios/README.md``) that the loader turns into a
-``Scenario``: a ``simulator.config.WorldSpec`` plus the workload (``Batch``), the server's
-defect switches and what the run must show (``Expect``). ``load("smoke")`` reads a packaged
+``Scenario``: a ``simulator.config.WorldSpec`` plus the workload (``Batch``), the operator's
+actions on the server (``Action``), the server's defect switches and what the run must show
+(``Expect``). ``load("smoke")`` reads a packaged
 catalogue scenario (``smoke``, ``dual-sim``, ``doze-night``, ``lost-callbacks``,
 ``android-cap``, ``stop-race``, ``campaign-100k``; see ``catalogue()``), ``load(path)`` any
 file and ``loads(text)`` a string. Every problem in a file is reported at once in one
@@ -19,14 +20,16 @@ from .errors import Problem, ScenarioError
 from .fields import evenly_spread, parse_duration, parse_share
 from .fleet import RESULT_CODES
 from .loader import catalogue, load, loads
-from .model import DEFECTS, DELIVERIES, HITS, ORACLES, Batch, Expect, Scenario
+from .model import ACTIONS, DEFECTS, DELIVERIES, HITS, ORACLES, Action, Batch, Expect, Scenario
 
 __all__ = [
+    "ACTIONS",
     "DEFECTS",
     "DELIVERIES",
     "HITS",
     "ORACLES",
     "RESULT_CODES",
+    "Action",
     "Batch",
     "Expect",
     "Problem",

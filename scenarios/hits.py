@@ -2,7 +2,8 @@
 
 A chaos scenario names the paths that must really happen, so that a green run is never
 vacuous. ``POSSIBLE`` is the one table of those names: each comes with a check of whether it
-can happen at all in the world and workload a file describes, and the reason when it cannot.
+can happen at all in the world, workload and actions a file describes, and the reason when
+it cannot.
 ``HITS`` (the names, in the order the harness reports them) is derived from it.
 """
 
@@ -19,7 +20,7 @@ from smscodec import count_parts
 from .fleet import RESULT_CODES
 
 if TYPE_CHECKING:
-    from .model import Batch
+    from .model import Action, Batch
 
 __all__ = ["HITS", "POSSIBLE", "Possibility", "why_impossible"]
 
@@ -32,9 +33,10 @@ _UNICODE_MARK = "\U0001f600"
 
 @dataclass(frozen=True)
 class Possibility:
-    """Whether a path can happen in a world under a workload, and why not when it cannot."""
+    """Whether a path can happen in a world under a workload and the operator's actions, and
+    why not when it cannot."""
 
-    check: Callable[[WorldSpec, Sequence[Batch]], bool]
+    check: Callable[[WorldSpec, Sequence[Batch], Sequence[Action]], bool]
     why_not: str
 
 
@@ -73,7 +75,7 @@ def _most_parts(workload: Sequence[Batch]) -> int:
     return total
 
 
-def _cap_can_hold(world: WorldSpec, workload: Sequence[Batch]) -> bool:
+def _cap_can_hold(world: WorldSpec, workload: Sequence[Batch], _: Sequence[Action]) -> bool:
     lowest = min((_lowest_cap(phone) for phone in world.phones), default=0)
     return bool(world.phones) and _most_parts(workload) > lowest
 
@@ -81,11 +83,11 @@ def _cap_can_hold(world: WorldSpec, workload: Sequence[Batch]) -> bool:
 # The order is the harness's (harness.runner.HIT_PATHS has the same names, in this order).
 POSSIBLE: dict[str, Possibility] = {
     "process_death_in_flight": Possibility(
-        lambda w, _: bool(_kinds(w) & {"process_death", "reboot"}),
+        lambda w, *_: bool(_kinds(w) & {"process_death", "reboot"}),
         "no process_death or reboot is scheduled in [[faults]]",
     ),
     "lost_callback": Possibility(
-        lambda w, _: any(c.lost_callback > 0 for c in _carriers(w)),
+        lambda w, *_: any(c.lost_callback > 0 for c in _carriers(w)),
         "every carrier has lost_callback = 0",
     ),
     "cap_hold": Possibility(
@@ -94,44 +96,44 @@ POSSIBLE: dict[str, Possibility] = {
         "fleet lets through (sms_cap, granted), so no message is ever held",
     ),
     "stop_race": Possibility(
-        lambda w, _: w.recipients.stop_probability > 0,
+        lambda w, *_: w.recipients.stop_probability > 0,
         "recipients.stop_probability is 0, so nobody replies STOP",
     ),
     "doze_idle": Possibility(
-        lambda w, _: any(not p.android.charging for p in w.phones) or "unplug" in _kinds(w),
+        lambda w, *_: any(not p.android.charging for p in w.phones) or "unplug" in _kinds(w),
         "every phone is charging and none is unplugged, so Doze never starts",
     ),
     # A partition makes requests fail as "offline", before they leave the phone: only the
     # network's loss loses a request or a response.
     "request_lost": Possibility(
-        lambda w, _: w.network.request_loss > 0,
+        lambda w, *_: w.network.request_loss > 0,
         "network.request_loss is 0 (a partition makes requests fail as offline, not lost)",
     ),
     "response_lost": Possibility(
-        lambda w, _: w.network.response_loss > 0,
+        lambda w, *_: w.network.response_loss > 0,
         "network.response_loss is 0 (a partition makes requests fail as offline, not lost)",
     ),
     "telephony_retry": Possibility(
-        lambda w, _: any(code == RIL_RETRY for c in _carriers(w) for code, _ in c.results),
+        lambda w, *_: any(code == RIL_RETRY for c in _carriers(w) for code, _ in c.results),
         "no carrier has ril_retry among its results",
     ),
     "dual_sim": Possibility(
-        lambda w, _: any(len(p.sims) > 1 for p in w.phones),
+        lambda w, *_: any(len(p.sims) > 1 for p in w.phones),
         "no phone has a second SIM (fleet.dual_sim)",
     ),
-    "fcm_wake": Possibility(lambda w, _: w.fcm.enabled, "fcm.enabled is false"),
+    "fcm_wake": Possibility(lambda w, *_: w.fcm.enabled, "fcm.enabled is false"),
     "stale_rescan": Possibility(
-        lambda w, _: (
+        lambda w, *_: (
             w.recipients.stop_probability > 0 and bool(_kinds(w) & {"process_death", "reboot"})
         ),
         "it needs STOP replies and a process_death or reboot after them",
     ),
     "repeated_reply": Possibility(
-        lambda w, _: w.recipients.repeat_probability > 0,
+        lambda w, *_: w.recipients.repeat_probability > 0,
         "recipients.repeat_probability is 0, so nobody sends the same reply twice",
     ),
     "limit_reached": Possibility(
-        lambda w, load: any(
+        lambda w, load, _: any(
             0 < limit <= _most_parts(load)
             for p in w.phones
             for limit in (p.daily_limit, p.monthly_limit)
@@ -139,13 +141,13 @@ POSSIBLE: dict[str, Possibility] = {
         "no phone has a daily_limit or monthly_limit the whole workload could reach",
     ),
     "rate_bound": Possibility(
-        lambda w, load: any(p.rate_limit <= sum(b.count for b in load) for p in w.phones),
+        lambda w, load, _: any(p.rate_limit <= sum(b.count for b in load) for p in w.phones),
         "the whole workload has fewer SMS than the lowest rate_limit of the fleet",
     ),
     # Handed out and unconfirmed for the stuck timeout: the phone must lose the SMS's
     # status (its process or its network) or the server must lose the confirm.
     "stuck_in_flight": Possibility(
-        lambda w, _: (
+        lambda w, *_: (
             bool(_kinds(w) & {"process_death", "reboot", "partition"})
             or w.network.request_loss > 0
             or w.network.response_loss > 0
@@ -155,7 +157,7 @@ POSSIBLE: dict[str, Possibility] = {
         "every status reaches the server",
     ),
     "filter_excluded": Possibility(
-        lambda w, load: any(
+        lambda w, load, _: any(
             tag not in p.serves
             for p in w.phones
             if p.serves
@@ -164,12 +166,19 @@ POSSIBLE: dict[str, Possibility] = {
         ),
         "no batch has partner_tags that a phone's serves filter leaves out",
     ),
+    # The action names a campaign that exists by then (the reader checks it).
+    "reassign_in_flight": Possibility(
+        lambda _, __, actions: any(action.kind == "reassign" for action in actions),
+        "no [[actions]] re-assigns a campaign",
+    ),
 }
 
 HITS = tuple(POSSIBLE)
 
 
-def why_impossible(hit: str, world: WorldSpec, workload: Sequence[Batch]) -> str | None:
+def why_impossible(
+    hit: str, world: WorldSpec, workload: Sequence[Batch], actions: Sequence[Action] = ()
+) -> str | None:
     """Why the dangerous path ``hit`` cannot happen here; None when it can."""
     possibility = POSSIBLE[hit]
-    return None if possibility.check(world, workload) else possibility.why_not
+    return None if possibility.check(world, workload, actions) else possibility.why_not

@@ -15,11 +15,14 @@ from simulator.config import WorldSpec
 from .hits import HITS
 
 __all__ = [
+    "ACTIONS",
     "DEFECTS",
     "DELIVERIES",
     "HITS",
     "NUMBER_FORMATS",
     "ORACLES",
+    "SIM_CHOICES",
+    "Action",
     "Batch",
     "Expect",
     "Scenario",
@@ -44,13 +47,22 @@ ORACLES = (
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).
 DEFECTS = (
-    *("B1", "B2", "B3", "B7", "B8", "B10", "B11", "B17", "B18", "B21", "B22", "B25", "S1"),
+    *("B1", "B2", "B3", "B4", "B7", "B8", "B10", "B11", "B17", "B18", "B21", "B22", "B25", "S1"),
     *(f"C{n}" for n in range(1, 13)),
 )
 
 DELIVERIES = ("at_most_once", "at_least_once")
 
 NUMBER_FORMATS = ("mixed", "e164", "00", "spaced")
+
+# What an operator does to the server during a run: the key of an [[actions]] table that
+# names the campaign. "reassign" puts a campaign's queued SMS on another phone or spreads
+# them over the fleet (the app's assign-sim, Odoo's campaign wizard).
+ACTIONS = ("reassign",)
+
+# How a phone's SIMs share what it is given: "auto" (the server or the phone picks) or
+# "split" (round-robin over the SIMs, the campaign wizard's split).
+SIM_CHOICES = ("auto", "split")
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,22 @@ class Batch:
     # The campaign's forced phone (the campaign wizard's choice), by name: every SMS of the
     # campaign goes to it. Set by the campaign's first batch; None = the server chooses.
     phone: str | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    """An operator's action on the server at one virtual time (``ACTIONS``)."""
+
+    at: float  # seconds after the start
+    kind: str  # ACTIONS: "reassign"
+    campaign: str  # the campaign's name (created by an earlier or simultaneous batch)
+    # reassign: the phone, by name, that takes the campaign's queued SMS; None = every
+    # online phone of the fleet.
+    phone: str | None = None
+    sims: str = "auto"  # SIM_CHOICES: how each phone's SIMs share them
+    # "sending": from ``at`` on, wait (up to simulator.config.FAULT_WAIT_LIMIT) for a moment
+    # when SMS of the campaign are handed out and not confirmed; "any": at ``at`` exactly.
+    during: str = "any"
 
 
 @dataclass(frozen=True)
@@ -127,6 +155,8 @@ class Scenario:
     workload: tuple[Batch, ...]
     expect: Expect
     served: Served | None = None  # None: meaningful under any target, virtual time too
+    # The operator's actions, in time order; at the time of a batch, after the batch.
+    actions: tuple[Action, ...] = ()
 
     def with_seed(self, seed: int) -> Scenario:
         """The same scenario under another seed (for replays and seed sweeps)."""

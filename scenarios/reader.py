@@ -1,10 +1,11 @@
-"""From parsed TOML to a ``Scenario``: [scenario], [[workload]] and [expect] here, the world
-tables in ``fleet``; every problem collected.
+"""From parsed TOML to a ``Scenario``: [scenario], [[workload]], [[actions]] and [expect]
+here, the world tables in ``fleet``; every problem collected.
 
 The tables and their keys are documented in ``scenarios/README.md``. The reader checks each
 value where it is read (type, range, allowed names), then the rules that span tables (a fault
 names phones of the fleet, a batch comes before ``max_duration``, the batches of one campaign
-share its delivery, an expected hit can happen in the world described). Nothing is built
+share its delivery, an action names a campaign a batch created by then, an expected hit can
+happen in the world described). Nothing is built
 until the whole file has been read, and a file with any problem raises one ``ScenarioError``
 listing all of them.
 """
@@ -18,6 +19,8 @@ from contextlib import suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from simulator.config import FAULT_MOMENTS
 
 from .fields import (
     Checker,
@@ -39,11 +42,14 @@ from .fleet import WorldReader
 from .hits import why_impossible
 from .locate import KeyLines, Location
 from .model import (
+    ACTIONS,
     DEFECTS,
     DELIVERIES,
     HITS,
     NUMBER_FORMATS,
     ORACLES,
+    SIM_CHOICES,
+    Action,
     Batch,
     Expect,
     Scenario,
@@ -70,6 +76,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "fcm",
         "recipients",
         "workload",
+        "actions",
         "faults",
         "phones",
         "expect",
@@ -99,6 +106,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "partner_tags",
         "phone",
     ),
+    "actions": ("at", *ACTIONS, "phone", "sims", "during"),
     "expect": ("oracles", "fail", "hit", "stuck_after", "catches"),
 }
 
@@ -238,11 +246,13 @@ class _Reader:
         served = self.served(head, loc)
 
         world = WorldReader(c, self.max_duration).world(top)
-        workload = self.workload(top, tuple(p.name for p in world.phones))
+        phones = tuple(p.name for p in world.phones)
+        workload = self.workload(top, phones)
+        actions = self.actions(top, phones, workload)
         expect = self.expect(top)
         if not c.problems:  # judged on a world read without fallbacks only
             for index, hit in enumerate(expect.hit):
-                if why := why_impossible(hit, world, workload):
+                if why := why_impossible(hit, world, workload, actions):
                     c.report(("expect", "hit", index), f"{hit!r} cannot happen here: {why}")
         c.raise_problems()
         assert self.max_duration is not None  # else a problem was raised above
@@ -260,6 +270,7 @@ class _Reader:
             workload=workload,
             expect=expect,
             served=served,
+            actions=actions,
         )
 
     def served(self, head: Table, loc: Location) -> Served | None:
@@ -314,7 +325,7 @@ class _Reader:
                         "batches of one campaign share its delivery",
                     )
             phone = self.campaign_phone(table, loc, campaign, phones, forced)
-            sims = c.get(table, loc, "sims", choice(("auto", "split")), "auto")
+            sims = c.get(table, loc, "sims", choice(SIM_CHOICES), "auto")
             tags = c.names(table, loc, "partner_tags", text, ())
             if sims == "split" and tags:
                 c.report(
@@ -343,6 +354,62 @@ class _Reader:
                 )
             )
         return tuple(batches)
+
+    def actions(
+        self, top: Table, phones: tuple[str, ...], workload: tuple[Batch, ...]
+    ) -> tuple[Action, ...]:
+        """The operator's actions: each names a campaign that a batch created by its time."""
+        c = self.c
+        created: dict[str, float] = {}  # campaign -> the time of its first batch
+        for batch in workload:
+            if batch.campaign is not None:
+                created.setdefault(batch.campaign, batch.at)
+        actions: list[Action] = []
+        for index, raw in enumerate(c.tables(top.get("actions"), ("actions",))):
+            loc: Location = ("actions", index)
+            table = c.table(raw, loc, KEYS["actions"])
+            timed = "at" in table  # else reported missing: no checks of its time
+            at = c.need(table, loc, "at", parse_duration, 0.0)
+            c.before((*loc, "at"), at, self.max_duration, "the action would never happen")
+            if timed and actions and at < actions[-1].at:
+                c.report(
+                    (*loc, "at"),
+                    f"({format_duration(at)}) comes before the previous action "
+                    f"({format_duration(actions[-1].at)}); list the [[actions]] in time order",
+                )
+            given = [name for name in ACTIONS if name in table]
+            if len(given) != 1:
+                c.report(
+                    loc,
+                    "must name one action and its campaign, such as reassign = 'spring-sale'"
+                    + (f", not {' and '.join(given)}" if given else ""),
+                )
+            kind = given[0] if given else ACTIONS[0]
+            campaign = c.get(table, loc, kind, text, "")
+            if campaign and campaign not in created:
+                named = sorted(created)
+                c.report(
+                    (*loc, kind),
+                    f"no [[workload]] batch names campaign {campaign!r}"
+                    + (f"; the campaigns are {', '.join(map(repr, named))}" if named else ""),
+                )
+            elif timed and campaign in created and created[campaign] > at:
+                c.report(
+                    (*loc, "at"),
+                    f"({format_duration(at)}) comes before campaign {campaign!r} exists: its "
+                    f"first batch is at {format_duration(created[campaign])}",
+                )
+            phone = c.get(table, loc, "phone", text, None)
+            if phone is not None and phones and phone not in phones:
+                c.report(
+                    (*loc, "phone"), f"unknown phone {phone!r}; the fleet has {', '.join(phones)}"
+                )
+            sims = c.get(table, loc, "sims", choice(SIM_CHOICES), "auto")
+            during = c.get(table, loc, "during", choice(FAULT_MOMENTS), "any")
+            actions.append(
+                Action(at=at, kind=kind, campaign=campaign, phone=phone, sims=sims, during=during)
+            )
+        return tuple(actions)
 
     def campaign_phone(
         self,

@@ -14,6 +14,8 @@ KNOWN_DEFECTS: dict[str, str] = {
     "B1": "queued SMS count against the capacity that gates their own release",
     "B2": "assignment subtracts already-assigned SMS twice from a phone's capacity",
     "B3": "the stuck reset measures from before pickup, re-issuing SMS a phone still sends",
+    "B4": "re-assigning a campaign takes the SMS its phones are sending too: they are handed "
+    "out again, maybe to another phone, and sent twice",
     "B7": "inbound dedupe by content, search-then-insert without a lock: a sender's same text "
     "within 10 minutes (any phone) or, in an inbox scan, ever (this phone) is dropped, even "
     "when a device time tells the two apart",

@@ -4,7 +4,8 @@ A run's history is one event per thing that happened, in virtual-time order. Eac
 class names its ``kind`` and its fields in the order they are written; an event becomes a
 JSON line ``{"t": ..., "kind": ..., <fields>}`` through :meth:`Event.to_dict` and comes
 back through :func:`decode`. :data:`EVENT_TYPES` is the one list of kinds: the
-simulator's, and the three the harness writes (``config``, ``enqueued``, ``job``).
+simulator's, and the four the harness writes (``config``, ``enqueued``, ``reassigned``,
+``job``).
 ``docs/history.md`` says what every field means.
 
 The ``radio`` event, :class:`Transmission`, is also the radio ledger's entry: the ledger
@@ -39,6 +40,7 @@ __all__ = [
     "LostCallback",
     "PersonaAct",
     "PushOutcome",
+    "Reassigned",
     "Reconciled",
     "RequestFailed",
     "RunConfig",
@@ -388,6 +390,21 @@ class EnqueuedBatch(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Reassigned(Event):
+    """``reassigned``: the harness, as the operator, re-assigned a campaign's queued SMS."""
+
+    kind: ClassVar[str] = "reassigned"
+    action: int  # the action's index in the scenario's [[actions]]
+    campaign: str  # the campaign's name in the scenario
+    phone: str | None  # the phone that took them; None = the online fleet
+    sims: str  # "auto" or "split"
+    moved: int  # SMS the server says it re-assigned
+    # The campaign's SMS handed out to a phone whose final status no phone had had
+    # acknowledged by then (the history's issued and confirmed events): in flight.
+    in_flight: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobRan(Event):
     """``job``: a server job the harness fired changed something."""
 
@@ -401,6 +418,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         RunConfig,
         EnqueuedBatch,
+        Reassigned,
         JobRan,
         AppStart,
         AppFinal,

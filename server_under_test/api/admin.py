@@ -21,7 +21,7 @@ from .. import pairing
 from ..clock import ManualClock, ScaledClock
 from ..errors import Conflict, InvalidInput, NotFound
 from ..services import blacklist as blacklist_service
-from ..services import idempotency, jobs, partners, phones, queue, wakeups
+from ..services import idempotency, jobs, partners, phones, queue, reassign, wakeups
 from ..services.context import Context
 from ..services.dbutil import chunks
 from ..services.numbers import to_e164
@@ -33,6 +33,8 @@ from .admin_models import (
     CampaignCreate,
     CampaignPage,
     CampaignPublic,
+    CampaignReassign,
+    CampaignReassigned,
     CampaignUpdate,
     ClockPublic,
     ClockSet,
@@ -270,6 +272,34 @@ def update_campaign(gw: GatewayDep, campaign_id: Id, payload: CampaignUpdate) ->
         if changes:
             conn.execute(update(campaign).where(campaign.c.id == campaign_id).values(**changes))
         return _campaign(conn, campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/reassign", response_model=CampaignReassigned)
+def reassign_campaign(
+    gw: GatewayDep, campaign_id: Id, payload: CampaignReassign, tasks: BackgroundTasks
+) -> CampaignReassigned:
+    """Put a campaign's queued SMS on another phone or SIM, or spread them over the fleet.
+
+    Only SMS still waiting in a queue (never handed out) move; SMS a phone has in hand stay
+    with it until it reports them. Capacity is not checked (pickup keeps the limits) and a
+    paused campaign stays paused. The phones given SMS are woken by FCM (when on).
+    """
+    with gw.transaction() as conn:
+        done = reassign.reassign(
+            conn,
+            gw.ctx,
+            campaign_id,
+            phone_id=payload.phone_id,
+            sim=payload.sim,
+        )
+    tasks.add_task(wakeups.wake_phones, gw.db, gw.wakeups, done.phones)
+    return CampaignReassigned(
+        campaign_id=campaign_id,
+        reassigned=done.reassigned,
+        by_phone={str(k): v for k, v in sorted(done.by_phone.items())},
+        in_flight=done.in_flight,
+        kept=done.kept,
+    )
 
 
 @router.post("/sms", response_model=EnqueueResponse, status_code=201)

@@ -33,6 +33,8 @@ __all__ = [
     "BlacklistEntry",
     "CampaignCreate",
     "CampaignPublic",
+    "CampaignReassign",
+    "CampaignReassigned",
     "CampaignUpdate",
     "ClockPublic",
     "ClockSet",
@@ -266,6 +268,39 @@ class CampaignPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class CampaignReassign(Strict_):
+    """Where a campaign's queued SMS go: one phone or SIM, or the online fleet."""
+
+    phone_id: Id | None = Field(
+        default=None,
+        description="the phone that takes every queued SMS of the campaign, online or not; "
+        "none: spread them over every active, online phone whose partner filter accepts them",
+    )
+    sim: Literal["auto", "split"] | Number = Field(
+        default="auto",
+        description="auto: each phone picks the SIM; split: the SMS alternate over each "
+        "phone's SIMs (the campaign wizard's split); a SIM number: all from that SIM (of "
+        "phone_id, or of the phone that has it)",
+    )
+
+
+class CampaignReassigned(BaseModel):
+    """What a re-assignment did. SMS handed out to a phone stay with it."""
+
+    success: bool = True
+    campaign_id: int
+    reassigned: int = Field(description="queued SMS put on the phones below")
+    by_phone: dict[str, int] = Field(description="phone id -> SMS it was given")
+    in_flight: int = Field(
+        description="SMS handed out and not yet final: left with the phone that has them"
+    )
+    kept: int = Field(
+        description="queued SMS left where they were: handed out before (queued again by "
+        "the stuck reset, their phone may still report them), or refused by every phone's "
+        "partner filter"
+    )
 
 
 # -- SMS ---------------------------------------------------------------------------------

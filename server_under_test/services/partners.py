@@ -11,8 +11,9 @@ from ..storage.tables import partner, partner_category, partner_category_rel
 from .context import Context
 from .dbutil import chunks
 from .numbers import to_e164
+from .odoo_domain import compile_domain, parse_domain
 
-__all__ = ["import_partners", "partners_by_number"]
+__all__ = ["filter_accepts", "import_partners", "partners_by_number"]
 
 
 def _category_ids(conn: Connection, names: set[str]) -> dict[str, int]:
@@ -72,3 +73,14 @@ def partners_by_number(conn: Connection, numbers: Sequence[str]) -> dict[str, in
                 if number not in found or pid < found[number]:
                     found[number] = pid
     return found
+
+
+def filter_accepts(conn: Connection, domain_filter: str, partner_ids: Sequence[int]) -> set[int]:
+    """The partners among ``partner_ids`` that a phone's partner domain filter accepts."""
+    condition = compile_domain(parse_domain(domain_filter))
+    accepted: set[int] = set()
+    for part in chunks(sorted(partner_ids)):
+        accepted.update(
+            conn.execute(select(partner.c.id).where(partner.c.id.in_(part), condition)).scalars()
+        )
+    return accepted

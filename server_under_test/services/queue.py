@@ -36,8 +36,7 @@ from .campaigns import note
 from .context import Context
 from .dbutil import bulk_insert, chunks
 from .numbers import to_e164
-from .odoo_domain import compile_domain, parse_domain
-from .partners import partners_by_number
+from .partners import filter_accepts, partners_by_number
 from .phones import IN_FLIGHT, QUEUED, is_online, phone_capacity
 
 __all__ = ["EnqueueResult", "ItemError", "OutgoingSms", "enqueue", "segments_of"]
@@ -116,14 +115,7 @@ def _load_slots(conn: Connection, ctx: Context, partner_ids: set[int]) -> dict[i
         cap = phone_capacity(conn, row, counting=QUEUED + IN_FLIGHT, in_sms=in_sms)
         matches: set[int] | None = None
         if row.domain_filter and filters:
-            condition = compile_domain(parse_domain(row.domain_filter))
-            matches = set()
-            for part in chunks(ordered):
-                matches.update(
-                    conn.execute(
-                        select(partner.c.id).where(partner.c.id.in_(part), condition)
-                    ).scalars()
-                )
+            matches = filter_accepts(conn, row.domain_filter, ordered)
         slots[row.id] = _Slot(row, min(cap.daily, cap.monthly), loads.get(row.id, 0), matches)
     return slots
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.control import STATE_PARTS, AdminError, PhoneKey
+from harness.control import STATE_PARTS, AdminError, PhoneKey, Unsupported
 from harness.odoo import OdooControl, OdooRpcError
 from harness.process import free_port
 from simulator.config import PhoneSpec, SimSpec
@@ -201,6 +201,16 @@ def test_campaigns_are_not_supported(control):
     assert control.campaign("spring", "at_most_once", at=0) is None
     with pytest.raises(AdminError, match="no campaigns"):
         control.enqueue([{"number": "+420777000001", "body": "x", "campaign_id": 3}], at=0)
+
+
+def test_a_reassignment_is_refused_before_any_call(odoo, control):
+    double, _ = odoo
+    assert control.actions == frozenset()
+    with pytest.raises(Unsupported, match="cannot re-assign a campaign") as info:
+        control.reassign(3, phone_id=None, sims="split", at=0)
+    assert isinstance(info.value, AdminError)
+    assert "--admin-token" in str(info.value)
+    assert double.calls == []
 
 
 @pytest.mark.parametrize(

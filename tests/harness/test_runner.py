@@ -192,6 +192,47 @@ def test_same_history_on_postgresql(name: str, pg_url: str, tmp_path: Path) -> N
     assert result.digest == sqlite.digest  # the same history whatever the database
 
 
+def _history(folder: Path) -> list[dict[str, Any]]:
+    lines = (folder / "history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_a_reassignment_is_recorded_with_the_sms_in_flight(tmp_path: Path) -> None:
+    result = run_scenario(load("reassign-in-flight"), out=tmp_path)
+    (event,) = [e for e in _history(tmp_path) if e["kind"] == "reassigned"]
+    # at 45 s phone-01 had sent its first batch; it acts once the second is handed out
+    first_issue = min(e["t"] for e in _history(tmp_path) if e["kind"] == "issued" and e["t"] > 45)
+    assert first_issue < event["t"] <= first_issue + 0.5
+    assert event["campaign"] == "flash-sale" and event["phone"] is None
+    assert event["moved"] > 0 and event["in_flight"] == 20
+    assert result.hits["reassign_in_flight"] == 1
+    # after it, both phones sent the campaign, and phone-02 from both its SIMs
+    radio = [e for e in _history(tmp_path) if e["kind"] == "radio" and e["t"] > event["t"]]
+    assert {(e["phone"], e["sim_slot"]) for e in radio} == {
+        ("phone-01", 0),
+        ("phone-02", 0),
+        ("phone-02", 1),
+    }
+
+
+def test_a_control_that_cannot_reassign_is_bad_input_naming_the_action(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.control import AdminControl, Unsupported
+    from harness.errors import RunInputError
+
+    def refuse(self: AdminControl, campaign_id: int, **kw: Any) -> int:
+        raise Unsupported("This target has no re-assignment.")
+
+    monkeypatch.setattr(AdminControl, "reassign", refuse)
+    with pytest.raises(RunInputError) as info:
+        run_scenario(load("reassign-in-flight"), out=tmp_path)
+    assert str(info.value).endswith(
+        "reassign-in-flight.toml: actions[0] (reassign campaign 'flash-sale' at 45 s): This "
+        "target has no re-assignment."
+    )
+
+
 def test_the_scenario_format_names_exactly_the_oracles_and_paths_the_harness_has() -> None:
     # scenarios/ may not import the harness, so it lists the names itself: keep them one.
     from harness.hits import HIT_PATHS

@@ -410,6 +410,25 @@ def test_a_scenario_with_defects_cannot_run_against_a_remote_target(tmp_path, ca
     assert code == 2 and "B8" in err and "--serve" in err
 
 
+def test_a_scenario_with_a_reassign_cannot_run_against_an_odoo(tmp_path, capsys):
+    # The Odoo control makes no campaigns, so it cannot re-assign one: refused by the run
+    # before a phone is made or an SMS queued, naming the scenario's action.
+    double = OdooDouble(
+        f"sqlite:///{tmp_path / 'odoo.sqlite3'}", clock=ScaledClock(datetime.now(UTC), 60)
+    )
+    with serve(double) as url:
+        code, _, err = _hil(
+            capsys,
+            *("run", "reassign-in-flight", "--target", url, "--odoo", f"{url},hil,admin,admin"),
+            *("--time-scale", "60", "--quiet", "--out", str(tmp_path / "run")),
+        )
+    assert code == 2, err
+    assert "actions[0] (reassign campaign 'flash-sale' at 45 s)" in err
+    assert "remote (Odoo JSON-RPC)" in err and "--admin-token" in err
+    assert "Traceback" not in err
+    assert not [c for c in double.calls if c.model in ("sms.sms", "sms.gateway.phone")]
+
+
 def test_a_second_run_against_the_same_server_judges_only_its_own_sms(tmp_path, capsys):
     # A long-lived server keeps the first run's SMS and phones: the second run must not
     # judge them (its counters would look off, its SMS lost or twice).

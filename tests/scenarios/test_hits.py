@@ -49,6 +49,11 @@ CASES: dict[str, tuple[str, str]] = {
         "[[workload]]\nat = '1m'\ncount = 2\nbody = 'Hi'\npartner_tags = ['Brno']\n",
         "[[phones]]\nname = 'phone-02'\nserves = ['Praha']\n",
     ),
+    "reassign_in_flight": (
+        "[[workload]]\nat = '1m'\ncount = 5\nbody = 'Hi'\ncampaign = 'sale'\n"
+        "[[actions]]\nat = '2m'\nreassign = 'sale'\n",
+        "[[workload]]\nat = '1m'\ncount = 5\nbody = 'Hi'\ncampaign = 'sale'\n",
+    ),
 }
 
 

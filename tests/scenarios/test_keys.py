@@ -19,14 +19,21 @@ BASE: dict[str, list[dict[str, str]]] = {
     "fcm": [{}],
     "recipients": [{}],
     "workload": [
-        {"count": "10", "body": '"Hello"'},
-        {"at": '"5m"', "count": "5", "body": '"Again"'},
+        {"count": "10", "body": '"Hello"', "campaign": '"sale"'},
+        {
+            "at": '"5m"',
+            "count": "5",
+            "body": '"Again"',
+            "campaign": '"spring"',
+            "delivery": '"at_least_once"',
+        },
     ],
+    "actions": [{"at": '"8m"', "reassign": '"sale"'}],
     "faults": [{"phones": '"all"', "kind": '"process_death"', "at": '"10m"'}],
     "phones": [{"name": '"phone-01"', "daily_limit": "9"}],
     "expect": [{}],
 }
-ARRAYS = ("workload", "faults", "phones")
+ARRAYS = ("workload", "actions", "faults", "phones")
 
 PHONE_CHANGES = {
     "app": '"1.1"',
@@ -100,7 +107,7 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("recipients", "repeat_delay"): {"repeat_delay": '"5m"'},
     ("workload", "at"): {"at": '"6m"'},
     ("workload", "count"): {"count": "6"},
-    ("workload", "campaign"): {"campaign": '"spring"'},
+    ("workload", "campaign"): {"campaign": '"autumn"'},
     ("workload", "delivery"): {"delivery": '"at_most_once"'},
     ("workload", "body"): {"body": '"Bye"'},
     ("workload", "bodies"): {"body": None, "bodies": '["Hi", "Ho"]'},
@@ -110,6 +117,11 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("workload", "number_format"): {"number_format": '"spaced"'},
     ("workload", "partner_tags"): {"partner_tags": '["Praha"]'},
     ("workload", "phone"): {"phone": '"phone-02"', "campaign": '"c"'},
+    ("actions", "at"): {"at": '"9m"'},
+    ("actions", "reassign"): {"reassign": '"spring"'},
+    ("actions", "phone"): {"phone": '"phone-02"'},
+    ("actions", "sims"): {"sims": '"split"'},
+    ("actions", "during"): {"during": '"sending"'},
     ("faults", "phones"): {"phones": '["phone-02"]'},
     ("faults", "kind"): {"kind": '"reboot"'},
     ("faults", "at"): {"at": '"11m"'},

@@ -72,6 +72,7 @@ def test_the_catalogue_holds_exactly_these_scenarios():
         "partner-filters",
         "poll-storm",
         "rate-limit",
+        "reassign-in-flight",
         "restart-in-flight",
         "segments-at-limit",
         "slow-drain",
@@ -582,7 +583,7 @@ def test_every_problem_is_collected_in_file_order():
         [scenario]
         name = "t"
         max_duration = "soon"
-        defects = ["B1", "B4", "B1"]
+        defects = ["B1", "B5", "B1"]
 
         [fleet]
         dual_sim = "150%"

@@ -354,6 +354,7 @@ ADMIN_ROUTES = [
     ("GET", "/admin/campaigns"),
     ("GET", "/admin/campaigns/1"),
     ("PATCH", "/admin/campaigns/1"),
+    ("POST", "/admin/campaigns/1/reassign"),
     ("POST", "/admin/sms"),
     ("GET", "/admin/sms"),
     ("GET", "/admin/sms/export"),

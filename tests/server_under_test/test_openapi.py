@@ -43,6 +43,7 @@ ADMIN_ROUTES = [
     ("GET", "/admin/campaigns"),
     ("GET", "/admin/campaigns/{campaign_id}"),
     ("PATCH", "/admin/campaigns/{campaign_id}"),
+    ("POST", "/admin/campaigns/{campaign_id}/reassign"),
     ("POST", "/admin/sms"),
     ("GET", "/admin/sms"),
     ("GET", "/admin/sms/export"),
