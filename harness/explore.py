@@ -2,18 +2,21 @@
 
 Hypothesis draws a *schedule* for one scenario: a list of steps, each a phone fault at a
 virtual time (a kind of ``simulator.config.FAULT_KINDS`` on one phone of the fleet, with its
-duration and, for process death and reboot, whether it waits for SMS in flight). Each step
-has its own time rather than a wait after the previous one, so that dropping a step while
-shrinking leaves the others where they were. Every fault is over ``settle`` seconds before
-the run ends (45 minutes by default: the stuck timeout and a margin), so that what a fault
-left unconfirmed is settled when the oracles judge the end. The schedule replaces the
-scenario's ``[[faults]]`` (or extends them with ``--keep-faults``); fleet and workload stay
-as they are. The property is the oracles: the run of the modified scenario, in virtual time,
-passes every oracle it judges. When one fails, Hypothesis shrinks the schedule to a minimal
-one on which the same oracle still fails (fewer steps, earlier and shorter faults, the first
-phones), and that schedule is written as a complete scenario file (the original text with
-the minimal ``[[faults]]``) that ``hil run FILE --seed N --defect D`` replays; the command
-replays it once itself, and checks that the replay makes the same history.
+duration and, for process death and reboot, whether it waits for SMS in flight). Each step has
+its own time rather than a wait after the previous one, so that dropping a step while
+shrinking leaves the others where they were. Every fault is over ``settle`` seconds before the
+scenario's end (45 minutes by default: the stuck timeout and a margin), so that what a fault
+left unconfirmed is settled when the oracles judge the end; and the run is longer than the
+scenario by the time its phones are down (and waits for SMS in flight), which a phone's
+backlog waits too, so that the oracles judge a drained queue rather than one cut off. The
+schedule replaces the scenario's ``[[faults]]`` (or extends them with ``--keep-faults``);
+fleet and workload stay as they are. The property is the oracles: the run of the modified
+scenario, in virtual time, passes every oracle it judges. When one fails, Hypothesis shrinks
+the schedule to a minimal one on which the same oracle still fails (fewer steps, earlier and
+shorter faults, the first phones), and that schedule is written as a complete scenario file
+(the original text with the minimal ``[[faults]]``) that ``hil run FILE --seed N --defect D``
+replays; the command replays it once itself, and checks that the replay makes the same
+history.
 
 Every example is the scenario file it would write: the text is rendered, loaded with
 ``scenarios.loads`` and run, so what was explored is exactly what the file replays. Demanded
@@ -52,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from scenarios import Scenario, ScenarioError, load, loads, parse_duration
 from server_under_test import KNOWN_DEFECTS
-from simulator.config import FAULT_KINDS
+from simulator.config import FAULT_KINDS, FAULT_WAIT_LIMIT
 
 from .errors import RunError, RunInputError, TargetError
 from .evidence import Verdict
@@ -416,12 +419,21 @@ class _Explorer:
         self.refused = False  # the run refused the scenario (bad input, not a harness error)
 
     def render(self, faults: Sequence[PlacedFault], note: Sequence[str] = ()) -> str:
+        # A phone that is down holds its backlog back for as long (the real app's alarms
+        # even take SMS it will not send until the stuck reset returns them): the run gets
+        # that much longer, so that the oracles judge a drained queue, not a cut-off one.
+        down = sum(
+            f.duration + (FAULT_WAIT_LIMIT if f.during == "sending" else 0)
+            for f in faults
+            if f.kind in TIMED_KINDS
+        )
+        longer = self.horizon + down if down else self.max_duration
         return render(
             self.text,
             faults,
             name=self.name,
             seed=self.seed,
-            max_duration=self.max_duration,
+            max_duration=longer,
             keep_faults=self.keep_faults,
             note=note,
         )
