@@ -33,11 +33,14 @@ def _ended_at(ix: Index, row: Event) -> tuple[str, float | None]:
 def _premature(ix: Index, campaign: Event, rows: list[Event]) -> tuple[str, float] | None:
     """Why a ``done`` campaign completed too early: before one of its SMS ended, beyond the
     clock slack. An SMS ended when the server first acknowledged its final status to a
-    phone (the history's ``confirmed`` events), or, for one the server ended itself (a
-    cancel, the stuck reset), when it last changed."""
+    phone (the history's ``confirmed`` events) or, if that came later, when the stuck reset
+    could have ended it (its last hand-out plus the stuck timeout: a late report may turn
+    that guess into ``sent``); one the server ended itself (a cancel, the stuck reset) when
+    it last changed."""
     since = ix.run_time(campaign.get("completed_at"))
     if since is None:
         return None
+    stuck_after = float(ix.config.get("stuck_after", 1800.0))
     ends: list[tuple[float, int]] = []
     for row in rows:
         if row["state"] not in TERMINAL:
@@ -45,6 +48,10 @@ def _premature(ix: Index, campaign: Event, rows: list[Event]) -> tuple[str, floa
         sms_id = int(row["id"])
         ack = ix.first_ack.get(sms_id)
         t = ack[1] if ack is not None else ix.run_time(row.get("updated_at"))
+        issues = ix.issues_by_sms.get(sms_id)
+        if ack is not None and issues:
+            # the stuck reset may have ended it (a guess) before the phone's late report
+            t = min(t, float(issues[-1][1]["t"]) + stuck_after)
         if t is not None:
             ends.append((t, sms_id))
     if not ends:

@@ -47,7 +47,7 @@ from .blacklist import blacklisted_among
 from .campaigns import end_sms, note
 from .context import Context
 from .dbutil import chunks
-from .phones import COUNTERS, IN_FLIGHT, QUEUED, phone_capacity, rate_room
+from .phones import COUNTERS, IN_FLIGHT, QUEUED, UNCONFIRMED, phone_capacity, rate_room
 
 __all__ = [
     "Applied",
@@ -392,19 +392,24 @@ class Reconciliation:
 def reconcile(conn: Connection, phone: Row[Any], known_ids: Sequence[int]) -> Reconciliation:
     """Classify ``known_ids``: final on the server, still in flight, queued again, unknown.
 
-    ``not_found_ids`` are ids that do not exist or are not this phone's.
+    ``not_found_ids`` are ids that do not exist or are not this phone's. An SMS the stuck
+    reset ended ``error`` / ``sms_unconfirmed`` is the server's guess, not a status anyone
+    reported: it is listed as stuck, so that the app keeps the status it holds and sends it
+    (a late ``sent`` wins), instead of marking it synced and dropping the truth.
     """
     result = Reconciliation()
     wanted = sorted(set(known_ids))
     seen: set[int] = set()
     for part in chunks([i for i in wanted if i <= MAX_ID]):
         for row in conn.execute(
-            select(sms.c.id, sms.c.state, sms.c.gateway_state).where(
+            select(sms.c.id, sms.c.state, sms.c.gateway_state, sms.c.failure_type).where(
                 sms.c.id.in_(part), sms.c.gateway_phone_id == phone.id
             )
         ):
             seen.add(row.id)
-            if row.state in FINAL:
+            if row.state == "error" and row.failure_type == UNCONFIRMED:
+                result.stuck_ids.append(row.id)
+            elif row.state in FINAL:
                 result.already_confirmed_ids.append(row.id)
             elif row.gateway_state in IN_FLIGHT:
                 result.stuck_ids.append(row.id)

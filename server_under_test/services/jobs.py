@@ -54,7 +54,7 @@ from ..storage.tables import gateway_phone, job_run, sms
 from .campaigns import end_sms
 from .context import Context
 from .dbutil import chunks, claim
-from .phones import IN_FLIGHT, next_reset_date, within_heartbeat_timeout
+from .phones import IN_FLIGHT, UNCONFIRMED, next_reset_date, within_heartbeat_timeout
 
 __all__ = [
     "JOBS",
@@ -129,7 +129,7 @@ def stuck_reset(conn: Connection, ctx: Context) -> int:
         .values(
             state="error",
             gateway_state="error",
-            failure_type="sms_unconfirmed",
+            failure_type=UNCONFIRMED,
             error_message=(
                 "The phone took this SMS more than 30 minutes ago and never confirmed it; "
                 "it may or may not have been sent, and is not re-sent (at-most-once)."

@@ -22,6 +22,7 @@ __all__ = [
     "IN_FLIGHT",
     "QUEUED",
     "RATE_WINDOW",
+    "UNCONFIRMED",
     "Capacity",
     "authenticate",
     "create_phone",
@@ -44,6 +45,8 @@ __all__ = [
 # gateway_state values of an SMS that is assigned to a phone and not finished.
 QUEUED = ("pending",)
 IN_FLIGHT = ("processing", "sending")
+# failure_type of an SMS the stuck reset ended (at_most_once): a guess, not a report.
+UNCONFIRMED = "sms_unconfirmed"
 UNLIMITED = 10**9
 # rate_limit is SMS per minute, measured over the last RATE_WINDOW of pickups.
 RATE_WINDOW = timedelta(seconds=60)

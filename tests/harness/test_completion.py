@@ -111,3 +111,15 @@ def test_a_campaign_done_before_its_last_sms_ended_is_premature():
         {"sms": rows[:1], "campaigns": [campaign(1, completed="2026-03-02T07:01:00")]},
     )
     assert "before its SMS 1 ended at t=1800s" in ORACLES["campaigns_complete"](late).violations[0]
+
+
+def test_a_late_report_after_the_stuck_reset_does_not_make_a_done_campaign_premature():
+    # SMS 1 handed out at t=60; the stuck reset ended it (a guess) by t=1860, the campaign
+    # was done at t=2400; the phone's late 'sent' came at t=2831 and turned it sent
+    issued = {"kind": "issued", "t": 60.0, "phone": "p", "sms": [{"id": 1, "number": "+420"}]}
+    ack = {"kind": "confirmed", "t": 2831.0, "phone": "p", "sent": [1], "error": []}
+    config = {**CONFIG, "stuck_after": 1800.0}
+    rows = [sms(1, "sent", updated="2026-03-02T07:47:11")]
+    done = [campaign(1, completed="2026-03-02T07:40:00")]
+    evidence = Evidence([config, issued, ack], {"sms": rows, "campaigns": done})
+    assert ORACLES["campaigns_complete"](evidence).passed

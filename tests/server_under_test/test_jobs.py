@@ -84,6 +84,22 @@ def test_at_most_once_sms_ends_as_unconfirmed_and_a_late_sent_still_wins(api, cl
     assert api.get_phone(phone["id"])["sent_today"] == 1
 
 
+def test_reconcile_after_a_long_outage_keeps_the_apps_status_of_an_unconfirmed_sms(api, clock):
+    """The stuck reset's error/sms_unconfirmed is a guess: a restarted app that still holds
+    the SMS's status is told it is stuck, not already confirmed, so it sends the truth
+    (found by hil explore: the app dropped a 'sent' the reset had guessed an error)."""
+    phone = api.phone()
+    sms_id = _picked(api, phone, clock, "at_most_once", minutes=0)
+    clock.advance(timedelta(minutes=31))
+    _run(api, "stuck_reset")
+    answer = api.device(phone["api_key"], "reconcile", {"known_ids": [sms_id]})
+    assert answer["stuck_ids"] == [sms_id] and answer["already_confirmed_ids"] == []
+    api.device(phone["api_key"], "confirm-batch", {"results": [{"id": sms_id, "status": "sent"}]})
+    assert api.sms(sms_id)["state"] == "sent"
+    again = api.device(phone["api_key"], "reconcile", {"known_ids": [sms_id]})
+    assert again["already_confirmed_ids"] == [sms_id] and again["stuck_ids"] == []
+
+
 def test_campaign_sms_default_to_at_most_once(api):
     api.phone()
     campaign = api.admin("POST", "/campaigns", 201, json={"name": "Akce"}).json()
