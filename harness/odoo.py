@@ -139,6 +139,8 @@ class OdooControl:
         self.chunk = chunk
         self.page = page
         self.exposes: frozenset[str] = frozenset(STATE_PARTS)
+        # Queue-only campaigns are paused mass mailings, which this control does not drive.
+        self.queue_only = False
         self._registered = False  # register() made or found the run's phones
         self._reused_phones = False  # one of them existed before the run
         self._uid: int | None = None
@@ -313,6 +315,31 @@ class OdooControl:
         not drive: always ``None``, so a scenario's SMS are sent without a campaign (and a
         forced phone is set on each SMS instead)."""
         return None
+
+    def launch(
+        self,
+        name: str,
+        delivery: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        phone_id: int | None = None,
+        send_now: bool = True,
+        at: float,
+    ) -> Enqueued:
+        """Not supported (``queue_only`` is false): a campaign created with its SMS is a mass
+        mailing queued by ``action_force_create_sms_queue``, which this control does not
+        drive."""
+        raise AdminError(self._no_campaigns("create a campaign with its SMS"))
+
+    def resume(self, campaign_id: int, *, at: float) -> None:
+        """Not supported (``queue_only`` is false): see :meth:`launch`."""
+        raise AdminError(self._no_campaigns("resume a campaign"))
+
+    def _no_campaigns(self, what: str) -> str:
+        return (
+            f"{self._where}: the harness cannot {what} there: Odoo's campaigns are mass "
+            "mailings (mailing.mailing), which the Odoo control does not drive."
+        )
 
     def partners(self, people: Sequence[tuple[str, str, str]], *, at: float) -> list[int]:
         """Create ``res.partner`` contacts, each with its tag as a partner category

@@ -768,6 +768,79 @@ def rejects_bad_input(evidence: Evidence) -> Verdict:
     return found.verdict("rejects_bad_input", bad + good, "probe requests", "mishandled", figures)
 
 
+def _paused_windows(ix: Index) -> dict[str, list[tuple[float, float, str]]]:
+    """Per campaign, the times it was paused for certain: (from, until, how it came to be).
+
+    A campaign created paused with its SMS (queue only) is paused from the moment the
+    harness asked: none of them existed before. One paused later is paused from the
+    server's answer plus CLOCK_SLACK (a hand-out answered just before it can reach the
+    history just after). Either is paused until the harness asked to resume it: a hand-out
+    after that may have come after the resume.
+    """
+    windows: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    open_since: dict[str, tuple[float, str]] = {}
+    for _, event in ix.campaign_states:
+        name = str(event["campaign"])
+        if event["paused"]:
+            if name in open_since:
+                continue
+            if event["created"]:
+                since = float(event["asked"])
+                how = f"created paused (queue only) at {ix.when(since)}"
+            else:
+                since = float(event["t"]) + CLOCK_SLACK
+                how = f"paused at {ix.when(float(event['t']))}"
+            open_since[name] = (since, how)
+        elif name in open_since:
+            since, how = open_since.pop(name)
+            until = float(event["asked"])
+            windows[name].append((since, until, f"{how}, resumed at {ix.when(until)}"))
+    for name, (since, how) in open_since.items():
+        windows[name].append((since, float("inf"), f"{how}, never resumed"))
+    return windows
+
+
+def paused_respected(evidence: Evidence) -> Verdict:
+    """No SMS of a campaign is handed out while the harness holds that campaign paused.
+
+    Judged from the history alone: the ``campaign`` events (the operator's pauses and
+    resumes, a queue-only campaign's creation) and each SMS's campaign in its ``enqueued``
+    event, against the ``issued`` events. Only the time a campaign was paused for certain
+    counts (``_paused_windows``); campaigns the server paused on its own are not judged.
+    """
+    ix = evidence.index
+    found = Findings()
+    windows = _paused_windows(ix)
+    campaign_of = ix.campaign_of
+    checked = 0
+    handed: Counter[str] = Counter()
+    for _, event in ix.issued:
+        t = float(event["t"])
+        for item in event["sms"]:
+            sms_id = int(item["id"])
+            name = campaign_of.get(sms_id)
+            if name not in windows:
+                continue
+            checked += 1
+            for since, until, how in windows[name]:
+                if since <= t < until:
+                    handed[name] += 1
+                    found.add(
+                        f"SMS {sms_id} of campaign {name!r} was handed to {event['phone']} at "
+                        f"{ix.when(t)} while the campaign was paused ({how})",
+                        t,
+                    )
+                    break
+    figures: dict[str, int] = {
+        "paused_campaigns": len(windows),
+        "handed_while_paused": sum(handed.values()),
+    }
+    figures.update({f"while_paused:{name}": n for name, n in sorted(handed.items())})
+    return found.verdict(
+        "paused_respected", checked, "hand-outs of paused campaigns' SMS", "while paused", figures
+    )
+
+
 ORACLES: dict[str, Callable[[Evidence], Verdict]] = {
     "exactly_once": exactly_once,
     "no_loss": no_loss,
@@ -780,11 +853,13 @@ ORACLES: dict[str, Callable[[Evidence], Verdict]] = {
     "inbound_once": inbound_once,
     "filters_respected": filters_respected,
     "rejects_bad_input": rejects_bad_input,
+    "paused_respected": paused_respected,
 }
 
 
 # The parts of the server's final state (harness.control.STATE_PARTS) each oracle reads;
-# the others (limits, stop_respected, rejects_bad_input) judge the history alone.
+# the others (limits, stop_respected, filters_respected, rejects_bad_input,
+# paused_respected) judge the history alone.
 NEEDS: dict[str, tuple[str, ...]] = {
     "exactly_once": ("sms",),
     "no_loss": ("sms",),

@@ -39,6 +39,7 @@ ORACLES = (
     "inbound_once",
     "filters_respected",
     "rejects_bad_input",
+    "paused_respected",
 )
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).
@@ -80,6 +81,11 @@ class Batch:
     # The campaign's forced phone (the campaign wizard's choice), by name: every SMS of the
     # campaign goes to it. Set by the campaign's first batch; None = the server chooses.
     phone: str | None = None
+    # "Queue only": the batch creates its campaign together with these SMS, paused (the
+    # app's campaign/create with send_now false); nothing of it may go out until resumed.
+    queue_only: bool = False
+    # When the operator resumes that campaign (seconds after the start); None = never.
+    resume: float | None = None
 
 
 @dataclass(frozen=True)

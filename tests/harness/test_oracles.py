@@ -181,10 +181,12 @@ def test_a_clean_run_passes_every_oracle_in_order():
         "inbound_once",
         "filters_respected",
         "rejects_bad_input",
+        "paused_respected",
     ]
     failed = [v.summary for v in verdicts if not v.passed]
     assert failed == []
-    unused = ("stop_respected", "filters_respected")  # no STOP, no phone with a filter
+    # no STOP, no phone with a filter, no paused campaign
+    unused = ("stop_respected", "filters_respected", "paused_respected")
     assert all(v.checked > 0 for v in verdicts if v.name not in unused)
     assert verdicts[0].summary == "3 SMS judged, 0 transmitted twice"
 
@@ -199,7 +201,13 @@ def test_an_oracle_needing_state_the_target_does_not_expose_is_not_judged():
     assert all(v.judged and v.passed for n, v in verdicts.items() if n != "inbound_once")
     # a target exposing nothing: only the oracles judging the history alone are judged
     judged = [v.name for v in judge(clean_run(), exposed=()) if v.judged]
-    assert judged == ["limits", "stop_respected", "filters_respected", "rejects_bad_input"]
+    assert judged == [
+        "limits",
+        "stop_respected",
+        "filters_respected",
+        "rejects_bad_input",
+        "paused_respected",
+    ]
     counters = judge(clean_run(), ["counters_consistent"], exposed=())[0]
     assert counters.summary == "not judged: the target exposes no sms state and no phones state"
 

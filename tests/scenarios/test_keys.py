@@ -110,6 +110,8 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("workload", "number_format"): {"number_format": '"spaced"'},
     ("workload", "partner_tags"): {"partner_tags": '["Praha"]'},
     ("workload", "phone"): {"phone": '"phone-02"', "campaign": '"c"'},
+    ("workload", "queue_only"): {"queue_only": "true", "campaign": '"c"'},
+    ("workload", "resume"): {"queue_only": "true", "campaign": '"c"', "resume": '"1h"'},
     ("faults", "phones"): {"phones": '["phone-02"]'},
     ("faults", "kind"): {"kind": '"reboot"'},
     ("faults", "at"): {"at": '"11m"'},
