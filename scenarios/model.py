@@ -44,7 +44,7 @@ ORACLES = (
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).
 DEFECTS = (
-    *("B1", "B2", "B3", "B7", "B8", "B10", "B11", "B18", "B21", "B22", "S1"),
+    *("B1", "B2", "B3", "B7", "B8", "B9", "B10", "B11", "B18", "B21", "B22", "S1"),
     *(f"C{n}" for n in range(1, 13)),
 )
 

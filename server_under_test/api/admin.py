@@ -320,7 +320,13 @@ def launch_campaign(
     new = launch.NewCampaign(
         payload.name, payload.forced_phone_id, payload.delivery, payload.send_now
     )
-    made = launch.launch(gw.transaction, gw.ctx, new, items)
+    made = launch.launch(
+        gw.transaction,
+        gw.ctx,
+        new,
+        items,
+        wake=lambda ids: wakeups.wake_phones(gw.db, gw.wakeups, ids),
+    )
     with gw.reading() as conn:
         made_campaign = _campaign(conn, made.campaign_id)
     if payload.send_now:

@@ -8,7 +8,19 @@ a queue-only campaign exists, for any poll, before the campaign is paused, and
 (``PATCH /admin/campaigns/{id}`` with ``paused: false``) wakes the phones holding its
 queued SMS (:func:`holding_phones`): they were given nothing to send when it was created.
 
-Unlike the other services this one owns its transactions (it is given a factory of them).
+Defect switch B9 reproduces the reference's order instead (reference-system.md §6 B9):
+``campaign/create`` creates the mailing unpaused, ``action_force_create_sms_queue`` makes
+its SMS and assigns them through ``_send``, which commits after every SMS
+(``S/models/sms_sms.py:260-261``) and wakes the phones by FCM after its loop (``:279-286``),
+and only then does ``send_now = false`` write ``paused`` (``S/controllers/gateway_api.py:
+1089-1095``; the wizard ``S/wizard/sms_campaign_wizard.py:215-219``, the scheduler's
+``send_paused`` ``SCH/models/campaign_schedule.py:374-378``). Here the campaign is committed
+unpaused, its SMS are assigned and committed ``B9_CHUNK`` at a time, the phones given SMS
+are woken, and then the campaign is paused: a phone polling in between is handed SMS of a
+campaign nobody meant to send.
+
+Unlike the other services this one owns its transactions (it is given a factory of them),
+because B9 needs commits in the middle of one call.
 """
 
 from __future__ import annotations
@@ -17,14 +29,19 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from ..storage.tables import campaign, sms
 from . import queue
 from .context import Context
 from .phones import QUEUED, get_phone
 
-__all__ = ["Launched", "NewCampaign", "create_campaign", "holding_phones", "launch"]
+__all__ = ["B9_CHUNK", "Launched", "NewCampaign", "create_campaign", "holding_phones", "launch"]
+
+# SMS per commit under B9. The reference commits after every SMS; a few at a time keeps a
+# large queue-only campaign's creation window open for seconds on PostgreSQL without
+# making the switch's runs crawl.
+B9_CHUNK = 10
 
 Transaction = Callable[[], AbstractContextManager[Connection]]
 
@@ -81,15 +98,19 @@ def launch(
     new: NewCampaign,
     items: Sequence[queue.OutgoingSms],
     *,
+    wake: Callable[[set[int]], object],
     stored: Callable[[int], object] | None = None,
 ) -> Launched:
     """Create the campaign and enqueue ``items`` as its SMS (their ``campaign_id`` is
     replaced by the new campaign's).
 
-    The caller wakes the phones given SMS of a campaign that sends now, after answering.
-    ``stored`` is called with the campaign's id after each commit that stored SMS of it (a
-    test interleaves a poll there).
+    The caller wakes the phones given SMS of a campaign that sends now, after answering;
+    ``wake`` is used only under B9, which wakes them before pausing. ``stored`` is called
+    with the campaign's id after each commit that stored SMS of it (a test interleaves a
+    poll there).
     """
+    if ctx.settings.defect("B9") and not new.send_now:
+        return _launch_b9(transaction, ctx, new, items, wake, stored)
     with transaction() as conn:
         campaign_id = create_campaign(
             conn,
@@ -105,8 +126,50 @@ def launch(
     return Launched(campaign_id, result)
 
 
+def _launch_b9(
+    transaction: Transaction,
+    ctx: Context,
+    new: NewCampaign,
+    items: Sequence[queue.OutgoingSms],
+    wake: Callable[[set[int]], object],
+    stored: Callable[[int], object] | None,
+) -> Launched:
+    """The reference's order: unpaused, SMS assigned and committed a few at a time, phones
+    woken, and only then paused."""
+    with transaction() as conn:
+        campaign_id = create_campaign(
+            conn,
+            ctx,
+            name=new.name,
+            forced_phone_id=new.forced_phone_id,
+            delivery=new.delivery,
+            paused=False,
+        )
+    mine = _of(campaign_id, items)
+    result = queue.EnqueueResult()
+    for first in range(0, len(mine), B9_CHUNK):
+        with transaction() as conn:
+            part = queue.enqueue(conn, ctx, mine[first : first + B9_CHUNK])
+        _merge(result, part, first)
+        if stored is not None:
+            stored(campaign_id)
+    wake(result.phones)
+    with transaction() as conn:
+        conn.execute(update(campaign).where(campaign.c.id == campaign_id).values(paused=True))
+    return Launched(campaign_id, result)
+
+
 def _of(campaign_id: int, items: Sequence[queue.OutgoingSms]) -> list[queue.OutgoingSms]:
     return [replace(item, campaign_id=campaign_id) for item in items]
+
+
+def _merge(into: queue.EnqueueResult, part: queue.EnqueueResult, offset: int) -> None:
+    """Add the result of items ``offset``.. to the result of the items before them."""
+    into.ids.extend(part.ids)
+    into.states.update(part.states)
+    into.failures.update(part.failures)
+    into.errors.extend(replace(e, index=e.index + offset) for e in part.errors)
+    into.phones.update(part.phones)
 
 
 def holding_phones(conn: Connection, campaign_id: int) -> set[int]:

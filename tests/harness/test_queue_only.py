@@ -1,6 +1,6 @@
 """Queue-only campaigns end to end: created paused with their SMS, resumed by the operator,
 recorded in the history (``campaign`` events) and judged by paused_respected; refused on a
-target that cannot."""
+target that cannot; and the served catalogue scenario ``queue-only``, which catches B9."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 
 from harness.cli import main
 from harness.runner import run_scenario
-from scenarios import loads
+from scenarios import load, loads
+from scenarios.model import Served
+from tests.harness.test_poll_storm import _selftest_databases
 from tests.support.odoo_double import OdooDouble, serve
 
 QUEUE_ONLY = """
@@ -98,3 +100,39 @@ def test_a_queue_only_scenario_is_refused_on_odoo_before_anything_is_made(
     assert f"{scenario}: workload[0] creates campaign 'spring' queue-only" in err
     assert "Odoo's campaigns are mass mailings, which the harness does not drive" in err
     assert [c for c in double.calls if c.model_method == "create"] == []  # not even phones
+
+
+def test_the_catalogue_queue_only_is_served_and_claims_b9() -> None:
+    scenario = load("queue-only")
+    assert scenario.served == Served(workers=2, time_scale=30.0)
+    assert dict(scenario.expect.catches) == {"B9": ("paused_respected",)}
+    (batch,) = scenario.workload
+    assert (batch.queue_only, batch.count, batch.at, batch.resume) == (True, 3000, 120.0, 1200.0)
+    assert scenario.world.fcm.enabled and "fcm_wake" in scenario.expect.hit
+    assert {phone.app.name for phone in scenario.world.phones} == {"1.7.1"}
+
+
+@pytest.mark.pg
+def test_queue_only_is_green_served_and_catches_b9(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _selftest_databases(pg_url)
+    code, out, err = _hil(
+        capsys,
+        *("selftest", "--scenario", "queue-only", "--pg", pg_url),
+        *("--workers", "1", "--out", str(tmp_path)),
+    )
+    assert code == 0, out + err
+    saved = json.loads((tmp_path / "selftest.json").read_text())
+    by = {(o["probe"]["defect"] or "clean"): o for o in saved["outcomes"]}
+    assert by["clean"]["status"] == "clean" and by["clean"]["failed"] == []
+    assert by["B9"]["status"] == "caught" and by["B9"]["failed"] == ["paused_respected"]
+    assert "of campaign 'autumn' was handed to phone-" in by["B9"]["detail"]
+    assert (
+        "while the campaign was paused (created paused (queue only) at t=120s"
+        in (by["B9"]["detail"])
+    )
+    clean = json.loads((tmp_path / "clean--queue-only" / "verdicts.json").read_text())
+    paused = next(v for v in clean["verdicts"] if v["name"] == "paused_respected")
+    assert paused["checked"] == 3000  # every SMS went out, after the resume
+    assert _selftest_databases(pg_url) == before

@@ -70,6 +70,7 @@ def test_the_catalogue_holds_exactly_these_scenarios():
         "month-boundary",
         "partner-filters",
         "poll-storm",
+        "queue-only",
         "rate-limit",
         "restart-in-flight",
         "segments-at-limit",
