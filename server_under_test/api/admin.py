@@ -216,14 +216,14 @@ def create_campaign(gw: GatewayDep, payload: CampaignCreate) -> CampaignPublic:
         return _campaign(conn, new_id)
 
 
-@router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
+@router.get("/campaigns/{campaign_id:int}", response_model=CampaignPublic)
 def get_campaign(gw: GatewayDep, campaign_id: Id) -> CampaignPublic:
     """One campaign with its SMS counts by state."""
     with gw.transaction() as conn:
         return _campaign(conn, campaign_id)
 
 
-@router.patch("/campaigns/{campaign_id}", response_model=CampaignPublic)
+@router.patch("/campaigns/{campaign_id:int}", response_model=CampaignPublic)
 def update_campaign(
     gw: GatewayDep, campaign_id: Id, payload: CampaignUpdate, tasks: BackgroundTasks
 ) -> CampaignPublic:
