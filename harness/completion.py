@@ -1,5 +1,6 @@
-"""The ``campaigns_complete`` oracle: at the end of a run, a campaign is ``done`` exactly
-when every SMS of it is final.
+"""The campaign oracles. ``campaigns_complete``: at the end of a run, a campaign is ``done``
+exactly when every SMS of it is final. ``paused_respected``: no SMS of a campaign is handed
+out while the operator holds it paused (a queue-only campaign, B9).
 
 It reads the server's campaigns (the ``campaigns`` part of the final state: the campaigns
 the run created) against their SMS (the ``sms`` part). A campaign whose SMS are all final
@@ -13,11 +14,11 @@ the other oracles.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from .evidence import CLOCK_SLACK, TERMINAL, Event, Evidence, Findings, Index, Verdict, listed
 
-__all__ = ["campaigns_complete"]
+__all__ = ["campaigns_complete", "paused_respected"]
 
 
 def _ended_at(ix: Index, row: Event) -> tuple[str, float | None]:
@@ -47,11 +48,15 @@ def _premature(ix: Index, campaign: Event, rows: list[Event]) -> tuple[str, floa
             continue
         sms_id = int(row["id"])
         ack = ix.first_ack.get(sms_id)
-        t = ack[1] if ack is not None else ix.run_time(row.get("updated_at"))
         issues = ix.issues_by_sms.get(sms_id)
-        if ack is not None and issues:
+        t: float | None
+        if ack is None:
+            t = ix.run_time(row.get("updated_at"))
+        elif issues:
             # the stuck reset may have ended it (a guess) before the phone's late report
-            t = min(t, float(issues[-1][1]["t"]) + stuck_after)
+            t = min(ack[1], float(issues[-1][1]["t"]) + stuck_after)
+        else:
+            t = ack[1]
         if t is not None:
             ends.append((t, sms_id))
     if not ends:
@@ -109,4 +114,77 @@ def campaigns_complete(evidence: Evidence) -> Verdict:
     checked = done + sending
     return found.verdict(
         "campaigns_complete", checked, "campaigns with SMS", "in the wrong state", figures
+    )
+
+
+def _paused_windows(ix: Index) -> dict[str, list[tuple[float, float, str]]]:
+    """Per campaign, the times it was paused for certain: (from, until, how it came to be).
+
+    A campaign created paused with its SMS (queue only) is paused from the moment the
+    harness asked: none of them existed before. One paused later is paused from the
+    server's answer plus CLOCK_SLACK (a hand-out answered just before it can reach the
+    history just after). Either is paused until the harness asked to resume it: a hand-out
+    after that may have come after the resume.
+    """
+    windows: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    open_since: dict[str, tuple[float, str]] = {}
+    for _, event in ix.campaign_states:
+        name = str(event["campaign"])
+        if event["paused"]:
+            if name in open_since:
+                continue
+            if event["created"]:
+                since = float(event["asked"])
+                how = f"created paused (queue only) at {ix.when(since)}"
+            else:
+                since = float(event["t"]) + CLOCK_SLACK
+                how = f"paused at {ix.when(float(event['t']))}"
+            open_since[name] = (since, how)
+        elif name in open_since:
+            since, how = open_since.pop(name)
+            until = float(event["asked"])
+            windows[name].append((since, until, f"{how}, resumed at {ix.when(until)}"))
+    for name, (since, how) in open_since.items():
+        windows[name].append((since, float("inf"), f"{how}, never resumed"))
+    return windows
+
+
+def paused_respected(evidence: Evidence) -> Verdict:
+    """No SMS of a campaign is handed out while the harness holds that campaign paused.
+
+    Judged from the history alone: the ``campaign`` events (the operator's pauses and
+    resumes, a queue-only campaign's creation) and each SMS's campaign in its ``enqueued``
+    event, against the ``issued`` events. Only the time a campaign was paused for certain
+    counts (``_paused_windows``); campaigns the server paused on its own are not judged.
+    """
+    ix = evidence.index
+    found = Findings()
+    windows = _paused_windows(ix)
+    campaign_of = ix.campaign_of
+    checked = 0
+    handed: Counter[str] = Counter()
+    for _, event in ix.issued:
+        t = float(event["t"])
+        for item in event["sms"]:
+            sms_id = int(item["id"])
+            name = campaign_of.get(sms_id)
+            if name not in windows:
+                continue
+            checked += 1
+            for since, until, how in windows[name]:
+                if since <= t < until:
+                    handed[name] += 1
+                    found.add(
+                        f"SMS {sms_id} of campaign {name!r} was handed to {event['phone']} at "
+                        f"{ix.when(t)} while the campaign was paused ({how})",
+                        t,
+                    )
+                    break
+    figures: dict[str, int] = {
+        "paused_campaigns": len(windows),
+        "handed_while_paused": sum(handed.values()),
+    }
+    figures.update({f"while_paused:{name}": n for name, n in sorted(handed.items())})
+    return found.verdict(
+        "paused_respected", checked, "hand-outs of paused campaigns' SMS", "while paused", figures
     )

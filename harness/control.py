@@ -10,7 +10,9 @@ an Odoo with the reference ``sms_gateway`` module.
 A control tells which parts of the final state it can read (``exposes``); an oracle that needs
 a part the target does not expose is reported as not judged, never as passed. It also tells
 which of a scenario's operator actions (``scenarios.ACTIONS``) it can perform (``actions``);
-one it cannot raises :class:`Unsupported`, and the run refuses such a scenario as bad input.
+one it cannot raises :class:`Unsupported`, and the run refuses such a scenario as bad input; and
+whether it can create a campaign paused together with its SMS and resume it later
+(``queue_only``): the run refuses a scenario with a queue-only batch on a target that cannot.
 
 ``at`` is the run's time in seconds: an in-process server's manual clock is set to it before
 the call; a target on its own clock ignores it.
@@ -70,10 +72,12 @@ class PhoneKey:
 @dataclass(frozen=True)
 class Enqueued:
     """What the target made of one enqueue call: an id per message (``None``: refused, e.g.
-    a blacklisted number) and how many SMS ended in each state."""
+    a blacklisted number) and how many SMS ended in each state; for a launch, the campaign
+    it created."""
 
     ids: list[int | None]
     states: dict[str, int] = field(default_factory=dict)
+    campaign_id: int | None = None
 
 
 def partner_filter(serves: Sequence[str]) -> str | None:
@@ -89,6 +93,7 @@ class Control(Protocol):
 
     exposes: frozenset[str]  # a subset of STATE_PARTS
     actions: frozenset[str]  # the scenario actions (scenarios.ACTIONS) it performs
+    queue_only: bool  # it can launch a campaign paused with its SMS, and resume it
 
     def register(self, phones: Sequence[PhoneSpec], *, at: float) -> dict[str, PhoneKey]:
         """Create the phones (or look them up) and return their keys, by phone name."""
@@ -114,6 +119,25 @@ class Control(Protocol):
         """Put the campaign's queued SMS on phone ``phone_id`` (``None``: every online phone),
         each phone's SIMs sharing them as ``sims`` says (``"auto"``, ``"split"``); return how
         many moved. :class:`Unsupported` where the target has no such action."""
+        ...
+
+    def launch(
+        self,
+        name: str,
+        delivery: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        phone_id: int | None = None,
+        send_now: bool = True,
+        at: float,
+    ) -> Enqueued:
+        """Create a campaign together with its SMS (items as :meth:`enqueue` takes, without
+        ``campaign_id``), forced on ``phone_id`` if given; ``send_now`` false creates it
+        paused ("Queue only"). Only where ``queue_only`` says so."""
+        ...
+
+    def resume(self, campaign_id: int, *, at: float) -> None:
+        """Resume a paused campaign. Only where ``queue_only`` says so."""
         ...
 
     def pending(self, *, at: float) -> int | None:
@@ -149,6 +173,7 @@ class AdminControl:
         self._campaign_ids: list[int] = []
         self.exposes = frozenset(p for p in STATE_PARTS if p != "phones")
         self.actions = frozenset({"reassign"})
+        self.queue_only = True
 
     def call(self, method: str, path: str, *, at: float, expect: int = 200, **kw: Any) -> Any:
         """An admin call; a status other than ``expect`` raises :class:`AdminError`."""
@@ -223,6 +248,43 @@ class AdminControl:
             body["phone_id"] = phone_id
         answer = self.call("POST", f"/campaigns/{campaign_id}/reassign", at=at, json=body)
         return int(answer.json()["reassigned"])
+
+    def launch(
+        self,
+        name: str,
+        delivery: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        phone_id: int | None = None,
+        send_now: bool = True,
+        at: float,
+    ) -> Enqueued:
+        """``POST /admin/campaigns/launch`` with the first MAX_ENQUEUE messages; the rest
+        join the campaign through ``POST /admin/sms`` (paused, they wait as well)."""
+        body: dict[str, Any] = {
+            "name": name,
+            "delivery": delivery,
+            "send_now": send_now,
+            "messages": [dict(m) for m in messages[:MAX_ENQUEUE]],
+        }
+        if phone_id is not None:
+            body["forced_phone_id"] = phone_id
+        answer = self.call("POST", "/campaigns/launch", at=at, expect=201, json=body).json()
+        campaign_id = int(answer["campaign"]["id"])
+        ids: list[int | None] = list(answer["ids"])
+        self._sms_ids.update(i for i in ids if i is not None)
+        states = dict(answer["states"])
+        rest = [{**m, "campaign_id": campaign_id} for m in messages[MAX_ENQUEUE:]]
+        if rest:
+            more = self.enqueue(rest, at=at)
+            ids += more.ids
+            for state, count in more.states.items():
+                states[state] = states.get(state, 0) + count
+        return Enqueued(ids, states, campaign_id)
+
+    def resume(self, campaign_id: int, *, at: float) -> None:
+        """``PATCH /admin/campaigns/{id}`` with ``paused: false``."""
+        self.call("PATCH", f"/campaigns/{campaign_id}", at=at, json={"paused": False})
 
     def pending(self, *, at: float) -> int | None:
         counters = self.call("GET", "/counters", at=at).json()

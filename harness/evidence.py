@@ -144,6 +144,7 @@ class Index:
         "app_final",
         "fault",
         "persona",
+        "campaign",
     )
 
     def __init__(self, evidence: Evidence) -> None:
@@ -174,6 +175,7 @@ class Index:
         self.acks = buckets["inbound_ack"]
         self.app_finals = buckets["app_final"]
         self.personas = buckets["persona"]
+        self.campaign_states = buckets["campaign"]
         self.reboots: dict[str, list[float]] = defaultdict(list)
         for _, event in buckets["fault"]:
             if event.get("fault") == "reboot":
@@ -242,6 +244,16 @@ class Index:
             int(sms_id): tag
             for _, event in self.enqueued
             for sms_id, tag in zip(event.get("ids", ()), event.get("tags", ()), strict=False)
+        }
+
+    @cached_property
+    def campaign_of(self) -> dict[int, str]:
+        """The campaign (its name in the scenario) of each SMS enqueued with one."""
+        return {
+            int(sms_id): str(event["campaign"])
+            for _, event in self.enqueued
+            if event.get("campaign") is not None
+            for sms_id in event["ids"]
         }
 
     def serves(self, phone: str, sms_id: int) -> bool:

@@ -143,6 +143,8 @@ class OdooControl:
         self.page = page
         self.exposes: frozenset[str] = frozenset(p for p in STATE_PARTS if p in MODEL_OF_PART)
         self.actions: frozenset[str] = frozenset()  # see reassign()
+        # Queue-only campaigns are paused mass mailings, which this control does not drive.
+        self.queue_only = False
         self._registered = False  # register() made or found the run's phones
         self._reused_phones = False  # one of them existed before the run
         self._uid: int | None = None
@@ -333,6 +335,31 @@ class OdooControl:
             "campaign/assign-sim and the campaign wizard, which its external API does not "
             "reach. Run the scenario against this project's server (in process, --serve, or "
             "--target URL --admin-token)."
+        )
+
+    def launch(
+        self,
+        name: str,
+        delivery: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        phone_id: int | None = None,
+        send_now: bool = True,
+        at: float,
+    ) -> Enqueued:
+        """Not supported (``queue_only`` is false): a campaign created with its SMS is a mass
+        mailing queued by ``action_force_create_sms_queue``, which this control does not
+        drive."""
+        raise AdminError(self._no_campaigns("create a campaign with its SMS"))
+
+    def resume(self, campaign_id: int, *, at: float) -> None:
+        """Not supported (``queue_only`` is false): see :meth:`launch`."""
+        raise AdminError(self._no_campaigns("resume a campaign"))
+
+    def _no_campaigns(self, what: str) -> str:
+        return (
+            f"{self._where}: the harness cannot {what} there: Odoo's campaigns are mass "
+            "mailings (mailing.mailing), which the Odoo control does not drive."
         )
 
     def partners(self, people: Sequence[tuple[str, str, str]], *, at: float) -> list[int]:

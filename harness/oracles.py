@@ -20,7 +20,7 @@ from functools import partial
 from itertools import pairwise
 from typing import Any
 
-from .completion import campaigns_complete
+from .completion import campaigns_complete, paused_respected
 from .conformance import rejects_bad_input
 from .evidence import (
     CLOCK_SLACK,
@@ -548,11 +548,13 @@ ORACLES: dict[str, Callable[[Evidence], Verdict]] = {
     "filters_respected": filters_respected,
     "rejects_bad_input": rejects_bad_input,
     "campaigns_complete": campaigns_complete,
+    "paused_respected": paused_respected,
 }
 
 
 # The parts of the server's final state (harness.control.STATE_PARTS) each oracle reads;
-# the others (limits, stop_respected, rejects_bad_input) judge the history alone.
+# the others (limits, stop_respected, filters_respected, rejects_bad_input,
+# paused_respected) judge the history alone.
 NEEDS: dict[str, tuple[str, ...]] = {
     "exactly_once": ("sms",),
     "no_loss": ("sms",),

@@ -6,9 +6,12 @@ the harness fires the server's periodic jobs at their virtual times; or ``hil se
 as a process, or a remote URL, in real time (the phones on a wall-clock environment, the
 server's own scheduler firing its jobs). The run seeds the phones, enqueues the
 scenario's batches and performs its operator actions (``[[actions]]``: re-assign a
-campaign) through the target's control side; a target whose control cannot perform an
-action the scenario asks for is refused before anything is queued (``RunInputError``).
-The run ends when every SMS is final and every phone has nothing left to report
+campaign) through the target's control side; a queue-only batch creates its campaign paused
+together with its SMS, and the operator resumes it at the batch's ``resume`` time. A target
+whose control cannot perform an action or a queue-only batch the scenario asks for is
+refused before anything is queued (``RunInputError``). In real time the queue-only calls
+run off the simulation's thread, so the phones keep polling while a large campaign is being
+created. The run ends when every SMS is final and every phone has nothing left to report
 (``drain``), or at ``max_duration``, or when the caller's ``interrupt`` says so (Ctrl-C):
 then the history so far and a ``verdicts.json`` that says when are written, and nothing is
 judged.
@@ -21,8 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -34,14 +39,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 
 from scenarios import Action, Batch, Scenario
-from simulator import EnqueuedBatch, History, JobRan, Reassigned, RequestFailed, RunConfig
+from simulator import (
+    CampaignState,
+    EnqueuedBatch,
+    History,
+    JobRan,
+    Reassigned,
+    RequestFailed,
+    RunConfig,
+)
 from simulator.android import cap_in_force
 from simulator.config import FAULT_WAIT_LIMIT, PhoneSpec
 from simulator.port import Reply
 from simulator.realtime import WallClockEnvironment
 from simulator.world import World
 
-from .control import AdminError, PhoneKey, Unsupported
+from .control import AdminError, Enqueued, PhoneKey, Unsupported
 from .errors import RunError, RunInputError, TargetError
 from .folder import OWNED_FILES, database_url, masked_url, one_line, prepare_out, write_jsonl
 from .hits import count_hits
@@ -171,6 +184,7 @@ class _Run:
         self.database = self.target.database  # the URL the server used, fit to print
         self.tz = ZoneInfo(scenario.timezone)
         self._check_actions()
+        self._check_queue_only()
         self.keys = self.target.keys or self._register()
         self.phone_ids = {name: key.server_id for name, key in self.keys.items()}
         api_keys = {name: key.api_key for name, key in self.keys.items()}
@@ -304,6 +318,22 @@ class _Run:
                     "server (in process, --serve, or --target URL --admin-token)."
                 )
 
+    def _check_queue_only(self) -> None:
+        """Refuse, before anything is queued, queue-only batches the target cannot launch."""
+        if self.target.control.queue_only:
+            return
+        for index, batch in enumerate(self.scenario.workload):
+            if batch.queue_only:
+                where = self.scenario.path or self.scenario.name
+                mode = self.target.describe.get("mode", self.target.kind)
+                raise RunInputError(
+                    f"{where}: workload[{index}] creates campaign {batch.campaign!r} queue-only "
+                    f"(paused, to be resumed), which the target ({mode}) cannot do: Odoo's "
+                    "campaigns are mass mailings, which the harness does not drive. Run it "
+                    "against this project's server (in process, --serve, or --target URL "
+                    "--admin-token)."
+                )
+
     def _register(self) -> dict[str, PhoneKey]:
         try:
             return self.target.control.register(self.scenario.world.phones, at=0.0)
@@ -357,18 +387,19 @@ class _Run:
             if at > env.now:
                 yield env.timeout(at - env.now)
             if step == 0:
-                self._enqueue(index, workload[index])
+                yield from self._enqueue(index, workload[index])
             elif actions[index].during == "sending":  # waits on its own: batches go on
                 env.process(self._act_when_sending(index, actions[index]))
             else:
                 self._act(index, actions[index])
 
-    def _enqueue(self, index: int, batch: Batch) -> None:
-        """Enqueue one workload batch and record it."""
+    def _enqueue(self, index: int, batch: Batch) -> Generator[Any, Any, None]:
+        """Enqueue one workload batch (a queue-only one through :meth:`_launch`) and record
+        it."""
         now = self.world.env.now
         campaign_id = None
         forced = self.phone_ids[batch.phone] if batch.phone is not None else None
-        if batch.campaign is not None:
+        if batch.campaign is not None and not batch.queue_only:
             if batch.campaign not in self.campaigns:
                 self.campaigns[batch.campaign] = self.target.control.campaign(
                     batch.campaign, batch.delivery, phone_id=forced, at=now
@@ -395,12 +426,16 @@ class _Run:
                 item["sim_number"] = sims[i % len(sims)]
             if campaign_id is not None:
                 item["campaign_id"] = campaign_id
-            elif forced is not None:  # a target without campaigns: force each SMS
+            elif forced is not None and not batch.queue_only:  # no campaigns: on each SMS
                 item["phone_id"] = forced
             if tags:
                 item["partner_id"] = self.partner_ids[person.number][0]
             messages.append(item)
-        made = self.target.control.enqueue(messages, at=now)
+        if batch.queue_only:
+            made = yield from self._launch(batch, messages, forced)
+            now = self.world.env.now  # in real time the call took a while
+        else:
+            made = self.target.control.enqueue(messages, at=now)
         answered, states = made.ids, made.states
         ids = [i for i in answered if i is not None]
         self.enqueued += len(ids)
@@ -416,6 +451,7 @@ class _Run:
                 tags=[t for t, i in zip(tags, answered, strict=True) if i is not None]
                 if tags
                 else [],
+                campaign=batch.campaign,
             )
         )
         self.batches_done += 1
@@ -459,6 +495,68 @@ class _Run:
         while not self.flight.among(ids) and env.now < give_up:
             yield env.timeout(0.5)
         self._act(index, action)
+
+    def _launch(
+        self, batch: Batch, messages: list[dict[str, Any]], forced: int | None
+    ) -> Generator[Any, Any, Enqueued]:
+        """A queue-only batch: its campaign created paused together with its SMS, recorded,
+        and a process that resumes it at the batch's ``resume`` time."""
+        env, control = self.world.env, self.target.control
+        assert batch.campaign is not None  # the reader demands one
+        asked = env.now
+        made: Enqueued = yield from self._off_loop(
+            functools.partial(
+                control.launch,
+                batch.campaign,
+                batch.delivery,
+                messages,
+                phone_id=forced,
+                send_now=False,
+                at=asked,
+            )
+        )
+        self.campaigns[batch.campaign] = made.campaign_id
+        self.history.emit(
+            CampaignState(
+                t=env.now, campaign=batch.campaign, paused=True, asked=asked, created=True
+            )
+        )
+        if batch.resume is not None and made.campaign_id is not None:
+            env.process(self._resume(batch.campaign, made.campaign_id, batch.resume))
+        return made
+
+    def _resume(self, name: str, campaign_id: int, at: float) -> Generator[Any, Any, None]:
+        """The operator resumes a queue-only campaign."""
+        env = self.world.env
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        asked = env.now
+        yield from self._off_loop(
+            functools.partial(self.target.control.resume, campaign_id, at=asked)
+        )
+        self.history.emit(
+            CampaignState(t=env.now, campaign=name, paused=False, asked=asked, created=False)
+        )
+
+    def _off_loop(self, call: Callable[[], Any]) -> Generator[Any, Any, Any]:
+        """A control call, at once in virtual time. In real time it runs on a thread of its
+        own while the workload waits for its answer and the phones go on polling: a long
+        call (a large campaign being created) is just when a poll can meet it half done."""
+        env = self.world.env
+        if not isinstance(env, WallClockEnvironment):
+            return call()
+        done = env.event()
+
+        def work() -> None:
+            try:
+                value = call()
+            except Exception as exc:  # raised in the workload, where the run sees it
+                env.post(functools.partial(done.fail, exc))
+            else:
+                env.post(functools.partial(done.succeed, value))
+
+        threading.Thread(target=work, name="hil-control", daemon=True).start()
+        return (yield done)
 
     def _partners(self, batch: Batch, people: Sequence[Recipient]) -> list[str]:
         """With ``partner_tags``, the tag of each recipient's partner, importing those not

@@ -43,11 +43,13 @@ ORACLES = (
     "filters_respected",
     "rejects_bad_input",
     "campaigns_complete",
+    "paused_respected",
 )
 
 # The server's defect switches a scenario may turn on (server_under_test.settings).
 DEFECTS = (
-    *("B1", "B2", "B3", "B4", "B7", "B8", "B10", "B11", "B17", "B18", "B21", "B22", "B25", "S1"),
+    *("B1", "B2", "B3", "B4", "B7", "B8", "B9", "B10", "B11", "B17", "B18", "B21", "B22", "B25"),
+    "S1",
     *(f"C{n}" for n in range(1, 13)),
 )
 
@@ -93,6 +95,11 @@ class Batch:
     # The campaign's forced phone (the campaign wizard's choice), by name: every SMS of the
     # campaign goes to it. Set by the campaign's first batch; None = the server chooses.
     phone: str | None = None
+    # "Queue only": the batch creates its campaign together with these SMS, paused (the
+    # app's campaign/create with send_now false); nothing of it may go out until resumed.
+    queue_only: bool = False
+    # When the operator resumes that campaign (seconds after the start); None = never.
+    resume: float | None = None
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ here, the world tables in ``fleet``; every problem collected.
 The tables and their keys are documented in ``scenarios/README.md``. The reader checks each
 value where it is read (type, range, allowed names), then the rules that span tables (a fault
 names phones of the fleet, a batch comes before ``max_duration``, the batches of one campaign
-share its delivery, an action names a campaign a batch created by then, an expected hit can
-happen in the world described). Nothing is built
-until the whole file has been read, and a file with any problem raises one ``ScenarioError``
-listing all of them.
+share its delivery, an action names a campaign a batch created by then, only a campaign's
+first batch creates it queue-only, an expected hit can happen in the world described). Nothing
+is built until the whole file has been read, and a file with any problem raises one
+``ScenarioError`` listing all of them.
 """
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ KEYS: dict[str, tuple[str, ...]] = {
         "recipients",
         "partner_tags",
         "phone",
+        "queue_only",
+        "resume",
     ),
     "actions": ("at", *ACTIONS, "phone", "sims", "during"),
     "expect": ("oracles", "fail", "hit", "stuck_after", "catches"),
@@ -325,6 +327,7 @@ class _Reader:
                         "batches of one campaign share its delivery",
                     )
             phone = self.campaign_phone(table, loc, campaign, phones, forced)
+            queue_only, resume = self.queue_only(table, loc, at, campaign, batches)
             sims = c.get(table, loc, "sims", choice(SIM_CHOICES), "auto")
             tags = c.names(table, loc, "partner_tags", text, ())
             if sims == "split" and tags:
@@ -351,6 +354,8 @@ class _Reader:
                     ),
                     partner_tags=tags,
                     phone=phone,
+                    queue_only=queue_only,
+                    resume=resume,
                 )
             )
         return tuple(batches)
@@ -410,6 +415,43 @@ class _Reader:
                 Action(at=at, kind=kind, campaign=campaign, phone=phone, sims=sims, during=during)
             )
         return tuple(actions)
+
+    def queue_only(
+        self, table: Table, loc: Location, at: float, campaign: str | None, batches: list[Batch]
+    ) -> tuple[bool, float | None]:
+        """``queue_only = true``: the batch creates its campaign paused; ``resume``: when the
+        operator resumes it. Only a campaign's first batch creates it."""
+        c = self.c
+        queue_only = c.get(table, loc, "queue_only", boolean, False)
+        resume = c.get(table, loc, "resume", parse_duration, None)
+        if queue_only and campaign is None:
+            c.report(
+                (*loc, "queue_only"),
+                "needs a campaign: a queue-only batch creates its campaign, paused, with its SMS",
+            )
+        elif queue_only:
+            earlier = [i for i, b in enumerate(batches) if b.campaign == campaign]
+            if earlier:
+                c.report(
+                    (*loc, "queue_only"),
+                    f"campaign {campaign!r} already exists (workload[{earlier[0]}] creates it); "
+                    "only a campaign's first batch can create it queue-only",
+                )
+        if resume is None:
+            return queue_only, None
+        if not queue_only:
+            c.report(
+                (*loc, "resume"),
+                "needs queue_only = true: only a campaign the batch creates paused is resumed",
+            )
+        elif resume <= at:
+            c.report(
+                (*loc, "resume"),
+                f"({format_duration(resume)}) must come after the batch that creates the "
+                f"campaign paused (at = {format_duration(at)})",
+            )
+        c.before((*loc, "resume"), resume, self.max_duration, "the campaign would never resume")
+        return queue_only, resume
 
     def campaign_phone(
         self,

@@ -20,6 +20,8 @@ KNOWN_DEFECTS: dict[str, str] = {
     "within 10 minutes (any phone) or, in an inbox scan, ever (this phone) is dropped, even "
     "when a device time tells the two apart",
     "B8": "a STOP does not cancel SMS already queued for that number",
+    "B9": "a queue-only campaign (send_now false) is created unpaused, its SMS committed and "
+    "their phones woken, and only then paused: a poll in between is handed its SMS",
     "B10": "STOP is a substring match ('nonstop' blacklists the sender)",
     "B11": "counters move on every 'sent' confirm after an 'error', and 'error' downgrades 'sent'",
     "B17": "a campaign counts as done once none of its SMS waits to be handed out (the "

@@ -4,8 +4,8 @@ A run's history is one event per thing that happened, in virtual-time order. Eac
 class names its ``kind`` and its fields in the order they are written; an event becomes a
 JSON line ``{"t": ..., "kind": ..., <fields>}`` through :meth:`Event.to_dict` and comes
 back through :func:`decode`. :data:`EVENT_TYPES` is the one list of kinds: the
-simulator's, and the four the harness writes (``config``, ``enqueued``, ``reassigned``,
-``job``).
+simulator's, and the five the harness writes (``config``, ``enqueued``, ``reassigned``,
+``job``, ``campaign``).
 ``docs/history.md`` says what every field means.
 
 The ``radio`` event, :class:`Transmission`, is also the radio ledger's entry: the ledger
@@ -25,6 +25,7 @@ __all__ = [
     "EVENT_TYPES",
     "AppFinal",
     "AppStart",
+    "CampaignState",
     "CapVerdict",
     "DozeState",
     "EnqueuedBatch",
@@ -387,6 +388,7 @@ class EnqueuedBatch(Event):
     states: dict[str, int]  # the server's state -> how many of the batch are in it
     # The partner tag of each accepted SMS's recipient, in ids' order; [] without partners.
     tags: list[str] = field(default_factory=list)
+    campaign: str | None = _optional()  # the batch's campaign (its name in the scenario)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -413,6 +415,29 @@ class JobRan(Event):
     affected: int  # rows the job changed
 
 
+@dataclass(frozen=True, kw_only=True)
+class CampaignState(Event):
+    """``campaign``: the harness, as the operator, had a campaign paused or resumed: the
+    server switched it at some moment between ``asked`` and ``t`` (its answer)."""
+
+    kind: ClassVar[str] = "campaign"
+    campaign: str  # its name in the scenario
+    paused: bool  # its state from then on
+    asked: float  # when the harness asked
+    # The call created the campaign in this state together with its first SMS (queue
+    # only): none of them ever existed in another state.
+    created: bool
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "asked", _micro(self.asked))
+        if self.asked > self.t:
+            raise ValueError(
+                f"A campaign is asked for before the server answers: asked ({self.asked}) "
+                f"cannot come after t ({self.t})."
+            )
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -420,6 +445,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         EnqueuedBatch,
         Reassigned,
         JobRan,
+        CampaignState,
         AppStart,
         AppFinal,
         RequestFailed,

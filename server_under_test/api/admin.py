@@ -15,13 +15,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, func, select, update
 
 from .. import pairing
 from ..clock import ManualClock, ScaledClock
 from ..errors import Conflict, InvalidInput, NotFound
 from ..services import blacklist as blacklist_service
-from ..services import idempotency, jobs, partners, phones, queue, reassign, wakeups
+from ..services import idempotency, jobs, launch, partners, phones, queue, reassign, wakeups
 from ..services.context import Context
 from ..services.dbutil import chunks
 from ..services.numbers import to_e164
@@ -31,10 +31,13 @@ from .admin_models import (
     BlacklistAdded,
     BlacklistEntry,
     CampaignCreate,
+    CampaignLaunch,
+    CampaignLaunched,
     CampaignPage,
     CampaignPublic,
     CampaignReassign,
     CampaignReassigned,
+    CampaignSms,
     CampaignUpdate,
     ClockPublic,
     ClockSet,
@@ -224,13 +227,7 @@ def _campaign(conn: Connection, campaign_id: int) -> CampaignPublic:
 def create_campaign(gw: GatewayDep, payload: CampaignCreate) -> CampaignPublic:
     """Create a campaign to group SMS (and optionally force them onto one phone)."""
     with gw.transaction() as conn:
-        if payload.forced_phone_id is not None:
-            phones.get_phone(conn, payload.forced_phone_id)
-        new_id = conn.execute(
-            insert(campaign)
-            .values(**payload.model_dump(), created_at=gw.ctx.now())
-            .returning(campaign.c.id)
-        ).scalar_one()
+        new_id = launch.create_campaign(conn, gw.ctx, **payload.model_dump())
         return _campaign(conn, new_id)
 
 
@@ -256,25 +253,32 @@ def list_campaigns(
     return CampaignPage(campaigns=listed, total=total, limit=limit, offset=offset)
 
 
-@router.get("/campaigns/{campaign_id}", response_model=CampaignPublic)
+@router.get("/campaigns/{campaign_id:int}", response_model=CampaignPublic)
 def get_campaign(gw: GatewayDep, campaign_id: Id) -> CampaignPublic:
     """One campaign with its SMS counts by state."""
     with gw.transaction() as conn:
         return _campaign(conn, campaign_id)
 
 
-@router.patch("/campaigns/{campaign_id}", response_model=CampaignPublic)
-def update_campaign(gw: GatewayDep, campaign_id: Id, payload: CampaignUpdate) -> CampaignPublic:
-    """Pause, resume or rename a campaign. Paused campaigns' SMS are not handed out."""
+@router.patch("/campaigns/{campaign_id:int}", response_model=CampaignPublic)
+def update_campaign(
+    gw: GatewayDep, campaign_id: Id, payload: CampaignUpdate, tasks: BackgroundTasks
+) -> CampaignPublic:
+    """Pause, resume or rename a campaign. Paused campaigns' SMS are not handed out; the
+    phones holding SMS of a resumed campaign are woken by FCM (when on) after the answer."""
     changes = _non_null_changes(payload.model_dump(exclude_unset=True), nullable=set())
     with gw.transaction() as conn:
-        _campaign(conn, campaign_id)
+        before = _campaign(conn, campaign_id)
         if changes:
             conn.execute(update(campaign).where(campaign.c.id == campaign_id).values(**changes))
-        return _campaign(conn, campaign_id)
+        after = _campaign(conn, campaign_id)
+        resumed = before.paused and not after.paused
+        holding = launch.holding_phones(conn, campaign_id) if resumed else set()
+    tasks.add_task(wakeups.wake_phones, gw.db, gw.wakeups, holding)
+    return after
 
 
-@router.post("/campaigns/{campaign_id}/reassign", response_model=CampaignReassigned)
+@router.post("/campaigns/{campaign_id:int}/reassign", response_model=CampaignReassigned)
 def reassign_campaign(
     gw: GatewayDep, campaign_id: Id, payload: CampaignReassign, tasks: BackgroundTasks
 ) -> CampaignReassigned:
@@ -341,22 +345,81 @@ def enqueue(
                 response.headers["Idempotency-Replayed"] = "true"
                 return EnqueueResponse.model_validate_json(first)
         result = queue.enqueue(conn, gw.ctx, items)
-        ids: list[int | None] = [None] * len(payload.messages)
-        for (index, _), sms_id in zip(good, result.ids, strict=True):
-            ids[index] = sms_id
-        errors += [ItemProblem(index=good[e.index][0], error=e.error) for e in result.errors]
-        errors.sort(key=lambda p: p.index)
-        answer = EnqueueResponse(
-            ids=ids,
-            queued=result.states.get("pending", 0),
-            states=dict(result.states),
-            failures=dict(result.failures),
-            errors=errors,
-        )
+        answer = EnqueueResponse(**_outcome(len(payload.messages), good, errors, result))
         if idempotency_key is not None:
             idempotency.store_response(conn, idempotency_key, answer.model_dump_json())
     tasks.add_task(wakeups.wake_phones, gw.db, gw.wakeups, result.phones)
     return answer
+
+
+@router.post("/campaigns/launch", response_model=CampaignLaunched, status_code=201)
+def launch_campaign(
+    gw: GatewayDep, payload: CampaignLaunch, tasks: BackgroundTasks
+) -> CampaignLaunched:
+    """Create a campaign together with its SMS, as the app's ``campaign/create`` does.
+
+    ``send_now: false`` ("Queue only") creates the campaign paused in the same transaction
+    as its SMS, so no phone is handed one of them before an operator resumes it (``PATCH
+    /admin/campaigns/{campaign_id}`` with ``paused: false``, which wakes the phones holding
+    them). With ``send_now`` (the default) the phones given SMS are woken by FCM (when on)
+    after the answer. Bad items are reported and the rest stored, as ``POST /admin/sms``
+    does; when no item can be queued nothing is created.
+    """
+    good, errors = validate_items(payload.messages, CampaignSms, MAX_ENQUEUE, "messages")
+    if not good:
+        first = "; ".join(f"messages[{e.index}]: {e.error}" for e in errors[:3])
+        raise InvalidInput(
+            f"None of the {len(errors)} messages can be queued, so no campaign was created: {first}"
+        )
+    items = [
+        queue.OutgoingSms(
+            i.number,
+            i.body,
+            i.partner_id,
+            phone_id=i.phone_id,
+            sim_number=i.sim_number,
+            delivery=i.delivery,
+        )
+        for _, i in good
+    ]
+    new = launch.NewCampaign(
+        payload.name, payload.forced_phone_id, payload.delivery, payload.send_now
+    )
+    made = launch.launch(
+        gw.transaction,
+        gw.ctx,
+        new,
+        items,
+        wake=lambda ids: wakeups.wake_phones(gw.db, gw.wakeups, ids),
+    )
+    with gw.reading() as conn:
+        made_campaign = _campaign(conn, made.campaign_id)
+    if payload.send_now:
+        tasks.add_task(wakeups.wake_phones, gw.db, gw.wakeups, made.result.phones)
+    return CampaignLaunched(
+        campaign=made_campaign, **_outcome(len(payload.messages), good, errors, made.result)
+    )
+
+
+def _outcome(
+    count: int,
+    good: list[tuple[int, Any]],
+    errors: list[ItemProblem],
+    result: queue.EnqueueResult,
+) -> dict[str, Any]:
+    """The fields of an enqueue's answer: an id per message in input order (null for a
+    refused one), the states and failures, and every refusal, validation's first."""
+    ids: list[int | None] = [None] * count
+    for (index, _), sms_id in zip(good, result.ids, strict=True):
+        ids[index] = sms_id
+    refused = errors + [ItemProblem(index=good[e.index][0], error=e.error) for e in result.errors]
+    return {
+        "ids": ids,
+        "queued": result.states.get("pending", 0),
+        "states": dict(result.states),
+        "failures": dict(result.failures),
+        "errors": sorted(refused, key=lambda p: p.index),
+    }
 
 
 def _sms_filter(

@@ -32,9 +32,12 @@ __all__ = [
     "BlacklistAdded",
     "BlacklistEntry",
     "CampaignCreate",
+    "CampaignLaunch",
+    "CampaignLaunched",
     "CampaignPublic",
     "CampaignReassign",
     "CampaignReassigned",
+    "CampaignSms",
     "CampaignUpdate",
     "ClockPublic",
     "ClockSet",
@@ -336,6 +339,45 @@ class EnqueueResponse(BaseModel):
     states: dict[str, int]
     failures: dict[str, int]
     errors: list[ItemProblem]
+
+
+class CampaignSms(Strict_):
+    """One SMS of a campaign launched with its SMS (as ``SmsCreate``, without a
+    ``campaign_id``: it belongs to the campaign the call creates)."""
+
+    number: Annotated[Text, Field(min_length=1, max_length=64)]
+    body: Annotated[Text, Field(min_length=1, max_length=10_000)]
+    partner_id: Id | None = None
+    phone_id: Id | None = Field(default=None, description="force this gateway phone")
+    sim_number: Number | None = Field(default=None, description="send from this SIM")
+    delivery: Delivery | None = Field(default=None, description="default: the campaign's")
+
+
+class CampaignLaunch(Strict_):
+    """A campaign created together with its SMS (up to 200 000), as the app's
+    ``campaign/create`` does."""
+
+    name: Name
+    forced_phone_id: Id | None = None
+    delivery: Delivery = Field(
+        default="at_most_once",
+        description="what happens to an SMS a phone never confirms: at_most_once ends it "
+        "as an error (marketing), at_least_once sends it again (may duplicate)",
+    )
+    send_now: Bool = Field(
+        default=True,
+        description="false: queue only. The campaign is created paused, before any of its "
+        "SMS exists, and nothing of it is handed out until it is resumed (PATCH "
+        "/admin/campaigns/{campaign_id} with paused false, which wakes the phones holding "
+        "its SMS); true: its phones are woken at once",
+    )
+    messages: loose_list(CampaignSms, "the campaign's SMS")  # type: ignore[valid-type]
+
+
+class CampaignLaunched(EnqueueResponse):
+    """The new campaign, and what became of each of its SMS (as ``POST /admin/sms``)."""
+
+    campaign: CampaignPublic
 
 
 class SmsPublic(BaseModel):

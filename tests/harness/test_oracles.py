@@ -182,11 +182,12 @@ def test_a_clean_run_passes_every_oracle_in_order():
         "filters_respected",
         "rejects_bad_input",
         "campaigns_complete",
+        "paused_respected",
     ]
     failed = [v.summary for v in verdicts if not v.passed]
     assert failed == []
     # no STOP, no phone with a filter, no campaign
-    unused = ("stop_respected", "filters_respected", "campaigns_complete")
+    unused = ("stop_respected", "filters_respected", "campaigns_complete", "paused_respected")
     assert all(v.checked > 0 for v in verdicts if v.name not in unused)
     assert verdicts[0].summary == "3 SMS judged, 0 transmitted twice"
 
@@ -205,7 +206,13 @@ def test_an_oracle_needing_state_the_target_does_not_expose_is_not_judged():
     assert all(v.judged and v.passed for n, v in verdicts.items() if n not in unjudged)
     # a target exposing nothing: only the oracles judging the history alone are judged
     judged = [v.name for v in judge(clean_run(), exposed=()) if v.judged]
-    assert judged == ["limits", "stop_respected", "filters_respected", "rejects_bad_input"]
+    assert judged == [
+        "limits",
+        "stop_respected",
+        "filters_respected",
+        "rejects_bad_input",
+        "paused_respected",
+    ]
     counters = judge(clean_run(), ["counters_consistent"], exposed=())[0]
     assert counters.summary == "not judged: the target exposes no sms state and no phones state"
 

@@ -122,6 +122,8 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("actions", "phone"): {"phone": '"phone-02"'},
     ("actions", "sims"): {"sims": '"split"'},
     ("actions", "during"): {"during": '"sending"'},
+    ("workload", "queue_only"): {"queue_only": "true", "campaign": '"c"'},
+    ("workload", "resume"): {"queue_only": "true", "campaign": '"c"', "resume": '"1h"'},
     ("faults", "phones"): {"phones": '["phone-02"]'},
     ("faults", "kind"): {"kind": '"reboot"'},
     ("faults", "at"): {"at": '"11m"'},

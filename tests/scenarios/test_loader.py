@@ -71,6 +71,7 @@ def test_the_catalogue_holds_exactly_these_scenarios():
         "month-boundary",
         "partner-filters",
         "poll-storm",
+        "queue-only",
         "rate-limit",
         "reassign-in-flight",
         "restart-in-flight",
@@ -170,7 +171,8 @@ def test_a_catalogue_file_must_carry_its_own_name(tmp_path, monkeypatch):
 def test_the_readme_examples_together_make_a_valid_scenario():
     blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.DOTALL)
     scenario = loads("\n".join(blocks), file="README.md")
-    assert scenario.name == "night-shift" and len(scenario.workload) == 3
+    assert scenario.name == "night-shift" and len(scenario.workload) == 4
+    assert (scenario.workload[-1].queue_only, scenario.workload[-1].resume) == (True, 5400.0)
 
 
 # -- defaults and the world built -------------------------------------------------------------

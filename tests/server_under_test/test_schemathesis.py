@@ -75,7 +75,12 @@ AUTH_HEADERS = ("authorization", "x-api-key")
 # these operations that check is replaced by ``bad_items_reported``: a negative case
 # answered 2xx must report at least one bad item in ``errors``.
 BATCH_OPERATIONS = frozenset(
-    {"POST /sms-gateway/confirm-batch", "POST /sms-gateway/inbound-batch", "POST /admin/sms"}
+    {
+        "POST /sms-gateway/confirm-batch",
+        "POST /sms-gateway/inbound-batch",
+        "POST /admin/sms",
+        "POST /admin/campaigns/launch",
+    }
 )
 
 # 64-bit bounds: schemathesis compares ``maximum: 9223372036854775807`` as a double, so it
