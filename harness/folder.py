@@ -36,6 +36,7 @@ OWNED_FILES = (
     "history.jsonl",
     "server_state.json",
     "verdicts.json",
+    "junit.xml",
     "summary.md",
     DATABASE_FILE,
     f"{DATABASE_FILE}-wal",

@@ -676,8 +676,9 @@ def run_scenario(
     ``target`` says what to test (default: our server in process, on ``db``).
 
     ``interrupt`` is asked after every step; when it names a reason (``"SIGINT"``) the run
-    stops there and writes only its history and an unjudged ``verdicts.json``.
+    stops there and writes only its history, an unjudged ``verdicts.json`` and ``junit.xml``.
     """
+    from reports.junit import render_junit
     from reports.summary import render_summary
 
     seed = scenario.seed if seed is None else seed
@@ -743,12 +744,14 @@ def run_scenario(
         "events": result.events,
         "history_sha256": digest,
         "hits": hits,
+        "demanded_hits": list(scenario.expect.hit),
         "missing_hits": missing,
         "not_judged": result.not_judged,
         "expected_failures": list(scenario.expect.fail),
         "verdicts": [v.to_dict() for v in verdicts],
     }
     (out / "verdicts.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    (out / "junit.xml").write_text(render_junit(meta))
     result.summary = meta
     if judged:  # an interrupted run has no server state to summarise
         (out / "server_state.json").write_text(json.dumps(state, ensure_ascii=False))

@@ -4,6 +4,7 @@ oracles catch the reference's defects when the server switches them back on."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,11 @@ def test_hil_run_prints_the_verdicts_and_exits_0(
     assert "exactly_once" in out and "PASSED" in out
     verdicts = json.loads((tmp_path / "verdicts.json").read_text())
     assert verdicts["passed"] is True and len(verdicts["verdicts"]) == len(ORACLES)
+    # JUnit for CI: one passing case per oracle, the same count as verdicts.json
+    junit = ET.parse(tmp_path / "junit.xml").getroot()
+    cases = list(junit.iter("testcase"))
+    assert [c.get("name") for c in cases] == [v["name"] for v in verdicts["verdicts"]]
+    assert junit.get("failures") == "0" and junit.get("errors") == "0"
 
 
 def test_hil_run_names_file_line_and_field_of_a_bad_scenario(
@@ -181,6 +187,12 @@ def test_a_failing_run_prints_the_replay_command(
     assert main(["run", str(scenario), "--seed", "3", "--out", str(tmp_path / "r")]) == 1
     out = capsys.readouterr().out
     assert "FAILED (seed 3)" in out and f"hil run {scenario} --seed 3" in out
+    # the CI's view: the red oracle is a failing JUnit case carrying its violations
+    junit = ET.parse(tmp_path / "r" / "junit.xml").getroot()
+    failed = {c.get("name"): c.find("failure") for c in junit.iter("testcase")}
+    failure = failed["stop_respected"]
+    assert failure is not None and "after that number's STOP" in (failure.text or "")
+    assert junit.get("failures") == "1"
 
 
 @pytest.mark.pg
