@@ -61,6 +61,7 @@ from .hits import count_hits
 from .oracles import Evidence, Verdict, judge
 from .proxy import FaultProxy, WireEvent, WireFaults
 from .targets import Target, TargetOptions, open_target
+from .thresholds import judge_thresholds
 from .wire import HttpTransport
 from .workload import Recipient, recipients_for, texts_for, written
 
@@ -711,6 +712,8 @@ def run_scenario(
     judged = run.interrupted is None
     evidence = Evidence(events=events, server=state)
     verdicts = judge(evidence, scenario.expect.oracles, exposed) if judged else []
+    if judged:
+        verdicts += judge_thresholds(evidence, scenario.expect.thresholds, exposed)
     hits = count_hits(events, evidence.index if judged else None)
     missing = [name for name in scenario.expect.hit if not hits.get(name)] if judged else []
     digest = write_jsonl(out / "history.jsonl", events)

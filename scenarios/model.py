@@ -22,11 +22,13 @@ __all__ = [
     "NUMBER_FORMATS",
     "ORACLES",
     "SIM_CHOICES",
+    "THRESHOLDS",
     "Action",
     "Batch",
     "Expect",
     "Scenario",
     "Served",
+    "Thresholds",
 ]
 
 # The oracles of the harness, in the order it reports them.
@@ -119,6 +121,26 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """What the run must achieve, beyond every oracle green (``[expect] thresholds``): a
+    capacity shortfall fails the run. ``None``: not demanded."""
+
+    sent: float | None = None  # share of the enqueued SMS that must end sent, 0..1
+    done_by: float | None = None  # run time by which every SMS must be final, seconds
+    done_by_text: str = ""  # ``done_by`` as the file wrote it ("18:00", "5h")
+    latency_p95: float | None = None  # enqueue to whole on the radio, 95th percentile, s
+    refused: int | None = None  # the most SMS the server may refuse at enqueue
+
+    def demanded(self) -> tuple[str, ...]:
+        """The names of the thresholds set, in THRESHOLDS order."""
+        return tuple(name for name in THRESHOLDS if getattr(self, name) is not None)
+
+
+# The thresholds a scenario may demand, in the order they are reported.
+THRESHOLDS = ("sent", "done_by", "latency_p95", "refused")
+
+
+@dataclass(frozen=True)
 class Expect:
     """What the run must show: the oracles judged, those expected to fail, the paths hit."""
 
@@ -132,6 +154,7 @@ class Expect:
     # Defect switches this scenario exposes (``hil selftest``): (defect, oracles of which one
     # must fail when the switch is on), in file order.
     catches: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    thresholds: Thresholds = Thresholds()
 
 
 @dataclass(frozen=True)

@@ -49,11 +49,13 @@ from .model import (
     NUMBER_FORMATS,
     ORACLES,
     SIM_CHOICES,
+    THRESHOLDS,
     Action,
     Batch,
     Expect,
     Scenario,
     Served,
+    Thresholds,
 )
 
 __all__ = ["KEYS", "MAX_DURATION", "MAX_TIME_SCALE", "MAX_WORKERS", "SERVED_KEYS", "read"]
@@ -62,6 +64,7 @@ MAX_RECIPIENTS = 1_000_000
 MAX_DURATION = 31 * 86_400.0  # virtual seconds: a month, for monthly limits
 DEFAULT_START = datetime(2026, 3, 2, 8, 0, tzinfo=timezone(timedelta(hours=1)))
 DEFAULT_TIMEZONE = "Europe/Prague"
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")  # a local time of day, "18:00"
 PLACEHOLDERS = ("name", "first_name")
 MAX_WORKERS = 32  # uvicorn workers of a served scenario
 MAX_TIME_SCALE = 3600.0  # as hil run --time-scale
@@ -109,7 +112,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "resume",
     ),
     "actions": ("at", *ACTIONS, "phone", "sims", "during"),
-    "expect": ("oracles", "fail", "hit", "stuck_after", "catches"),
+    "expect": ("oracles", "fail", "hit", "stuck_after", "catches", "thresholds"),
 }
 
 # The keys of the inline table [scenario] served.
@@ -251,7 +254,7 @@ class _Reader:
         phones = tuple(p.name for p in world.phones)
         workload = self.workload(top, phones)
         actions = self.actions(top, phones, workload)
-        expect = self.expect(top)
+        expect = self.expect(top, start, zone)
         if not c.problems:  # judged on a world read without fallbacks only
             for index, hit in enumerate(expect.hit):
                 if why := why_impossible(hit, world, workload, actions):
@@ -503,7 +506,7 @@ class _Reader:
         body = c.need(table, loc, "body", _template, "")
         return (body,) if body else ()
 
-    def expect(self, top: Table) -> Expect:
+    def expect(self, top: Table, start: datetime, zone: str) -> Expect:
         c, loc = self.c, ("expect",)
         table = c.section(top, "expect", KEYS["expect"])
         oracles = c.names(table, loc, "oracles", choice(ORACLES), ORACLES)
@@ -520,7 +523,61 @@ class _Reader:
         hit = c.names(table, loc, "hit", choice(HITS), ())
         stuck_after = c.get(table, loc, "stuck_after", parse_duration, Expect.stuck_after)
         catches = self.catches(table, loc, oracles)
-        return Expect(oracles=oracles, fail=fail, hit=hit, stuck_after=stuck_after, catches=catches)
+        thresholds = self.thresholds(table, loc, start, zone)
+        return Expect(
+            oracles=oracles,
+            fail=fail,
+            hit=hit,
+            stuck_after=stuck_after,
+            catches=catches,
+            thresholds=thresholds,
+        )
+
+    def thresholds(self, table: Table, loc: Location, start: datetime, zone: str) -> Thresholds:
+        """``thresholds = { sent = "99.5%", done_by = "18:00", latency_p95 = "10m",
+        refused = 0 }``: what the run must achieve beyond green oracles."""
+        c = self.c
+        if "thresholds" not in table:
+            return Thresholds()
+        where: Location = (*loc, "thresholds")
+        value = c.table(table["thresholds"], where, THRESHOLDS)
+        done_by = c.get(value, where, "done_by", text, None)
+        at: float | None = None
+        if done_by is not None:
+            at = self.deadline(where, done_by, start, zone)
+        return Thresholds(
+            sent=c.get(value, where, "sent", parse_share, None),
+            done_by=at,
+            done_by_text=done_by or "",
+            latency_p95=c.get(value, where, "latency_p95", parse_duration, None),
+            refused=c.get(value, where, "refused", integer(0), None),
+        )
+
+    def deadline(self, where: Location, written: str, start: datetime, zone: str) -> float | None:
+        """A deadline as run time: a local clock time ("18:00", the first one at or after
+        the start, in the scenario's time zone) or a duration after the start ("5h")."""
+        if match := _CLOCK.fullmatch(written.strip()):
+            hour, minute = int(match.group(1)), int(match.group(2))
+            if hour > 23 or minute > 59:
+                self.c.report((*where, "done_by"), f"{written!r} is not a time of day")
+                return None
+            local = start.astimezone(ZoneInfo(zone))
+            due = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if due < local:
+                due += timedelta(days=1)
+            at = (due - local).total_seconds()
+        else:
+            try:
+                at = parse_duration(written)
+            except Invalid as bad:
+                self.c.report(
+                    (*where, "done_by"),
+                    f"must be a local time such as '18:00' or a duration after the start such "
+                    f"as '5h' ({bad.reason})",
+                )
+                return None
+        self.c.before((*where, "done_by"), at, self.max_duration, "the run would end before it")
+        return at
 
     def catches(
         self, table: Table, loc: Location, oracles: tuple[str, ...]

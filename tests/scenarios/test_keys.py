@@ -135,6 +135,7 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("expect", "hit"): {"hit": '["process_death_in_flight"]'},
     ("expect", "stuck_after"): {"stuck_after": '"10m"'},
     ("expect", "catches"): {"catches": '{ B8 = "no_loss" }'},
+    ("expect", "thresholds"): {"thresholds": '{ sent = "99%" }'},
 }
 
 
