@@ -384,6 +384,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside a run's steps
         print(f"hil {args.command}: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`hil scenarios | head`): not a failure of a listing.
+        # Later writes go nowhere, so Python's exit flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if args.command in ("scenarios", "defects"):
+            return 0
+        print(f"hil {args.command}: its output was closed before it finished", file=sys.stderr)
+        return EXIT_HARNESS
     except Exception as exc:
         # A harness error must never look like a failed oracle (1) nor drown the reason.
         if getattr(args, "debug", False):

@@ -472,10 +472,12 @@ def _replay_target(args: argparse.Namespace) -> list[str]:
 def scenarios_command(args: argparse.Namespace) -> int:
     """``hil scenarios``."""
     del args
-    for name, path in sorted(catalogue().items()):
+    listed = sorted(catalogue().items())
+    width = max((len(name) for name, _ in listed), default=0)
+    for name, path in listed:
         try:
             description = load(path).description
         except ScenarioError as exc:
             description = f"(invalid: {exc})"
-        print(f"{name:<16} {description.splitlines()[0] if description else ''}")
+        print(f"{name:<{width}}  {description.splitlines()[0] if description else ''}")
     return 0

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from harness.cli import main
 from harness.process import served_gateway
+from scenarios import catalogue, load
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -293,3 +294,31 @@ def test_serve_with_two_workers_comes_up_on_a_loaded_machine(
         for _ in range(20):
             assert httpx.get(f"{served.url}/healthz", timeout=30).status_code == 200
     assert "died" not in log.read_text()
+
+
+def test_hil_scenarios_lists_the_catalogue_in_aligned_columns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = sorted(catalogue())
+    assert [line.split()[0] for line in lines] == names
+    width = max(map(len, names))
+    # every description starts in the same column, after the longest name
+    assert {len(line) - len(line[width:].lstrip()) for line in lines} == {width + 2}
+    assert lines[names.index("smoke")].endswith(load("smoke").description.splitlines()[0])
+
+
+@pytest.mark.parametrize("command", ["scenarios", "defects"])
+def test_a_listing_whose_reader_went_away_exits_0_quietly(command: str) -> None:
+    # `hil scenarios | head -1`: the pipe closes before hil writes
+    hil = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert hil.stdout is not None and hil.stderr is not None
+    hil.stdout.close()
+    err = hil.stderr.read().decode()
+    assert hil.wait(timeout=120) == 0, err
+    assert err == ""
