@@ -31,6 +31,8 @@ from server_under_test.services import phones
 from .explore import add_parsers as add_explore_parsers
 from .explore import explore_command
 from .folder import masked_url
+from .report_cli import add_parsers as add_report_parsers
+from .report_cli import report_command
 from .run_cli import (
     EXIT_BAD_INPUT,
     EXIT_CODES_HELP,
@@ -220,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pair.add_argument("--png", metavar="FILE", type=Path, help="also write the code as a PNG")
     add_run_parsers(sub)
+    add_report_parsers(sub)
     add_selftest_parsers(sub)
     add_explore_parsers(sub)
     return parser
@@ -371,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_command(args)
         if args.command == "scenarios":
             return scenarios_command(args)
+        if args.command == "report":
+            return report_command(args)
         if args.command == "selftest":
             return selftest_command(args)
         if args.command == "defects":
