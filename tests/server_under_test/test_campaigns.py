@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from server_under_test.storage.database import Database
 from server_under_test.storage.tables import campaign as campaign_table
 from server_under_test.storage.tables import gateway_phone
 from tests.conftest import Api
+from tests.support.locks import wait_for_a_lock_wait
 
 A, B, C = "+420601000001", "+420601000002", "+420601000003"
 
@@ -201,28 +201,13 @@ def test_two_transactions_ending_the_last_two_sms_at_once_complete_the_campaign(
         assert confirm(one, 0) == []  # holds the campaign's row lock; the other SMS is open
         worker = threading.Thread(target=later)
         worker.start()
-        _wait_for_a_lock_wait(db)
+        wait_for_a_lock_wait(
+            db.engine, "the second transaction never waited for the campaign's lock"
+        )
         first.commit()
         worker.join(timeout=30)
     assert done_later == [[campaign]]
     assert _state(api, campaign)[0] == "done"
-
-
-def _wait_for_a_lock_wait(db: Database) -> None:
-    deadline = time.monotonic() + 20
-    with db.engine.connect() as conn:
-        while time.monotonic() < deadline:
-            waiting = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                )
-            ).scalar_one()
-            if waiting:
-                return
-            conn.rollback()
-            time.sleep(0.05)
-    raise AssertionError("the second transaction never waited for the campaign's lock")
 
 
 def test_the_migration_completes_campaigns_whose_sms_had_all_ended(db_url):

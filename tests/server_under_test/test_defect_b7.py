@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from server_under_test import SeededIds, Settings
 from server_under_test.services import inbound
@@ -31,6 +30,7 @@ from server_under_test.services.inbound import InboundReport
 from server_under_test.services.phones import get_phone
 from server_under_test.storage.tables import inbound_sms
 from tests.conftest import Api
+from tests.support.locks import wait_for_a_lock_wait
 
 ANNA = "+420601111111"
 OFF = frozenset[str]()
@@ -134,23 +134,6 @@ def test_b7_a_worker_report_eleven_minutes_late_is_recorded_again(make_app, cloc
 # -- the lock-free half: only where requests overlap ------------------------------------
 
 
-def _wait_for_a_lock_wait(admin: Any, database: str) -> None:
-    """Until another session of ``database`` waits on a lock (fails after 20 s)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        waiting = admin.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = :db AND wait_event_type = 'Lock'"
-            ),
-            {"db": database},
-        ).scalar_one()
-        if waiting:
-            return
-        time.sleep(0.01)
-    pytest.fail("The second report never waited on the lock held by the first.")
-
-
 @pytest.mark.pg
 @pytest.mark.parametrize(("defects", "stored"), [(OFF, 1), (B7, 2)], ids=["correct", "B7"])
 def test_b7_two_concurrent_reports_of_one_sms_are_both_stored_on_postgresql(
@@ -174,20 +157,18 @@ def test_b7_two_concurrent_reports_of_one_sms_are_both_stored_on_postgresql(
         except BaseException as exc:  # surfaced in the main thread
             failures.append(exc)
 
-    watcher = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with db.begin() as conn:
-            inbound.record_inbound(conn, ctx, get_phone(conn, phone["id"]), report)
-            worker = threading.Thread(target=second)
-            worker.start()
-            if defects:
-                worker.join(timeout=30)  # it does not wait for us: it is done
-                assert not worker.is_alive()
-            else:
-                _wait_for_a_lock_wait(watcher, pg_url.rpartition("/")[2])
-        worker.join(timeout=30)
-    finally:
-        watcher.close()
+    with db.begin() as conn:
+        inbound.record_inbound(conn, ctx, get_phone(conn, phone["id"]), report)
+        worker = threading.Thread(target=second)
+        worker.start()
+        if defects:
+            worker.join(timeout=30)  # it does not wait for us: it is done
+            assert not worker.is_alive()
+        else:
+            wait_for_a_lock_wait(
+                db.engine, "The second report never waited on the lock held by the first."
+            )
+    worker.join(timeout=30)
     assert not worker.is_alive() and not failures, failures
     with db.begin() as conn:
         count = conn.execute(select(func.count()).select_from(inbound_sms)).scalar_one()

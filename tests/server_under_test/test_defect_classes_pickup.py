@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from server_under_test import ManualClock, SeededIds, Settings
 from server_under_test.services import dispatch
@@ -21,6 +20,7 @@ from server_under_test.services.context import Context
 from server_under_test.services.phones import get_phone, within_heartbeat_timeout
 from server_under_test.storage.tables import sms
 from tests.conftest import Api
+from tests.support.locks import wait_for_a_lock_wait
 
 OFF = frozenset[str]()
 TWO_PARTS = "x" * 200  # two GSM-7 parts
@@ -153,23 +153,6 @@ def test_c5_interleaved_pickups_issue_an_sms_twice(make_app, db, clock, defects,
     assert issues == (2 if overlap else 1)
 
 
-def _wait_for_a_lock_wait(admin, database: str) -> None:
-    """Until another session of ``database`` waits on a lock (fails after 20 s)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        waiting = admin.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = :db AND wait_event_type = 'Lock'"
-            ),
-            {"db": database},
-        ).scalar_one()
-        if waiting:
-            return
-        time.sleep(0.01)
-    pytest.fail("The second pickup never waited on a lock held by the first.")
-
-
 @pytest.mark.pg
 @pytest.mark.parametrize(("defects", "overlap"), [(OFF, 0), (frozenset({"C5"}), 5)])
 def test_c5_concurrent_polls_on_postgresql_get_the_same_sms(
@@ -193,19 +176,16 @@ def test_c5_concurrent_polls_on_postgresql_get_the_same_sms(
         except BaseException as exc:  # surfaced in the main thread
             failures.append(exc)
 
-    database = pg_url.rpartition("/")[2]
-    watcher = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with db.begin() as conn:
-            row = get_phone(conn, phone["id"])
-            got["first"] = [r.id for r in dispatch.pickup(conn, ctx, row, 5).sms]
-            worker = threading.Thread(target=second)
-            worker.start()
-            # Commit only once the second poll is inside its pickup, blocked on our locks.
-            _wait_for_a_lock_wait(watcher, database)
-        worker.join(timeout=30)
-    finally:
-        watcher.close()
+    with db.begin() as conn:
+        row = get_phone(conn, phone["id"])
+        got["first"] = [r.id for r in dispatch.pickup(conn, ctx, row, 5).sms]
+        worker = threading.Thread(target=second)
+        worker.start()
+        # Commit only once the second poll is inside its pickup, blocked on our locks.
+        wait_for_a_lock_wait(
+            db.engine, "The second pickup never waited on a lock held by the first."
+        )
+    worker.join(timeout=30)
     assert not worker.is_alive() and not failures, failures
     with db.begin() as conn:
         issues = conn.execute(select(func.max(sms.c.issue_count))).scalar_one()
