@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-import pytest
-
-from scenarios import Action, ScenarioError, load, loads
+from scenarios import Action, load, loads
+from tests.support.scenario_text import problems
 
 # Lines 1-13; tests append [[actions]] tables from line 14 on (a blank line, then line 15).
 BASE = textwrap.dedent("""
@@ -24,12 +23,6 @@ BASE = textwrap.dedent("""
     campaign = "sale"
     body = "Hi"
     """).lstrip("\n")
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ScenarioError) as info:
-        loads(text, file="t.toml")
-    return [str(problem) for problem in info.value.problems]
 
 
 def test_a_reassign_names_its_campaign_and_optionally_a_phone_and_sims():

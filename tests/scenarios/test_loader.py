@@ -21,29 +21,13 @@ from scenarios import (
     parse_duration,
     parse_share,
 )
+from tests.support.scenario_text import BASE, problems
 
 README = Path(scenarios.__file__).with_name("README.md")
-
-# Lines 1-7; tests append tables from line 8 on.
-BASE = """\
-[scenario]
-name = "t"
-description = "A test."
-max_duration = "2h"
-
-[fleet]
-count = 3
-"""
 
 
 def toml(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ScenarioError) as info:
-        loads(text, file="t.toml")
-    return [str(problem) for problem in info.value.problems]
 
 
 def only_problem(text: str) -> str:

@@ -5,25 +5,8 @@ from __future__ import annotations
 
 import textwrap
 
-import pytest
-
-from scenarios import ScenarioError, load, loads
-
-BASE = textwrap.dedent("""
-    [scenario]
-    name = "t"
-    description = "A test."
-    max_duration = "2h"
-
-    [fleet]
-    count = 3
-    """).lstrip("\n")
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ScenarioError) as info:
-        loads(text, file="t.toml")
-    return [str(problem) for problem in info.value.problems]
+from scenarios import load, loads
+from tests.support.scenario_text import BASE, problems
 
 
 def test_serves_is_a_phone_setting_and_partner_tags_a_batch_setting():

@@ -4,25 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-import pytest
-
-from scenarios import ScenarioError, loads
-
-BASE = textwrap.dedent("""
-    [scenario]
-    name = "t"
-    description = "A test."
-    max_duration = "2h"
-
-    [fleet]
-    count = 3
-    """).lstrip("\n")
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ScenarioError) as info:
-        loads(text, file="t.toml")
-    return [str(problem) for problem in info.value.problems]
+from scenarios import loads
+from tests.support.scenario_text import BASE, problems
 
 
 def test_a_queue_only_batch_creates_its_campaign_paused_and_names_its_resume():
