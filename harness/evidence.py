@@ -229,6 +229,17 @@ class Index:
                 grouped[int(item["id"])].append((pos, event))
         return grouped
 
+    def failed_at_enqueue(self, sms_id: int) -> bool:
+        """Whether the server failed an SMS when it was enqueued (``error`` /
+        ``sms_server``: no phone to take it) and never handed it out."""
+        row = self.sms.get(sms_id)
+        return (
+            row is not None
+            and row["state"] == "error"
+            and row.get("failure_type") == "sms_server"
+            and sms_id not in self.issues_by_sms
+        )
+
     @cached_property
     def issued_by_phone(self) -> dict[str, list[Event]]:
         """The hand-outs to each phone, in history order."""

@@ -63,11 +63,7 @@ def _unjustified_failures(ix: Index) -> list[tuple[float, str]]:
     found: list[tuple[float, str]] = []
     for pos, batch in ix.enqueued:
         t = float(batch["t"])
-        failed = [
-            int(i)
-            for i in batch["ids"]
-            if _failed_unissued(ix.sms.get(int(i))) and int(i) not in ix.issues_by_sms
-        ]
+        failed = [int(i) for i in batch["ids"] if ix.failed_at_enqueue(int(i))]
         if not failed:
             continue
         online = {
@@ -114,10 +110,6 @@ def _parts(row: Event) -> int:
     server counted."""
     body = row.get("body")
     return count_parts(body) if isinstance(body, str) and body else int(row.get("segments") or 1)
-
-
-def _failed_unissued(row: Event | None) -> bool:
-    return row is not None and row["state"] == "error" and row.get("failure_type") == "sms_server"
 
 
 def _phone_room(

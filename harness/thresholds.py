@@ -94,11 +94,7 @@ def _latency_p95(ix: Index, limit: float) -> Verdict:
 def _refused(ix: Index, most: int) -> Verdict:
     found = Findings()
     refused = sum(int(event.get("refused", 0)) for _, event in ix.enqueued)
-    failed = sum(
-        1
-        for i in ix.enqueued_ids
-        if (ix.sms.get(i) or {}).get("failure_type") == "sms_server" and i not in ix.issues_by_sms
-    )
+    failed = sum(1 for i in ix.enqueued_ids if ix.failed_at_enqueue(i))
     if refused + failed > most:
         found.add(
             f"the server refused {refused} SMS and failed {failed} at enqueue (no phone "
