@@ -47,16 +47,11 @@ def _premature(ix: Index, campaign: Event, rows: list[Event]) -> tuple[str, floa
         if row["state"] not in TERMINAL:
             continue
         sms_id = int(row["id"])
-        ack = ix.first_ack.get(sms_id)
+        t = ix.ended_at(sms_id)
         issues = ix.issues_by_sms.get(sms_id)
-        t: float | None
-        if ack is None:
-            t = ix.run_time(row.get("updated_at"))
-        elif issues:
+        if t is not None and sms_id in ix.first_ack and issues:
             # the stuck reset may have ended it (a guess) before the phone's late report
-            t = min(ack[1], float(issues[-1][1]["t"]) + stuck_after)
-        else:
-            t = ack[1]
+            t = min(t, float(issues[-1][1]["t"]) + stuck_after)
         if t is not None:
             ends.append((t, sms_id))
     if not ends:

@@ -229,6 +229,14 @@ class Index:
                 grouped[int(item["id"])].append((pos, event))
         return grouped
 
+    def ended_at(self, sms_id: int) -> float | None:
+        """When an SMS became final: the server acknowledged a phone's final status of it,
+        or (one the server ended itself: a cancel, the stuck reset) its row last changed."""
+        ack = self.first_ack.get(sms_id)
+        if ack is not None:
+            return ack[1]
+        return self.run_time(self.sms.get(sms_id, {}).get("updated_at"))
+
     def failed_at_enqueue(self, sms_id: int) -> bool:
         """Whether the server failed an SMS when it was enqueued (``error`` /
         ``sms_server``: no phone to take it) and never handed it out."""

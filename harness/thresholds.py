@@ -20,15 +20,6 @@ __all__ = ["judge_thresholds"]
 PREFIX = "threshold:"
 
 
-def _ended_at(ix: Index, sms_id: int) -> float | None:
-    """When an SMS became final: the server acknowledged a phone's final status, or (one
-    the server ended itself) its row last changed."""
-    ack = ix.first_ack.get(sms_id)
-    if ack is not None:
-        return ack[1]
-    return ix.run_time(ix.sms.get(sms_id, {}).get("updated_at"))
-
-
 def _sent(ix: Index, share: float) -> Verdict:
     found = Findings()
     total = len(ix.enqueued_ids)
@@ -52,7 +43,7 @@ def _done_by(ix: Index, at: float, written: str) -> Verdict:
         if row is None or row["state"] not in TERMINAL:
             open_ids.append(sms_id)
             continue
-        ended = _ended_at(ix, sms_id)
+        ended = ix.ended_at(sms_id)
         if ended is not None and ended > at:
             late.append((ended, sms_id))
     if open_ids:
