@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from .api import admin, device
+from .api import admin, campaigns, device
 from .api.body import BodyLimit
 from .api.deps import Gateway
 from .api.errors import install_error_handlers
@@ -91,6 +91,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(device.router)
     app.include_router(admin.router)
+    app.include_router(campaigns.router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

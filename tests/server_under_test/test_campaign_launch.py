@@ -164,9 +164,9 @@ def test_a_bad_launch_is_refused_with_a_reason(api, body, status, says):
 
 
 def test_too_many_messages_are_refused_before_anything_is_stored(api, monkeypatch):
-    from server_under_test.api import admin
+    from server_under_test.api import campaigns
 
-    monkeypatch.setattr(admin, "MAX_ENQUEUE", 2)
+    monkeypatch.setattr(campaigns, "MAX_ENQUEUE", 2)
     out = _launch(api, 422, name="Big", messages=_messages(3))
     assert "At most 2 messages per request; got 3" in out["error"]
     api.admin("GET", "/campaigns/1", 404)

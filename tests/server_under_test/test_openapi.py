@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from server_under_test import ManualClock, SeededIds, Settings, create_app
-from server_under_test.api import admin, device
+from server_under_test.api import admin, campaigns, device
 from tests.conftest import ADMIN_TOKEN, Api
 
 DEVICE_ROUTES = [
@@ -164,10 +164,10 @@ def test_every_device_and_admin_route_is_documented(doc):
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     expected = {("POST", p) for p in DEVICE_ROUTES} | set(ADMIN_ROUTES)
     assert expected - documented == set()
-    # Nothing the two routers serve is left out of the document.
+    # Nothing the routers serve is left out of the document.
     served = {
         (method, route.path_format)  # the path as documented, without convertors
-        for router in (device.router, admin.router)
+        for router in (device.router, admin.router, campaigns.router)
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods
