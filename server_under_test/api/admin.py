@@ -54,7 +54,7 @@ from .deps import AdminDep, GatewayDep
 from .device_models import INT32, ItemProblem
 from .errors import ERROR_RESPONSES
 
-__all__ = ["MAX_ENQUEUE", "Id", "enqueue_outcome", "non_null_changes", "router"]
+__all__ = ["MAX_ENQUEUE", "Id", "IdempotencyKey", "enqueue_outcome", "non_null_changes", "router"]
 
 router = APIRouter(
     prefix="/admin",
@@ -66,6 +66,18 @@ router = APIRouter(
 
 Id = Annotated[int, PathParam(ge=1, le=INT32)]
 MAX_ENQUEUE = 200_000  # the most SMS one POST /admin/sms takes (the harness splits bigger batches)
+# The header of the requests that create SMS (POST /admin/sms, POST /admin/campaigns/launch).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="A key of the client's choice: a retry with the same key and body "
+        "answers the first result (header Idempotency-Replayed: true) without creating "
+        "anything again; the same key with another body is a 409. Kept for 7 days.",
+    ),
+]
 NULLABLE_PHONE_FIELDS = {"phone_number_2", "domain_filter"}
 
 
@@ -186,17 +198,7 @@ def enqueue(
     payload: EnqueueRequest,
     tasks: BackgroundTasks,
     response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=200,
-            description="A key of the client's choice: a retry with the same key and body "
-            "answers the first result (header Idempotency-Replayed: true) without enqueuing "
-            "again; the same key with another body is a 409. Kept for 7 days.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> EnqueueResponse:
     """Enqueue SMS and assign each to a phone. Bad items are reported, the rest stored.
 

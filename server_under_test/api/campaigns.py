@@ -6,17 +6,18 @@ Every route needs ``Authorization: Bearer <admin token>``, as the rest of the ad
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi import APIRouter, BackgroundTasks, Query, Response
 from sqlalchemy import Connection, Row, func, select, update
 
 from ..errors import InvalidInput, NotFound
-from ..services import launch, queue, reassign, wakeups
+from ..services import idempotency, launch, queue, reassign, wakeups
 from ..services.dbutil import chunks
 from ..storage.tables import campaign, sms
-from .admin import MAX_ENQUEUE, Id, enqueue_outcome, non_null_changes
+from .admin import MAX_ENQUEUE, Id, IdempotencyKey, enqueue_outcome, non_null_changes
 from .admin_models import (
     CampaignCreate,
     CampaignLaunch,
@@ -162,7 +163,11 @@ def reassign_campaign(
 
 @router.post("/campaigns/launch", response_model=CampaignLaunched, status_code=201)
 def launch_campaign(
-    gw: GatewayDep, payload: CampaignLaunch, tasks: BackgroundTasks
+    gw: GatewayDep,
+    payload: CampaignLaunch,
+    tasks: BackgroundTasks,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> CampaignLaunched:
     """Create a campaign together with its SMS, as the app's ``campaign/create`` does.
 
@@ -172,6 +177,12 @@ def launch_campaign(
     them). With ``send_now`` (the default) the phones given SMS are woken by FCM (when on)
     after the answer. Bad items are reported and the rest stored, as ``POST /admin/sms``
     does; when no item can be queued nothing is created.
+
+    With an ``Idempotency-Key``, a retry answers the first launch's result instead of
+    launching a second campaign with the same SMS. The key is claimed before the launch and
+    its answer stored after it, in transactions of their own (a B9 launch commits in the
+    middle): a retry that arrives in between, or after a launch that was interrupted, is a
+    409 saying so, never a second campaign.
     """
     good, errors = validate_items(payload.messages, CampaignSms, MAX_ENQUEUE, "messages")
     if not good:
@@ -193,6 +204,16 @@ def launch_campaign(
     new = launch.NewCampaign(
         payload.name, payload.forced_phone_id, payload.delivery, payload.send_now
     )
+    digest = idempotency.request_digest(
+        "campaigns/launch "
+        + json.dumps(payload.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    )
+    if idempotency_key is not None:
+        with gw.transaction() as conn:
+            replay = idempotency.claim_key(conn, gw.ctx, idempotency_key, digest)
+        if replay is not None:
+            response.headers["Idempotency-Replayed"] = "true"
+            return CampaignLaunched.model_validate_json(replay)
     made = launch.launch(
         gw.transaction,
         gw.ctx,
@@ -204,6 +225,10 @@ def launch_campaign(
         made_campaign = _campaign(conn, made.campaign_id)
     if payload.send_now:
         tasks.add_task(wakeups.wake_phones, gw.db, gw.wakeups, made.result.phones)
-    return CampaignLaunched(
+    answer = CampaignLaunched(
         campaign=made_campaign, **enqueue_outcome(len(payload.messages), good, errors, made.result)
     )
+    if idempotency_key is not None:
+        with gw.transaction() as conn:
+            idempotency.store_response(conn, idempotency_key, answer.model_dump_json())
+    return answer

@@ -1,8 +1,11 @@
-"""Idempotency keys of the admin enqueue: a retry gets the first answer, not a second batch.
+"""Idempotency keys of the requests that create SMS: a retry gets the first answer, not a
+second batch.
 
 A client that lost the answer to a committed enqueue (a timeout, a dropped connection)
-retries with the same ``Idempotency-Key``. The key is claimed in the enqueue's own
-transaction, so the key, the SMS and the stored answer commit together or not at all;
+retries with the same ``Idempotency-Key``. The key of ``POST /admin/sms`` is claimed in
+the enqueue's own transaction, so the key, the SMS and the stored answer commit together or
+not at all (a campaign launch claims and answers in transactions of its own, see
+``api/campaigns.py``);
 a concurrent retry waits on the key's unique index (PostgreSQL) or the write lock (SQLite)
 and then finds the answer. Keys are kept ``KEEP`` after their first use.
 """
@@ -42,10 +45,16 @@ def claim_key(conn: Connection, ctx: Context, key: str, digest: str) -> str | No
     first = conn.execute(
         select(enqueue_key.c.request_digest, enqueue_key.c.response).where(enqueue_key.c.key == key)
     ).one()
-    if first.request_digest != digest or first.response is None:
+    if first.request_digest != digest:
         raise Conflict(
             f"Idempotency-Key {key!r} was already used for a different request; "
             "use a new key for a new batch (a retry must repeat the request exactly)."
+        )
+    if first.response is None:
+        raise Conflict(
+            f"The request with Idempotency-Key {key!r} is still being processed, or was "
+            "interrupted; look at what it created (GET /admin/campaigns, GET /admin/sms) "
+            "before sending it again with a new key."
         )
     return str(first.response)
 

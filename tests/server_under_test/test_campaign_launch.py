@@ -170,3 +170,46 @@ def test_too_many_messages_are_refused_before_anything_is_stored(api, monkeypatc
     out = _launch(api, 422, name="Big", messages=_messages(3))
     assert "At most 2 messages per request; got 3" in out["error"]
     api.admin("GET", "/campaigns/1", 404)
+
+
+def test_a_retried_launch_with_its_idempotency_key_creates_no_second_campaign(api):
+    api.phone()
+    body = {"name": "Retry", "messages": _messages(3)}
+    headers = {**api.admin_headers, "Idempotency-Key": "launch-2026-03-02"}
+    first = api.client.post("/admin/campaigns/launch", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    again = api.client.post("/admin/campaigns/launch", json=body, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert api.admin("GET", "/campaigns", 200).json()["total"] == 1
+    assert api.admin("GET", "/sms", 200).json()["total"] == 3
+
+    # The same key on another launch, or on an enqueue of the same messages, is refused.
+    other = api.client.post(
+        "/admin/campaigns/launch", json={**body, "name": "Other"}, headers=headers
+    )
+    assert other.status_code == 409
+    assert "already used for a different request" in other.json()["error"]
+    enqueue = api.client.post("/admin/sms", json={"messages": body["messages"]}, headers=headers)
+    assert enqueue.status_code == 409
+    assert api.admin("GET", "/sms", 200).json()["total"] == 3
+
+
+def test_a_key_whose_launch_never_answered_is_refused_with_what_to_do(api, monkeypatch):
+    from server_under_test.services import launch
+
+    def interrupted(*args, **kwargs):
+        raise RuntimeError("the process died in the middle of the launch")
+
+    api.phone()
+    body = {"name": "Cut", "messages": _messages(2)}
+    headers = {**api.admin_headers, "Idempotency-Key": "launch-cut"}
+    monkeypatch.setattr(launch, "launch", interrupted)
+    with pytest.raises(RuntimeError):
+        api.client.post("/admin/campaigns/launch", json=body, headers=headers)
+    monkeypatch.undo()
+    retry = api.client.post("/admin/campaigns/launch", json=body, headers=headers)
+    assert retry.status_code == 409
+    assert "still being processed, or was interrupted" in retry.json()["error"]
+    assert api.admin("GET", "/campaigns", 200).json()["total"] == 0
