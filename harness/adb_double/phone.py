@@ -65,15 +65,22 @@ _P = "android.permission."
 RUNTIME = frozenset(
     _P + name
     for name in (
+        "ACCESS_COARSE_LOCATION",
+        "ACCESS_FINE_LOCATION",
+        "CALL_PHONE",
         "CAMERA",
         "POST_NOTIFICATIONS",
+        "READ_CALL_LOG",
+        "READ_CONTACTS",
         "READ_EXTERNAL_STORAGE",
         "READ_PHONE_NUMBERS",
         "READ_PHONE_STATE",
         "READ_SMS",
+        "RECEIVE_MMS",
         "RECEIVE_SMS",
         "RECORD_AUDIO",
         "SEND_SMS",
+        "WRITE_CONTACTS",
         "WRITE_EXTERNAL_STORAGE",
     )
 )
