@@ -260,18 +260,8 @@ def test_content_query_projection_where_and_sort(phone, device):
             phone.send_sms(number, "x")
     since = 1772438400000 + 15_000
     out = device.shell(
-        [
-            "content",
-            "query",
-            "--uri",
-            "content://sms/sent",
-            "--projection",
-            "_id:address",
-            "--where",
-            f"date>{since} AND address!='+3'",
-            "--sort",
-            "date ASC",
-        ]  # fmt: skip
+        "content query --uri content://sms/sent --projection _id:address --where "
+        f"\"date>{since} AND address!='+3'\" --sort 'date ASC'"
     )
     assert out == "Row: 0 _id=2, address=+2"
     bad = device.shell("content query --uri content://sms/sent --where 'date > (SELECT 1)'")
