@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 DEFAULT_ADB_PORT = 5037
+# Seconds one shell command may take before the phone counts as gone (adbutils: 10 min);
+# pm install of a large APK is the slowest thing asked.
+COMMAND_TIMEOUT = 120.0
 # The cap the gateway app writes once it holds WRITE_SECURE_SETTINGS (simulator's preset).
 CAP = PRESETS["granted"]
 CAP_SETTINGS = {SMS_CAP_COUNT: str(CAP.max_count), SMS_CAP_INTERVAL: str(int(CAP.period * 1000))}
@@ -211,7 +214,7 @@ def pick_device(client: Any, serial: str | None) -> Any:
 
 def _shell(device: Any, command: list[str]) -> str:
     try:
-        return str(device.shell(command))
+        return str(device.shell(command, timeout=COMMAND_TIMEOUT))
     except (adbutils.AdbError, OSError) as exc:
         raise AdbUnavailable(
             f"Lost {device.serial} while running {' '.join(command)}: {exc}."
@@ -220,7 +223,7 @@ def _shell(device: Any, command: list[str]) -> str:
 
 def _shell2(device: Any, command: list[str]) -> tuple[int, str]:
     try:
-        result = device.shell2(command, rstrip=True)
+        result = device.shell2(command, timeout=COMMAND_TIMEOUT, rstrip=True)
     except (adbutils.AdbError, OSError) as exc:
         raise AdbUnavailable(
             f"Lost {device.serial} while running {' '.join(command)}: {exc}."

@@ -4,7 +4,7 @@ Exit codes: ``hil devices`` 0 (also when no device is attached), 3 when no adb s
 answers and none can be started (adb missing) or a phone goes away mid-read.
 ``hil devices prepare`` 0 when the phone is ready, 1 when something still needs a human
 hand (listed), 2 for bad input (an unknown serial, several devices and none named, an APK
-that is missing or not one), 3 as above.
+that is missing or not one), 3 as above or when no device is attached.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def add_parsers(sub: Any) -> None:
             "the app from battery optimisation; then read the phone back and print what "
             "still needs a human hand. Exit codes: 0 ready, 1 something needs a human "
             "hand, 2 bad input (unknown serial, several devices and none named, a file "
-            "that is not an APK), 3 no adb server or the phone went away."
+            "that is not an APK), 3 no adb server, no device attached, or the phone went away."
         ),
     )
     prep.add_argument(

@@ -233,7 +233,7 @@ class PhoneModel:
     def wall(self, t: float | None = None) -> datetime:
         """The phone's wall clock (UTC) at ``t`` (default now)."""
         return datetime.fromtimestamp(
-            self.epoch.timestamp() + self.now() if t is None else self.epoch.timestamp() + t, UTC
+            self.epoch.timestamp() + (self.now() if t is None else t), UTC
         )
 
     # -- properties -----------------------------------------------------------------------

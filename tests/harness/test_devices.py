@@ -106,6 +106,8 @@ def test_no_devices_is_said_and_is_not_a_failure(capsys, adb_server, tmp_path, m
         assert code == 0
         assert out.startswith(f"No devices attached to the adb server on 127.0.0.1:{empty.port}.")
         assert _hil(capsys, "--adb-port", str(empty.port), "--json")[:2] == (0, "[]\n")
+        code, _, err = _hil(capsys, "prepare", "--adb-port", str(empty.port))
+        assert code == 3 and "No device is attached" in err
     finally:
         empty.stop()
 
