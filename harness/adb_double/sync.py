@@ -113,6 +113,7 @@ async def _receive_file(stream: SyncStream, model: PhoneModel, spec: str) -> boo
         header = await stream.read_exactly(8)
         ident, size = header[:4], _U32.unpack(header[4:])[0]
         if ident == b"DONE":
+            mtime = size  # DONE carries the file's mtime where DATA carries a length
             break
         if ident != b"DATA":
             await _fail(stream, "invalid data message")
@@ -122,7 +123,7 @@ async def _receive_file(stream: SyncStream, model: PhoneModel, spec: str) -> boo
             return False
         data += await stream.read_exactly(size)
     with model.lock:
-        failure = model.files.write(path, bytes(data), mode, size)
+        failure = model.files.write(path, bytes(data), mode, mtime)
     if failure is not None:
         await _fail(stream, failure)
         return False

@@ -62,9 +62,7 @@ def _command(name: bytes) -> int:
     return int.from_bytes(name, "little")
 
 
-CNXN, OPEN, OKAY, WRTE, CLSE, AUTH = (
-    _command(n) for n in (b"CNXN", b"OPEN", b"OKAY", b"WRTE", b"CLSE", b"AUTH")
-)
+CNXN, OPEN, OKAY, WRTE, CLSE = (_command(n) for n in (b"CNXN", b"OPEN", b"OKAY", b"WRTE", b"CLSE"))
 
 
 class DoubleError(RuntimeError):

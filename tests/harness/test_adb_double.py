@@ -3,6 +3,7 @@ shell and its exit status, flow control, sync (push, pull, stat, list), reboot, 
 
 from __future__ import annotations
 
+import os
 import stat
 
 import adbutils
@@ -91,8 +92,10 @@ def test_a_push_outside_the_shell_users_folders_is_refused(adb_server, device, t
 def test_the_adb_command_pushes_and_pulls_with_its_own_sync_client(adb_server, device, tmp_path):
     source = tmp_path / "in.txt"
     source.write_text("gateway\n")
+    os.utime(source, (1772438400, 1772438400))
     pushed = adb_server.run("-s", device.serial, "push", str(source), "/data/local/tmp/in.txt")
     assert pushed.returncode == 0, pushed.stderr
+    assert device.sync.stat("/data/local/tmp/in.txt").mtime.timestamp() == 1772438400  # DONE's
     pulled = adb_server.run("-s", device.serial, "pull", "/data/local/tmp/in.txt", str(tmp_path))
     assert pulled.returncode == 0, pulled.stderr
     assert (tmp_path / "in.txt").read_text() == "gateway\n"
