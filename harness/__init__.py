@@ -7,8 +7,10 @@ targets it runs against (``targets``: in process, served, remote) with their con
 (``control``: our admin API; ``odoo``: Odoo's JSON-RPC API), the in-process gateway on a
 manual clock (``inprocess``), the real-time transport (``wire``), the loopback fault proxy
 (``proxy``) and FCM endpoint (``fcm_endpoint``, ``fcm_tls``), the oracles (``oracles`` over
-``evidence``; the demanded paths in ``hits``) and ``hil serve`` in a subprocess
-(``process``).
+``evidence``; the demanded paths in ``hits``), ``hil serve`` in a subprocess
+(``process``), and phones on ADB: ``hil devices`` and ``hil devices prepare`` through the
+adb server (``devices``, ``devices_cli``; the real app's facts in ``phone_facts``) and a
+virtual phone served as an ADB device, a test double (``adb_double``).
 """
 
 from __future__ import annotations

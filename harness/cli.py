@@ -28,6 +28,8 @@ from server_under_test import (
 )
 from server_under_test.services import phones
 
+from .devices_cli import add_parsers as add_devices_parsers
+from .devices_cli import devices_command
 from .explore import add_parsers as add_explore_parsers
 from .explore import explore_command
 from .folder import masked_url
@@ -225,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parsers(sub)
     add_selftest_parsers(sub)
     add_explore_parsers(sub)
+    add_devices_parsers(sub)
     return parser
 
 
@@ -382,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return defects_command(args)
         if args.command == "explore":
             return explore_command(args)
+        if args.command == "devices":
+            return devices_command(args)
         return _db_upgrade(args)
     except GatewayError as exc:
         print(f"hil {args.command}: {exc.message}", file=sys.stderr)

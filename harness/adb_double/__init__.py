@@ -1,0 +1,25 @@
+"""A virtual phone served as an ADB device: a test double of an Android phone for the harness.
+
+``AdbDouble`` (``transport``) speaks the adbd transport protocol on loopback TCP, so the real
+``adb`` server attaches it with ``adb connect`` and adbutils reaches it as it reaches a phone
+on USB. Behind it stands a ``PhoneModel`` (``phone``: properties, packages and permissions,
+settings, Doze, battery, files, the app's process and log, boots; quirks as
+``DeviceProfile``/``PROFILES``), whose shell (``shell``) runs the commands of ``commands``
+and ``dumpsys`` and whose SMS provider (``provider``) reads the radio ledger. Its scope and
+limits are in ``docs/devices.md``.
+"""
+
+from __future__ import annotations
+
+from .phone import PROFILES, TEST_DOUBLE_MANUFACTURER, AndroidError, DeviceProfile, PhoneModel
+from .transport import AdbDouble, DoubleError
+
+__all__ = [
+    "PROFILES",
+    "TEST_DOUBLE_MANUFACTURER",
+    "AdbDouble",
+    "AndroidError",
+    "DeviceProfile",
+    "DoubleError",
+    "PhoneModel",
+]

@@ -1,0 +1,219 @@
+"""``hil devices`` (the phones on ADB, a table or ``--json``) and ``hil devices prepare``.
+
+Exit codes: ``hil devices`` 0 (also when no device is attached), 3 when no adb server
+answers and none can be started (adb missing) or a phone goes away mid-read.
+``hil devices prepare`` 0 when the phone is ready, 1 when something still needs a human
+hand (listed), 2 for bad input (an unknown serial, several devices and none named, an APK
+that is missing or not one), 3 as above or when no device is attached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .devices import (
+    CAP_SETTINGS,
+    AdbUnavailable,
+    DeviceError,
+    DeviceInputError,
+    DeviceState,
+    adb_port,
+    inspect,
+    list_devices,
+    open_client,
+    pick_device,
+    prepare,
+)
+from .phone_facts import APP_PACKAGE, SMS_CAP_COUNT, SMS_CAP_INTERVAL
+from .run_cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_HARNESS, EXIT_PASSED
+
+__all__ = ["add_parsers", "devices_command", "render_table"]
+
+COLUMNS = (
+    "SERIAL",
+    "MODEL",
+    "ANDROID",
+    "APP",
+    "PERMISSIONS",
+    "SECURE",
+    "EXEMPT",
+    "SMS CAP",
+    "SIMS",
+    "BATTERY",
+    "DOZE",
+)
+NO_DEVICES = (
+    "No devices attached to the adb server on 127.0.0.1:{port}. Attach a phone with USB "
+    "debugging on (Settings > About phone: tap Build number seven times; then Developer "
+    "options > USB debugging) and accept its prompt, or adb connect HOST:PORT."
+)
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, not {value!r}")
+    return port
+
+
+def add_parsers(sub: Any) -> None:
+    """The ``devices`` subcommand and its ``prepare`` action."""
+    port_help = "the adb server's port (default: $ANDROID_ADB_SERVER_PORT, else 5037)"
+    devices = sub.add_parser(
+        "devices",
+        help="list the phones on ADB with what the gateway app needs (devices prepare fixes it)",
+        description=(
+            "List the phones the adb server sees: model, Android version, the gateway app "
+            f"({APP_PACKAGE}) and its version, the permissions it needs, "
+            "WRITE_SECURE_SETTINGS, the battery-optimisation exemption, the SMS cap settings, "
+            "SIMs, battery and Doze state. Starts the adb server when none runs, as adb "
+            "devices does. Exit codes: 0 listed (also none attached), 3 no adb server and "
+            "none could be started (install adb: apt-get install adb)."
+        ),
+    )
+    devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    devices.add_argument("--adb-port", type=_port, metavar="PORT", help=port_help)
+    actions = devices.add_subparsers(dest="devices_action", metavar="ACTION")
+    prep = actions.add_parser(
+        "prepare",
+        help="install the app, grant, set the SMS cap, exempt from battery optimisation",
+        description=(
+            "Make a phone ready for the gateway app: install it (--apk), grant the "
+            "permissions ADB can grant (SEND_SMS, RECEIVE_SMS, READ_PHONE_STATE, "
+            "READ_PHONE_NUMBERS, CAMERA, WRITE_SECURE_SETTINGS), set Android's SMS cap to "
+            f"{CAP_SETTINGS[SMS_CAP_COUNT]} per {CAP_SETTINGS[SMS_CAP_INTERVAL]} ms, exempt "
+            "the app from battery optimisation; then read the phone back and print what "
+            "still needs a human hand. Exit codes: 0 ready, 1 something needs a human "
+            "hand, 2 bad input (unknown serial, several devices and none named, a file "
+            "that is not an APK), 3 no adb server, no device attached, or the phone went away."
+        ),
+    )
+    prep.add_argument(
+        "serial", nargs="?", metavar="SERIAL", help="the phone (default: the only one)"
+    )
+    prep.add_argument("--apk", type=Path, metavar="FILE", help="the gateway app's APK to install")
+    prep.add_argument(
+        "--adb-port", dest="prepare_adb_port", type=_port, metavar="PORT", help=port_help
+    )
+
+
+def devices_command(args: argparse.Namespace) -> int:
+    """Run ``hil devices`` or ``hil devices prepare``; returns the exit code."""
+    name = "devices prepare" if args.devices_action == "prepare" else "devices"
+    port = adb_port(getattr(args, "prepare_adb_port", None) or args.adb_port)
+    try:
+        client, started = open_client(port)
+        if started:
+            print(
+                f"hil {name}: started the adb server on 127.0.0.1:{port} (adb -P {port} "
+                "kill-server stops it).",
+                file=sys.stderr,
+            )
+        if args.devices_action == "prepare":
+            return _prepare(client, args.serial, args.apk)
+        return _list(client, port, as_json=args.json)
+    except DeviceInputError as exc:
+        print(f"hil {name}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (AdbUnavailable, DeviceError) as exc:
+        print(f"hil {name}: {exc}", file=sys.stderr)
+        return EXIT_HARNESS
+
+
+def _list(client: Any, port: int, *, as_json: bool) -> int:
+    states = [inspect(client.device(serial), state) for serial, state in list_devices(client)]
+    if as_json:
+        print(json.dumps([state.to_json() for state in states], indent=2))
+        return EXIT_PASSED
+    if not states:
+        print(NO_DEVICES.format(port=port))
+        return EXIT_PASSED
+    print(render_table(states))
+    for state in states:
+        for line in _advice(state):
+            print(f"{state.serial}: {line}")
+    return EXIT_PASSED
+
+
+def _cap(state: DeviceState) -> str:
+    count, interval = state.sms_cap.get(SMS_CAP_COUNT), state.sms_cap.get(SMS_CAP_INTERVAL)
+    if count is None and interval is None:
+        return "default"
+    seconds = f"{int(interval) / 1000:g}s" if interval and interval.isdigit() else "default"
+    return f"{count or 'default'}/{seconds}"
+
+
+def _row(state: DeviceState) -> list[str]:
+    if not state.online:
+        return [state.serial, f"({state.state})", *[""] * (len(COLUMNS) - 2)]
+    granted = sum(state.permissions.values())
+    battery = "?" if state.battery_level is None else f"{state.battery_level}%"
+    if state.charging:
+        battery += " charging"
+    return [
+        state.serial,
+        state.model + (" [test double]" if state.test_double else ""),
+        f"{state.android} (SDK {state.sdk})",
+        state.app_version or "-",
+        f"{granted}/{len(state.permissions)}" if state.app_version else "-",
+        "yes" if state.write_secure_settings else "no",
+        "yes" if state.battery_exempt else "no",
+        _cap(state),
+        ",".join(state.sims) or "none",
+        battery,
+        f"{state.doze.get('deep', '?')}/{state.doze.get('light', '?')}",
+    ]
+
+
+def render_table(states: list[DeviceState]) -> str:
+    """The devices as an aligned text table (DOZE is deep/light)."""
+    rows = [list(COLUMNS), *(_row(state) for state in states)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _advice(state: DeviceState) -> list[str]:
+    if not state.online:
+        return [f"{state.state}: {state.hint}"] if state.hint else [state.state]
+    if state.app_version is None:
+        return [f"the gateway app ({APP_PACKAGE}) is not installed: hil devices prepare --apk FILE"]
+    missing = [name for name, granted in state.permissions.items() if not granted]
+    if not state.write_secure_settings:
+        missing.append("WRITE_SECURE_SETTINGS")
+    advice = [f"not granted: {', '.join(missing)}"] if missing else []
+    if missing or not state.battery_exempt or _cap(state) != _cap_wanted():
+        advice.append(f"hil devices prepare {state.serial} sets up what ADB can")
+    return advice
+
+
+def _cap_wanted() -> str:
+    return f"{CAP_SETTINGS[SMS_CAP_COUNT]}/{int(CAP_SETTINGS[SMS_CAP_INTERVAL]) / 1000:g}s"
+
+
+def _prepare(client: Any, serial: str | None, apk: Path | None) -> int:
+    device = pick_device(client, serial)
+    report = prepare(device, apk)
+    after = report.after
+    kind = " [test double]" if after.test_double else ""
+    print(f"{device.serial}: {after.model}{kind}, Android {after.android} (SDK {after.sdk})")
+    for line in report.done:
+        print(f"  done: {line}")
+    for line in report.notes:
+        print(f"  note: {line}")
+    if report.ready:
+        print("Ready: the gateway app has what ADB can give it.")
+        return EXIT_PASSED
+    print("Still needs a human hand:")
+    for line in report.needs_hand:
+        print(f"  - {line}")
+    return EXIT_FAILED

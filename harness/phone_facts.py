@@ -1,0 +1,82 @@
+"""What the harness knows of a gateway phone over ADB: the real app and Android's settings.
+
+The gateway app is github.com/Varyshop/sms-gateway-app, tag v1.7.1 (commit 84529ed):
+
+- its package is ``com.varyshop.smsgatewayapp``: ``android/app/build.gradle:92``
+  (``applicationId``; ``app.json:14`` says the same), version name 1.7.1 at
+  ``android/app/build.gradle:96``;
+- it requests the permissions of ``android/app/src/main/AndroidManifest.xml`` lines 2-22
+  (:data:`MANIFEST_PERMISSIONS`). Of those, the ones a gateway phone cannot work without are
+  the runtime permissions of :data:`NEEDED_PERMISSIONS` (send, receive, read the SIMs and
+  their numbers, the camera that scans the pairing QR code), and ``WRITE_SECURE_SETTINGS``,
+  which only ADB can grant (the app's README, "SMS limit setting") and with which the app
+  raises Android's SMS cap;
+- its boot receiver logs ``Boot completed, starting SMS Gateway Service`` under the tag
+  ``BootReceiver`` (``modules/gateway-service/.../BootReceiver.kt:15,27``).
+
+Android's outgoing-SMS cap is read from two global settings (reference
+``android-and-testing.md`` §A5.1), once per boot.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APP_ACTIVITY",
+    "APP_PACKAGE",
+    "APP_VERSION",
+    "APP_VERSION_CODE",
+    "BOOT_LOG",
+    "MANIFEST_PERMISSIONS",
+    "NEEDED_PERMISSIONS",
+    "SMS_CAP_COUNT",
+    "SMS_CAP_INTERVAL",
+    "WRITE_SECURE_SETTINGS",
+    "short_permission",
+]
+
+APP_PACKAGE = "com.varyshop.smsgatewayapp"
+APP_VERSION = "1.7.1"
+APP_VERSION_CODE = 2  # android/app/build.gradle:95
+APP_ACTIVITY = ".MainActivity"  # AndroidManifest.xml:40, the launcher activity
+BOOT_LOG = ("BootReceiver", "Boot completed, starting SMS Gateway Service")
+
+_P = "android.permission."
+MANIFEST_PERMISSIONS = tuple(
+    _P + name
+    for name in (
+        "CAMERA",
+        "FOREGROUND_SERVICE",
+        "FOREGROUND_SERVICE_SPECIAL_USE",
+        "INTERNET",
+        "POST_NOTIFICATIONS",
+        "READ_EXTERNAL_STORAGE",
+        "READ_PHONE_NUMBERS",
+        "READ_PHONE_STATE",
+        "READ_SMS",
+        "RECEIVE_BOOT_COMPLETED",
+        "RECEIVE_SMS",
+        "RECORD_AUDIO",
+        "REQUEST_IGNORE_BATTERY_OPTIMIZATIONS",
+        "SCHEDULE_EXACT_ALARM",
+        "SEND_SMS",
+        "SYSTEM_ALERT_WINDOW",
+        "USE_EXACT_ALARM",
+        "VIBRATE",
+        "WAKE_LOCK",
+        "WRITE_EXTERNAL_STORAGE",
+        "WRITE_SECURE_SETTINGS",
+    )
+)
+NEEDED_PERMISSIONS = tuple(
+    _P + name
+    for name in ("SEND_SMS", "RECEIVE_SMS", "READ_PHONE_STATE", "READ_PHONE_NUMBERS", "CAMERA")
+)
+WRITE_SECURE_SETTINGS = _P + "WRITE_SECURE_SETTINGS"
+
+SMS_CAP_COUNT = "sms_outgoing_check_max_count"
+SMS_CAP_INTERVAL = "sms_outgoing_check_interval_ms"
+
+
+def short_permission(name: str) -> str:
+    """``android.permission.SEND_SMS`` -> ``SEND_SMS`` (for tables and messages)."""
+    return name.removeprefix(_P)
