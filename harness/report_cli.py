@@ -1,7 +1,8 @@
 """``hil report RUN_DIR``: write a run folder's reports again from the folder alone.
 
 The reports (``summary.md``, ``junit.xml``) are rendered from what the run wrote
-(``verdicts.json``, ``history.jsonl``, ``server_state.json``), never from a new run, so a
+(``verdicts.json``, ``history.jsonl.gz``, ``server_state.json.gz``; or ``history.jsonl`` and
+``server_state.json``, as runs before issue 12 wrote them), never from a new run, so a
 report can be rebuilt after the reports changed, on another machine, or from a CI artefact.
 Exit codes: 0 written, 2 not a run folder or a file that does not read.
 """
@@ -16,7 +17,8 @@ from typing import Any
 
 from reports.junit import render_junit
 from reports.summary import render_summary
-from simulator import HistoryError, load_history
+
+from .folder import FolderError, read_history, read_state
 
 __all__ = ["add_parsers", "rebuild", "report_command"]
 
@@ -55,12 +57,10 @@ def rebuild(folder: Path) -> list[Path]:
     written[0].write_text(render_junit(meta))
     if meta.get("interrupted"):
         return written
-    state = _json(folder / "server_state.json")
     try:
-        events = load_history(folder / "history.jsonl")
-    except FileNotFoundError:
-        raise ReportInputError(f"{folder / 'history.jsonl'}: no such file") from None
-    except HistoryError as exc:
+        state = read_state(folder)
+        events = read_history(folder)
+    except FolderError as exc:
         raise ReportInputError(str(exc)) from None
     summary = folder / "summary.md"
     summary.write_text(render_summary(events, state, meta))
@@ -74,7 +74,8 @@ def add_parsers(sub: Any) -> None:
         help="write a run folder's reports again from the folder alone",
         description=(
             "Render summary.md and junit.xml of a run again from what the run wrote "
-            "(verdicts.json, history.jsonl, server_state.json), without running anything. "
+            "(verdicts.json, history.jsonl.gz, server_state.json.gz; or an older run's "
+            "history.jsonl and server_state.json), without running anything. "
             "Exit codes: 0 written, 2 not a run folder or a file that does not read."
         ),
     )
