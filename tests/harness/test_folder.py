@@ -30,6 +30,7 @@ from harness.folder import (
 from harness.oracles import judge
 from harness.runner import run_scenario
 from harness.thresholds import judge_thresholds
+from reports.summary import render_summary
 from scenarios import load
 from scenarios.model import Thresholds
 
@@ -112,7 +113,8 @@ class _Asked(dict[str, Any]):
 def test_the_oracles_ask_no_key_the_run_folder_drops(
     name: str, defects: tuple[str, ...], tmp_path: Path
 ) -> None:
-    """Judged again with every threshold demanded and missed, so theirs are asked too."""
+    """Judged again with every threshold demanded and missed, so theirs are asked too, and
+    the summary rendered again, so the reports' are."""
     scenario = dataclasses.replace(load(name), defects=defects)
     run_scenario(scenario, out=tmp_path)
     asked: dict[str, set[str]] = defaultdict(set)
@@ -120,10 +122,12 @@ def test_the_oracles_ask_no_key_the_run_folder_drops(
         part: [_Asked(row, asked[part]) for row in rows]
         for part, rows in read_state(tmp_path).items()
     }
-    evidence = Evidence(events=read_history(tmp_path), server=state)
+    events = read_history(tmp_path)
+    evidence = Evidence(events=events, server=state)
     tight = Thresholds(sent=1.0, done_by=60.0, done_by_text="1m", latency_p95=1.0, refused=0)
     verdicts = judge(evidence) + judge_thresholds(evidence, tight)
     assert sum(not v.passed for v in verdicts) >= 3
+    render_summary(events, state, json.loads((tmp_path / "verdicts.json").read_text()))
     for part, keys in STATE_KEYS.items():
         assert asked[part] <= set(keys), (part, asked[part] - set(keys))
     assert asked["sms"] >= {"state", "failure_type"}  # the recording works
