@@ -2,7 +2,8 @@
 ``hil report diff A B``: compare run B against baseline A.
 
 The reports (``summary.md``, ``junit.xml``) are rendered from what the run wrote
-(``verdicts.json``, ``history.jsonl``, ``server_state.json``), never from a new run, so a
+(``verdicts.json``, ``history.jsonl.gz``, ``server_state.json.gz``; or ``history.jsonl`` and
+``server_state.json``, as runs before issue 12 wrote them), never from a new run, so a
 report can be rebuilt after the reports changed, on another machine, or from a CI artefact.
 Exit codes: 0 written (or no regression), 1 B regressed beyond the tolerance, 2 not a run
 folder, a file that does not read, or a bad option.
@@ -19,7 +20,8 @@ from typing import Any
 from reports.diff import compare, render_diff, run_figures
 from reports.junit import render_junit
 from reports.summary import render_summary
-from simulator import HistoryError, load_history
+
+from .folder import FolderError, read_history, read_state
 
 __all__ = ["add_parsers", "rebuild", "report_command"]
 
@@ -57,12 +59,10 @@ def _meta(folder: Path) -> dict[str, Any]:
 
 def _records(folder: Path) -> tuple[list[dict[str, Any]], Any]:
     """The history's events and the server's final state of a judged run's folder."""
-    state = _json(folder / "server_state.json")
     try:
-        events = load_history(folder / "history.jsonl")
-    except FileNotFoundError:
-        raise ReportInputError(f"{folder / 'history.jsonl'}: no such file") from None
-    except HistoryError as exc:
+        state = read_state(folder)
+        events = read_history(folder)
+    except FolderError as exc:
         raise ReportInputError(str(exc)) from None
     return events, state
 
@@ -121,8 +121,8 @@ def add_parsers(sub: Any) -> None:
         usage="hil report RUN_DIR\n       hil report diff A B [--tolerance PCT]",
         description=(
             "hil report RUN_DIR renders summary.md and junit.xml of a run again from what the "
-            "run wrote (verdicts.json, history.jsonl, server_state.json), without running "
-            "anything. hil report diff A B compares run B against baseline A (typically the "
+            "run wrote (verdicts.json, history.jsonl.gz, server_state.json.gz; or an older "
+            "run's history.jsonl and server_state.json), without running anything. hil report diff A B compares run B against baseline A (typically the "
             "same scenario and seed on two server builds): share sent, throughput, latency "
             "percentiles, per-phone fairness and oracle violations; a figure worse by more "
             "than --tolerance, or an oracle green in A and red in B, is a regression. "

@@ -23,6 +23,7 @@ from typing import Any
 from scenarios import Scenario, ScenarioError, catalogue, load
 from server_under_test import KNOWN_DEFECTS
 
+from .folder import DATABASE_FILE
 from .runner import (
     Progress,
     RunInputError,
@@ -199,9 +200,9 @@ def add_parsers(sub: Any) -> None:
             "server in this process (a fresh SQLite file in the run folder unless --db is "
             "given: deterministic, hours in seconds); with --serve against `hil serve` started "
             "as a process, with --target against a server you run, both on the wall clock. "
-            "Writes history.jsonl, server_state.json, verdicts.json and summary.md to the run "
-            "folder and prints the verdicts; an oracle needing state the target does not "
-            "expose says NOT JUDGED. " + EXIT_CODES_HELP
+            "Writes history.jsonl.gz, server_state.json.gz, verdicts.json, junit.xml and "
+            "summary.md to the run folder and prints the verdicts; an oracle needing state "
+            "the target does not expose says NOT JUDGED. " + EXIT_CODES_HELP
         ),
     )
     run.add_argument(
@@ -219,7 +220,15 @@ def add_parsers(sub: Any) -> None:
         type=database_option,
         metavar="URL",
         help="an EMPTY database to run on: a SQLite path or a postgresql:// URL "
-        "(default: a fresh SQLite file in the run folder)",
+        "(default: a fresh SQLite file in the run folder, removed after the run unless "
+        "--keep-db)",
+    )
+    run.add_argument(
+        "--keep-db",
+        action="store_true",
+        help=f"keep the run's database ({DATABASE_FILE} in the run folder) after the run; by "
+        "default it is removed once the run is judged, as the run folder has all the "
+        "reports need. A database named with --db is never removed",
     )
     run.add_argument(
         "--out",
@@ -408,7 +417,13 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         with _Interrupt().installed() as interrupt:
             result = run_scenario(
-                scenario, seed=seed, out=out, target=target, progress=line, interrupt=interrupt
+                scenario,
+                seed=seed,
+                out=out,
+                target=target,
+                progress=line,
+                interrupt=interrupt,
+                keep_db=args.keep_db,
             )
     except (RunInputError, TargetError) as exc:
         if line:

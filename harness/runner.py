@@ -56,7 +56,17 @@ from simulator.world import World
 
 from .control import AdminError, Enqueued, PhoneKey, Unsupported
 from .errors import RunError, RunInputError, TargetError
-from .folder import OWNED_FILES, database_url, masked_url, one_line, prepare_out, write_jsonl
+from .folder import (
+    OWNED_FILES,
+    database_url,
+    masked_url,
+    one_line,
+    prepare_out,
+    reduce_state,
+    remove_database,
+    write_history,
+    write_state,
+)
 from .hits import count_hits
 from .oracles import Evidence, Verdict, judge
 from .proxy import FaultProxy, WireEvent, WireFaults
@@ -169,11 +179,18 @@ class _Run:
         out: Path,
         options: TargetOptions,
         stack: contextlib.ExitStack,
+        *,
+        keep_db: bool,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
         self.out = out
         prepare_out(out)
+        if options.db is None and options.kind != "remote" and not keep_db:
+            # The database this run makes in its folder. Called back before the target is
+            # opened, so run after it closed (the stack unwinds last in, first out): the
+            # server, a served process too, no longer holds the file.
+            stack.callback(remove_database, out)
 
         def database(db: str | None) -> tuple[str, str]:
             url = database_url(db, out)
@@ -671,10 +688,13 @@ def run_scenario(
     target: TargetOptions | None = None,
     progress: Callable[[Progress], None] | None = None,
     interrupt: Callable[[], str | None] | None = None,
+    keep_db: bool = False,
 ) -> RunResult:
     """Run a scenario and write its run folder; see the module docstring.
 
-    ``target`` says what to test (default: our server in process, on ``db``).
+    ``target`` says what to test (default: our server in process, on ``db``). The database
+    the run makes in its folder (no ``db``: a SQLite file there) is removed when the run
+    ends, however it ends, unless ``keep_db``; a database the caller named never is.
 
     ``interrupt`` is asked after every step; when it names a reason (``"SIGINT"``) the run
     stops there and writes only its history, an unjudged ``verdicts.json`` and ``junit.xml``.
@@ -689,7 +709,7 @@ def run_scenario(
         options = dataclasses.replace(options, db=db)
     with contextlib.ExitStack() as stack:
         try:
-            run = _Run(scenario, seed, out, options, stack)
+            run = _Run(scenario, seed, out, options, stack, keep_db=keep_db)
         except AdminError as exc:
             raise TargetError(f"The target failed while the run was set up: {exc}") from exc
         meta: dict[str, Any] = {
@@ -700,7 +720,8 @@ def run_scenario(
         }
         try:
             duration = run.run(progress, interrupt)
-            state = run.server_state() if run.interrupted is None else {}
+            # judged as the run folder keeps it, so that the folder judges the same again
+            state = reduce_state(run.server_state()) if run.interrupted is None else {}
         except (AdminError, SQLAlchemyError) as exc:
             raise TargetError(
                 f"The server under test failed at {run.world.env.now:.0f} s of the run: "
@@ -716,7 +737,7 @@ def run_scenario(
         verdicts += judge_thresholds(evidence, scenario.expect.thresholds, exposed)
     hits = count_hits(events, evidence.index if judged else None)
     missing = [name for name in scenario.expect.hit if not hits.get(name)] if judged else []
-    digest = write_jsonl(out / "history.jsonl", events)
+    digest = write_history(out, events)
     wall_seconds = time.perf_counter() - wall
     result = RunResult(
         scenario=scenario,
@@ -757,6 +778,6 @@ def run_scenario(
     (out / "junit.xml").write_text(render_junit(meta))
     result.summary = meta
     if judged:  # an interrupted run has no server state to summarise
-        (out / "server_state.json").write_text(json.dumps(state, ensure_ascii=False))
+        write_state(out, state)
         (out / "summary.md").write_text(render_summary(events, state, meta))
     return result

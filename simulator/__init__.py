@@ -9,10 +9,10 @@ with per-part results and SmsUsageMonitor), of each phone's network path (``netw
 latency, losses, partitions), of FCM, faults and recipients (``world``), and the radio
 ledger every transmission is written to (``ledger``). The history (``history``) is a list of
 typed events (``events``: one frozen dataclass per kind, ``EVENT_TYPES`` the one list of
-kinds, ``decode`` and ``load_history`` to read a ``history.jsonl`` back; fields in
-``docs/history.md``); the ledger's entries are its ``radio`` events. A phone sees a narrow
-context (``context``: clock, history, FCM's token registry, STOP words), never the whole
-world.
+kinds, ``decode`` and ``load_history`` to read a ``history.jsonl`` back, gzip-compressed
+or not; fields in ``docs/history.md``); the ledger's entries are its ``radio`` events. A
+phone sees a narrow context (``context``: clock, history, FCM's token registry, STOP words),
+never the whole world.
 Each app behaviour is cited to the app's source in ``docs/app-model.md``. It talks to a
 gateway server only through a port (``port.GatewayPort``, a ``typing.Protocol``) and
 imports no other part of this project.

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from harness.cli import main
+from harness.folder import read_history
 from harness.process import served_gateway
 from scenarios import catalogue, load
 
@@ -189,8 +190,8 @@ def test_an_interrupted_run_stops_cleanly_and_says_when(
     stopped = verdicts["interrupted"]
     assert stopped["signal"] == sig.name
     assert 0 < stopped["virtual_seconds"] < 30 * 86400 and stopped["wall_seconds"] > 0
-    history = (out / "history.jsonl").read_text().splitlines()
-    assert json.loads(history[0])["kind"] == "config" and len(history) > 1
+    history = read_history(out)
+    assert history[0]["kind"] == "config" and len(history) > 1
 
 
 # -- seeds, run folders, metadata ----------------------------------------------------------
@@ -200,7 +201,7 @@ def test_a_reused_run_folder_keeps_no_stale_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    assert _hil(capsys, "run", "smoke", "--quiet", "--out", str(out))[0] == 0
+    assert _hil(capsys, "run", "smoke", "--quiet", "--keep-db", "--out", str(out))[0] == 0
     assert (out / "gateway.sqlite3").exists()
     other = tmp_path / "other.sqlite3"
     code, err = _hil(capsys, "run", "smoke", "--quiet", "--db", str(other), "--out", str(out))

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from harness.cli import main
+from harness.folder import HISTORY_FILE
 from harness.run_cli import served_options
 from harness.selftest import BROKEN, Probe, run_probe
 from scenarios import ScenarioError, load, loads
@@ -99,7 +100,7 @@ def test_hil_run_says_what_to_add_to_run_a_served_scenario(
     code, _, err = _hil(capsys, "run", "poll-storm", "--serve", "--out", str(tmp_path / "b"))
     assert code == 2
     assert "SQLite never makes" in err and "Add --db postgresql://" in err
-    assert not (tmp_path / "a" / "history.jsonl").exists()
+    assert not (tmp_path / "a" / HISTORY_FILE).exists()
 
 
 def test_hil_run_serve_takes_the_scenarios_workers_and_time_scale_unless_given() -> None:

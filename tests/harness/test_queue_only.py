@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.folder import read_history, read_state
 from harness.runner import run_scenario
 from scenarios import load, loads
 from scenarios.model import Served
@@ -59,7 +60,7 @@ def _hil(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_a_queue_only_campaign_goes_out_only_after_its_resume(tmp_path: Path) -> None:
     result = run_scenario(loads(QUEUE_ONLY), out=tmp_path)
     assert result.passed, [v.violations[:2] for v in result.verdicts if not v.passed]
-    events = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    events = read_history(tmp_path)
     switches = [e for e in events if e["kind"] == "campaign"]
     assert switches == [
         {"t": 120.0, "kind": "campaign", "campaign": "spring", "paused": True, "asked": 120.0,
@@ -80,7 +81,7 @@ def test_a_queue_only_campaign_goes_out_only_after_its_resume(tmp_path: Path) ->
     assert min(t for t, _, i in handed if i not in spring) < 1800.0  # the others did not wait
     paused = next(v for v in result.verdicts if v.name == "paused_respected")
     assert paused.passed and paused.checked == 120
-    state = json.loads((tmp_path / "server_state.json").read_text())
+    state = read_state(tmp_path)
     assert Counter(row["state"] for row in state["sms"]) == {"sent": 130}
 
 

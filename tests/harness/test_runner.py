@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.folder import HISTORY_FILE, STATE_FILE, read_history, read_state
 from harness.oracles import ORACLES
 from harness.runner import run_scenario
 from scenarios import catalogue, load, loads
@@ -24,7 +25,7 @@ def test_every_catalogue_scenario_is_green_on_our_server(name: str, tmp_path: Pa
     failed = {v.name: v.violations[:3] for v in result.verdicts if not v.passed}
     assert result.passed, (failed, result.missing_hits)
     assert all(result.hits[path] > 0 for path in result.scenario.expect.hit)
-    for file in ("history.jsonl", "server_state.json", "verdicts.json", "summary.md"):
+    for file in (HISTORY_FILE, STATE_FILE, "verdicts.json", "summary.md"):
         assert (tmp_path / file).stat().st_size > 0
 
 
@@ -42,9 +43,9 @@ def test_same_seed_same_history_other_seed_other_history(tmp_path: Path) -> None
     again = run_scenario(scenario, out=tmp_path / "b")
     other = run_scenario(scenario, seed=2, out=tmp_path / "c")
     assert first.digest == again.digest
-    assert (tmp_path / "a" / "history.jsonl").read_bytes() == (
-        tmp_path / "b" / "history.jsonl"
-    ).read_bytes()
+    # the compressed files too, byte for byte: CI can compare artefacts by their hashes
+    for name in (HISTORY_FILE, STATE_FILE):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert other.digest != first.digest
 
 
@@ -172,7 +173,7 @@ def test_hil_run_names_file_line_and_field_of_a_bad_scenario(
 def test_hil_run_refuses_a_database_that_is_not_empty(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["run", "smoke", "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert main(["run", "smoke", "--out", str(tmp_path / "a"), "--quiet", "--keep-db"]) == 0
     used = tmp_path / "a" / "gateway.sqlite3"
     code = main(["run", "smoke", "--db", str(used), "--out", str(tmp_path / "b"), "--quiet"])
     assert code == 2
@@ -205,8 +206,7 @@ def test_same_history_on_postgresql(name: str, pg_url: str, tmp_path: Path) -> N
 
 
 def _history(folder: Path) -> list[dict[str, Any]]:
-    lines = (folder / "history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+    return read_history(folder)
 
 
 def test_a_reassignment_is_recorded_with_the_sms_in_flight(tmp_path: Path) -> None:
@@ -296,7 +296,7 @@ body = "Hello again {first_name}"
 
 def test_the_scenarios_stop_words_reach_the_server(tmp_path: Path) -> None:
     result = run_scenario(loads(STOP_WORDS), out=tmp_path)
-    state = json.loads((tmp_path / "server_state.json").read_text())
+    state = read_state(tmp_path)
     assert state["blacklist"], "the server never took UNSUB for a STOP"
     assert result.passed, [v.violations[:2] for v in result.verdicts if not v.passed]
 
@@ -329,7 +329,7 @@ def test_a_batch_above_200_000_is_enqueued_whole(tmp_path: Path) -> None:
 
 
 def _events(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    return read_history(out)
 
 
 def test_a_run_passes_over_oracles_it_could_not_judge_unless_it_expected_them_red(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.folder import HISTORY_FILE
 from harness.selftest import CAUGHT, CLEAN, MISSED, Probe, claims, plan, selftest
 from scenarios import catalogue, load
 from server_under_test import KNOWN_DEFECTS
@@ -53,7 +54,7 @@ def test_a_selftest_catches_what_limits_day_claims_and_its_clean_run_passes(
         "| B1 | caught: no_loss at 1:00:00 |" in table
         and "| C9 | caught: no_loss at 0:02:00 |" in table
     )
-    assert (tmp_path / "C9--limits-day" / "history.jsonl").exists()
+    assert (tmp_path / "C9--limits-day" / HISTORY_FILE).exists()
 
 
 def test_a_defect_the_scenario_cannot_expose_is_reported_missed(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.folder import HISTORY_FILE, read_history, read_state
 from harness.oracles import ORACLES
 from harness.process import served_gateway
 from scenarios import catalogue
@@ -56,7 +57,9 @@ def test_smoke_against_a_served_process_on_sqlite_passes_with_every_oracle_judge
     _assert_all_judged_and_passed(meta)
     assert meta["target"]["mode"] == "served" and meta["target"]["time_scale"] == 120.0
     assert meta["database"].startswith("sqlite:///") and str(out) in meta["database"]
-    events = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    # the served process closed its database before the run removed it (no --keep-db)
+    assert not any(out.glob("gateway.sqlite3*"))
+    events = read_history(out)
     radio = [e for e in events if e["kind"] == "radio" and e["parts_sent"] > 0]
     assert len({e["sms_id"] for e in radio}) == 300
     # the served server woke the phones through the real firebase-admin SDK and the
@@ -216,7 +219,7 @@ def test_lost_callbacks_in_real_time_loses_requests_both_ways_on_the_wire(tmp_pa
     assert code == 0, stdout + err
     meta = _verdicts(out)
     _assert_all_judged_and_passed(meta)
-    events = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    events = read_history(out)
     outcomes = Counter(e["outcome"] for e in events if e["kind"] == "request")
     # the fault proxy dropped requests before the server and answers after it acted; the
     # phones saw those as timeouts
@@ -365,7 +368,7 @@ def test_target_options_that_do_not_fit_are_refused(argv, expected, tmp_path, ca
         code, err = int(exc.code or 0), capsys.readouterr().err
     assert code == 2
     assert expected in err, err
-    assert not (tmp_path / "run" / "history.jsonl").exists()
+    assert not (tmp_path / "run" / HISTORY_FILE).exists()
 
 
 def test_a_scenario_demanding_fcm_wakes_cannot_run_against_a_remote_target(tmp_path, capsys):
@@ -450,5 +453,5 @@ def test_a_second_run_against_the_same_server_judges_only_its_own_sms(tmp_path, 
             )
             assert code == 0, (attempt, stdout + err)
             _assert_all_judged_and_passed(_verdicts(out))
-            state = json.loads((out / "server_state.json").read_text())
+            state = read_state(out)
             assert len(state["sms"]) == 300 and len(state["phones"]) == 3

@@ -121,6 +121,14 @@ def test_campaign_100k_kills_two_evenly_spread_phones_every_two_hours():
     assert carrier.results == ((-1, 0.995), (4, 0.003), (1, 0.002))
 
 
+def test_campaign_100k_demands_its_day_of_every_threshold():
+    thresholds = load("campaign-100k").expect.thresholds
+    assert thresholds.demanded() == ("sent", "done_by", "latency_p95", "refused")
+    # 15:00 in Prague, seven hours after the 08:00 start; 95 % on the radio within 6 h
+    assert (thresholds.sent, thresholds.done_by, thresholds.latency_p95) == (0.985, 25200, 21600)
+    assert thresholds.refused == 0
+
+
 def test_a_path_loads_the_same_scenario_as_the_name():
     assert load(catalogue()["smoke"]) == load("smoke")
 

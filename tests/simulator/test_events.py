@@ -3,6 +3,7 @@ and a real run's history reads back event by event, byte for byte."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import subprocess
@@ -131,7 +132,7 @@ SAMPLES: list[Event] = [
 
 
 def _line(row: dict[str, Any]) -> str:
-    """A history line as the harness writes it (``harness.runner.write_jsonl``)."""
+    """A history line as the harness writes it (``harness.folder.write_history``)."""
     return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -276,8 +277,9 @@ def test_a_hil_run_history_decodes_with_no_unknown_kind(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = (out / "history.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = load_history(out / "history.jsonl")
+    path = out / "history.jsonl.gz"
+    lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+    rows = load_history(path)
     assert len(rows) == len(lines) > 0
     assert [_line(decode(row).to_dict()) for row in rows] == lines
     assert rows[0]["kind"] == "config"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from harness.folder import read_history, read_state
 from harness.runner import RunResult, run_scenario
 from scenarios import load, loads
-from simulator import load_history
 from simulator.config import APP_PROFILES, CarrierSpec, SimSpec
 from simulator.personas import (
     NOWHERE,
@@ -217,8 +217,8 @@ class Run:
 
     def __init__(self, result: RunResult) -> None:
         self.result = result
-        self.history = load_history(result.out / "history.jsonl")
-        self.state = json.loads((result.out / "server_state.json").read_text(encoding="utf-8"))
+        self.history = read_history(result.out)
+        self.state = read_state(result.out)
         self.sms = {row["id"]: row for row in self.state["sms"]}
         self.phones = {row["name"]: row for row in self.state["phones"]}
 
