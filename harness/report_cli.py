@@ -122,8 +122,9 @@ def add_parsers(sub: Any) -> None:
         description=(
             "hil report RUN_DIR renders summary.md and junit.xml of a run again from what the "
             "run wrote (verdicts.json, history.jsonl.gz, server_state.json.gz; or an older "
-            "run's history.jsonl and server_state.json), without running anything. hil report diff A B compares run B against baseline A (typically the "
-            "same scenario and seed on two server builds): share sent, throughput, latency "
+            "run's history.jsonl and server_state.json), without running anything. "
+            "hil report diff A B compares run B against baseline A (typically the same "
+            "scenario and seed on two server builds): share sent, throughput, latency "
             "percentiles, per-phone fairness and oracle violations; a figure worse by more "
             "than --tolerance, or an oracle green in A and red in B, is a regression. "
             "Exit codes: 0 written or no regression, 1 a regression, 2 not a run folder, a "
