@@ -14,15 +14,9 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["percentile", "render_summary"]
+from .measures import enqueue_to_radio, percentile
 
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of sorted ``values`` (nearest rank); 0 when empty."""
-    if not values:
-        return 0.0
-    rank = max(0, min(len(values) - 1, round(q / 100 * len(values) + 0.5) - 1))
-    return values[rank]
+__all__ = ["render_summary"]
 
 
 def _target_lines(meta: Mapping[str, Any]) -> list[str]:
@@ -73,8 +67,6 @@ def render_summary(
     events: Sequence[Mapping[str, Any]], state: Mapping[str, Any], meta: Mapping[str, Any]
 ) -> str:
     """A Markdown page for one run."""
-    enqueued_at: dict[int, float] = {}
-    first_radio: dict[int, float] = {}
     per_phone: dict[str, Counter[str]] = defaultdict(Counter)
     faults: Counter[str] = Counter()
     fleet: dict[str, Any] = {}  # the phones of the run, from the config event
@@ -89,12 +81,7 @@ def render_summary(
             started.setdefault(e["phone"], e["t"])
         elif kind == "enqueued":
             enqueues.append(e["t"])
-            for sms_id in e["ids"]:
-                enqueued_at[sms_id] = e["t"]
         elif kind == "radio":
-            sms_id = e["sms_id"]
-            if sms_id is not None and sms_id not in first_radio:
-                first_radio[sms_id] = e["t"]
             per_phone[e["phone"]][f"sim{e['sim_slot'] + 1}"] += 1
             per_phone[e["phone"]]["parts"] += e["parts_sent"]
             if e["cause"] != "app":
@@ -111,7 +98,7 @@ def render_summary(
             faults[f"android cap: {e['verdict']}"] += 1
         elif kind == "fcm" and e.get("outcome") != "delivered":
             faults[f"push {e['outcome']}"] += 1
-    latencies = sorted(first_radio[i] - enqueued_at[i] for i in first_radio if i in enqueued_at)
+    latencies = enqueue_to_radio(events)
     states = Counter(row["state"] for row in state.get("sms", []))
     virtual = float(meta["virtual_seconds"])
     wall = float(meta["wall_seconds"])
@@ -151,7 +138,7 @@ def render_summary(
         "",
         f"- SMS by final state: {', '.join(f'{k} {n}' for k, n in sorted(states.items()))}",
         f"- Sent per virtual hour: {sent / (virtual / 3600) if virtual else 0:.0f}",
-        "- Enqueue to radio (first transmission): "
+        "- Enqueue to radio (first whole transmission): "
         f"p50 {percentile(latencies, 50):.0f} s, p95 {percentile(latencies, 95):.0f} s, "
         f"max {latencies[-1] if latencies else 0:.0f} s",
         "",
