@@ -25,11 +25,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter
+if TYPE_CHECKING:  # matplotlib itself loads when a figure is drawn, not with the reports:
+    # it takes about a second, which every other hil command would pay for
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "Block",
@@ -275,6 +276,9 @@ _CSS = (
 
 def new_figure(width: float = 10.0, height: float = 4.0) -> Figure:
     """A figure of ``width`` x ``height`` inches on the Agg canvas (no pyplot, no GUI)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -316,6 +320,8 @@ def clock_axis(axes: Axes, start: datetime, tz: tzinfo, span: float) -> None:
     """Label the x axis (virtual seconds since ``start``, over ``span`` seconds) with the
     run's local clock: ticks on round local times, ``HH:MM``, with the weekday when the run
     spans more than one day."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
     span = max(span, 60.0)
     step = next((s for s in _STEPS if span / s <= 10), _STEPS[-1])
     local = start.astimezone(tz)
