@@ -62,6 +62,7 @@ from .oracles import Evidence, Verdict, judge
 from .proxy import FaultProxy, WireEvent, WireFaults
 from .targets import Target, TargetOptions, open_target
 from .thresholds import judge_thresholds
+from .timing import RequestTimes, TimedPort
 from .wire import HttpTransport
 from .workload import Recipient, recipients_for, texts_for, written
 
@@ -193,13 +194,16 @@ class _Run:
         self.transport: HttpTransport | None = None
         if target.virtual:
             assert target.port is not None
-            self.world = World(scenario.world, target.port, api_keys, seed=seed, start=target.start)
+            self.timings = RequestTimes()
+            port = TimedPort(target.port, self.timings)
+            self.world = World(scenario.world, port, api_keys, seed=seed, start=target.start)
         else:
             assert target.url is not None and target.scale is not None
             env = WallClockEnvironment(target.scale)
             stack.callback(env.close)
             self.transport = HttpTransport(env, self._wire(target, stack))
             stack.callback(self.transport.close)
+            self.timings = self.transport.timings
             self.world = World(
                 scenario.world,
                 self.transport.blocking,
@@ -752,6 +756,7 @@ def run_scenario(
         "not_judged": result.not_judged,
         "expected_failures": list(scenario.expect.fail),
         "verdicts": [v.to_dict() for v in verdicts],
+        "request_latency": run.timings.figures(),
     }
     (out / "verdicts.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
     (out / "junit.xml").write_text(render_junit(meta))
