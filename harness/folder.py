@@ -16,6 +16,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from reports import REPORT_FIGURES
 from server_under_test.storage.database import Database, normalise_url
 
 from .errors import RunInputError, TargetError
@@ -38,6 +39,8 @@ OWNED_FILES = (
     "verdicts.json",
     "junit.xml",
     "summary.md",
+    "report.html",
+    *REPORT_FIGURES,  # the plots summary.md shows
     DATABASE_FILE,
     f"{DATABASE_FILE}-wal",
     f"{DATABASE_FILE}-shm",

@@ -199,7 +199,8 @@ def add_parsers(sub: Any) -> None:
             "server in this process (a fresh SQLite file in the run folder unless --db is "
             "given: deterministic, hours in seconds); with --serve against `hil serve` started "
             "as a process, with --target against a server you run, both on the wall clock. "
-            "Writes history.jsonl, server_state.json, verdicts.json and summary.md to the run "
+            "Writes history.jsonl, server_state.json, verdicts.json, junit.xml and the report "
+            "(report.html, one self-contained page; summary.md and its plot-*.png) to the run "
             "folder and prints the verdicts; an oracle needing state the target does not "
             "expose says NOT JUDGED. " + EXIT_CODES_HELP
         ),

@@ -60,6 +60,7 @@ from .folder import OWNED_FILES, database_url, masked_url, one_line, prepare_out
 from .hits import count_hits
 from .oracles import Evidence, Verdict, judge
 from .proxy import FaultProxy, WireEvent, WireFaults
+from .report_cli import write_reports
 from .targets import Target, TargetOptions, open_target
 from .thresholds import judge_thresholds
 from .timing import RequestTimes, TimedPort
@@ -683,9 +684,6 @@ def run_scenario(
     ``interrupt`` is asked after every step; when it names a reason (``"SIGINT"``) the run
     stops there and writes only its history, an unjudged ``verdicts.json`` and ``junit.xml``.
     """
-    from reports.junit import render_junit
-    from reports.summary import render_summary
-
     seed = scenario.seed if seed is None else seed
     wall = time.perf_counter()
     options = target or TargetOptions(db=db)
@@ -759,9 +757,8 @@ def run_scenario(
         "request_latency": run.timings.figures(),
     }
     (out / "verdicts.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
-    (out / "junit.xml").write_text(render_junit(meta))
     result.summary = meta
-    if judged:  # an interrupted run has no server state to summarise
+    if judged:  # an interrupted run has no server state to report on: junit.xml only
         (out / "server_state.json").write_text(json.dumps(state, ensure_ascii=False))
-        (out / "summary.md").write_text(render_summary(events, state, meta))
+    write_reports(out, meta, (events, state) if judged else None)
     return result

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
+from reports import REPORT_FIGURES
+
+REPORTS = ("junit.xml", "summary.md", "report.html", *REPORT_FIGURES)
 
 
 def test_the_reports_come_back_byte_for_byte_from_the_run_folder(
@@ -14,13 +18,29 @@ def test_the_reports_come_back_byte_for_byte_from_the_run_folder(
 ) -> None:
     out = tmp_path / "run"
     assert main(["run", "smoke", "--out", str(out), "--quiet"]) == 0
-    originals = {name: (out / name).read_bytes() for name in ("summary.md", "junit.xml")}
+    originals = {name: (out / name).read_bytes() for name in REPORTS}
     for name in originals:
         (out / name).unlink()
     capsys.readouterr()
     assert main(["report", str(out)]) == 0
-    assert capsys.readouterr().out.split() == [str(out / "junit.xml"), str(out / "summary.md")]
+    assert capsys.readouterr().out.split() == [str(out / name) for name in REPORTS]
     assert {name: (out / name).read_bytes() for name in originals} == originals
+
+
+def test_an_interrupted_run_gets_its_junit_xml_back_and_nothing_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main(["run", "smoke", "--out", str(out), "--quiet"]) == 0
+    meta = json.loads((out / "verdicts.json").read_text())
+    meta["interrupted"] = {"signal": "SIGINT", "virtual_seconds": 60.0, "wall_seconds": 0.1}
+    (out / "verdicts.json").write_text(json.dumps(meta))
+    for name in ("server_state.json", *REPORTS):
+        (out / name).unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert capsys.readouterr().out.split() == [str(out / "junit.xml")]
+    assert not (out / "report.html").exists() and not (out / "summary.md").exists()
 
 
 def test_what_is_not_a_run_folder_is_bad_input_naming_the_file(
