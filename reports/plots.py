@@ -67,8 +67,9 @@ def _throughput(figure: Figure, data: RunData, meta: Mapping[str, Any]) -> None:
     per_minute = 60.0 / data.width
     xs = [(b + 0.5) * data.width for b in range(data.bins)]
     total = [sum(row[b] for row in data.sends.values()) * per_minute for b in range(data.bins)]
-    total_axes.plot(xs, total, color="#0969da", linewidth=1.5)
-    total_axes.fill_between(xs, total, color="#0969da", alpha=0.15)
+    # steps, not lines between bin centres: a poll's batch is a block of sends, not a spike
+    total_axes.step(xs, total, where="mid", color="#0969da", linewidth=1.5)
+    total_axes.fill_between(xs, total, step="mid", color="#0969da", alpha=0.15)
     total_axes.set_ylabel("SMS per minute")
     total_axes.set_title(f"All phones (transmissions per minute, {data.width:g} s bins)")
     _violations(total_axes, meta.get("verdicts") or ())
@@ -88,7 +89,7 @@ def _throughput(figure: Figure, data: RunData, meta: Mapping[str, Any]) -> None:
     else:
         names = sorted(data.sends)
         stacks = [[n * per_minute for n in data.sends[name]] for name in names]
-        phone_axes.stackplot(xs, stacks, labels=names, alpha=0.85)
+        phone_axes.stackplot(xs, stacks, labels=names, alpha=0.85, step="mid")
         phone_axes.set_ylabel("SMS per minute")
         phone_axes.set_title("Per phone (stacked)")
         phone_axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
@@ -107,7 +108,7 @@ def _queue(figure: Figure, data: RunData, meta: Mapping[str, Any]) -> None:
     axes.step(xs, data.in_flight, where="post", label="handed to a phone, not yet final")
     axes.set_ylabel("SMS")
     axes.set_title("Queue depth (at the end of each bin)")
-    axes.legend(loc="upper right", fontsize=9)
+    axes.legend(loc="best", fontsize=9)
     _violations(axes, meta.get("verdicts") or ())
     _axes_clock(axes, data)
 
@@ -121,16 +122,20 @@ def _latency(figure: Figure, data: RunData, meta: Mapping[str, Any]) -> None:
     minutes = values[-1] >= 600
     unit, scale = ("min", 60.0) if minutes else ("s", 1.0)
     axes.hist([v / scale for v in values], bins=60, color="#8250df", alpha=0.8)
+    right = values[-1] / scale
     for q, style in ((50, "-"), (95, "--")):
         at = percentile(values, q) / scale
         axes.axvline(at, color="#1b1f23", linestyle=style, linewidth=1)
+        late = right and at > 0.75 * right  # written left of its line, so it stays inside
         axes.annotate(
             f"p{q} {at:.1f} {unit}",
             (at, 1.0),
             xycoords=("data", "axes fraction"),
-            xytext=(3, -12),
+            xytext=(-3 if late else 3, -12),
             textcoords="offset points",
+            ha="right" if late else "left",
             fontsize=9,
+            backgroundcolor="white",
         )
     axes.set_xlabel(f"enqueue to the first whole transmission ({unit})")
     axes.set_ylabel("SMS")
@@ -255,6 +260,7 @@ def _requests(figure: Figure, data: RunData, meta: Mapping[str, Any]) -> None:
     axes.set_yticks(list(ys), [f"{n} ({timed[n]['count']})" for n in names], fontsize=9)
     axes.invert_yaxis()
     axes.set_xscale("log")
+    axes.xaxis.set_major_formatter("{x:g}")  # 1, 10, 100 ms rather than 10^0, 10^1, 10^2
     axes.set_xlabel("wall milliseconds from sending to the answer (log scale)")
     axes.set_title("Per-request latency by endpoint (requests answered)")
     axes.legend(loc="lower right", fontsize=9)
