@@ -435,6 +435,7 @@ def run_command(args: argparse.Namespace) -> int:
         f"({v / w if w else 0:.0f}x), {result.requests} requests, history "
         f"{result.digest[:16]} ({result.events} events) -> {out}"
     )
+    print(f"report: {out / 'report.html'}")
     for name in result.missing_hits:
         print(f"NOT HIT: the scenario demands '{name}' but it never happened", file=sys.stderr)
     if result.passed:

@@ -676,10 +676,15 @@ def run_scenario(
     target: TargetOptions | None = None,
     progress: Callable[[Progress], None] | None = None,
     interrupt: Callable[[], str | None] | None = None,
+    reports: bool = True,
 ) -> RunResult:
     """Run a scenario and write its run folder; see the module docstring.
 
     ``target`` says what to test (default: our server in process, on ``db``).
+
+    ``reports=False`` (for the many runs of a self-test or an exploration) writes
+    ``junit.xml`` but not the report and its plots, which take about a second to draw;
+    ``hil report`` renders them from the folder when someone wants to look.
 
     ``interrupt`` is asked after every step; when it names a reason (``"SIGINT"``) the run
     stops there and writes only its history, an unjudged ``verdicts.json`` and ``junit.xml``.
@@ -760,5 +765,5 @@ def run_scenario(
     result.summary = meta
     if judged:  # an interrupted run has no server state to report on: junit.xml only
         (out / "server_state.json").write_text(json.dumps(state, ensure_ascii=False))
-    write_reports(out, meta, (events, state) if judged else None)
+    write_reports(out, meta, (events, state) if judged and reports else None)
     return result

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.runner import run_scenario
 from reports import REPORT_FIGURES
+from scenarios import load
 
 REPORTS = ("junit.xml", "summary.md", "report.html", *REPORT_FIGURES)
 
@@ -103,3 +105,14 @@ def test_report_diff_bad_input_is_exit_2_with_a_reason(
         main(["report", "diff", str(run), str(run), "--tolerance", "lots"])
     assert exit_.value.code == 2
     assert "'lots' is not a share; write it as 5% or 0.05" in capsys.readouterr().err
+
+
+def test_a_run_that_skipped_its_report_gets_it_from_hil_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    run_scenario(load("smoke"), out=out, reports=False)  # as the self-test's runs do
+    assert (out / "junit.xml").exists()
+    assert not any((out / name).exists() for name in REPORTS[1:])
+    assert main(["report", str(out)]) == 0
+    assert capsys.readouterr().out.split() == [str(out / name) for name in REPORTS]
