@@ -476,7 +476,7 @@ class _Explorer:
         try:
             scenario = loads(text, file=f"{self.name}.toml")
             scenario = dataclasses.replace(scenario, defects=self.defects)
-            result = run_scenario(scenario, seed=self.seed, out=self.work)
+            result = run_scenario(scenario, seed=self.seed, out=self.work, reports=False)
         except (ScenarioError, RunError) as exc:
             self.refused = isinstance(exc, RunInputError)
             self.broken = f"{type(exc).__name__}: {exc} (schedule: {what})"

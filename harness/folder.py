@@ -36,6 +36,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from reports import REPORT_FIGURES
 from server_under_test.storage.database import Database, normalise_url
 from simulator import HistoryError, load_history
 
@@ -83,6 +84,8 @@ OWNED_FILES = (
     "verdicts.json",
     "junit.xml",
     "summary.md",
+    "report.html",
+    *REPORT_FIGURES,  # the plots summary.md shows
     *DATABASE_FILES,
     "serve.log",
 )

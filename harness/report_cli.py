@@ -1,9 +1,10 @@
 """``hil report RUN_DIR``: write a run folder's reports again from the folder alone;
 ``hil report diff A B``: compare run B against baseline A.
 
-The reports (``summary.md``, ``junit.xml``) are rendered from what the run wrote
-(``verdicts.json``, ``history.jsonl.gz``, ``server_state.json.gz``; or ``history.jsonl`` and
-``server_state.json``, as runs before issue 12 wrote them), never from a new run, so a
+The reports (``summary.md`` and its plots, ``report.html``, ``junit.xml``) are rendered
+from what the run wrote (``verdicts.json``, ``history.jsonl.gz``, ``server_state.json.gz``;
+or ``history.jsonl`` and ``server_state.json``, as runs before issue 12 wrote them), never
+from a new run, so a
 report can be rebuilt after the reports changed, on another machine, or from a CI artefact.
 Exit codes: 0 written (or no regression), 1 B regressed beyond the tolerance, 2 not a run
 folder, a file that does not read, or a bad option.
@@ -14,16 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reports import render_junit, render_report
 from reports.diff import compare, render_diff, run_figures
-from reports.junit import render_junit
-from reports.summary import render_summary
 
 from .folder import FolderError, read_history, read_state
 
-__all__ = ["add_parsers", "rebuild", "report_command"]
+__all__ = ["add_parsers", "rebuild", "report_command", "write_reports"]
 
 EXIT_OK = 0
 EXIT_REGRESSED = 1
@@ -67,20 +68,41 @@ def _records(folder: Path) -> tuple[list[dict[str, Any]], Any]:
     return events, state
 
 
+def write_reports(
+    folder: Path,
+    meta: dict[str, Any],
+    records: tuple[Sequence[Mapping[str, Any]], Mapping[str, Any]] | None,
+) -> list[Path]:
+    """Write a run's reports to its folder; returns the files written, in order.
+
+    ``junit.xml`` always; with the history's events and the server's final state
+    (``records``), also ``summary.md``, ``report.html`` and the plots ``summary.md`` shows
+    (``REPORT_FIGURES``). ``hil run`` and ``hil report`` both write through here, so the
+    two write the same files, byte for byte."""
+    written = [folder / "junit.xml"]
+    written[0].write_text(render_junit(meta))
+    if records is None:
+        return written
+    report = render_report(*records, meta)
+    (folder / "summary.md").write_text(report.markdown)
+    (folder / "report.html").write_text(report.html)
+    written += [folder / "summary.md", folder / "report.html"]
+    for name, png in report.images.items():
+        (folder / name).write_bytes(png)
+        written.append(folder / name)
+    return written
+
+
 def rebuild(folder: Path) -> list[Path]:
     """Render the reports of the run in ``folder`` again; returns the files written.
 
-    ``summary.md`` needs the server's final state, which an interrupted run does not have:
-    then only ``junit.xml`` is written, as the run itself did."""
+    ``summary.md``, ``report.html`` and the plots need the server's final state, which an
+    interrupted run does not have: then only ``junit.xml`` is written, as the run itself
+    did."""
     meta = _meta(folder)
-    written = [folder / "junit.xml"]
-    written[0].write_text(render_junit(meta))
     if meta.get("interrupted"):
-        return written
-    events, state = _records(folder)
-    summary = folder / "summary.md"
-    summary.write_text(render_summary(events, state, meta))
-    return [*written, summary]
+        return write_reports(folder, meta, None)
+    return write_reports(folder, meta, _records(folder))
 
 
 def diff(baseline: Path, candidate: Path, tolerance: float) -> tuple[str, bool]:
@@ -120,11 +142,12 @@ def add_parsers(sub: Any) -> None:
         help="write a run folder's reports again, or compare two runs (report diff A B)",
         usage="hil report RUN_DIR\n       hil report diff A B [--tolerance PCT]",
         description=(
-            "hil report RUN_DIR renders summary.md and junit.xml of a run again from what the "
-            "run wrote (verdicts.json, history.jsonl.gz, server_state.json.gz; or an older "
-            "run's history.jsonl and server_state.json), without running anything. "
-            "hil report diff A B compares run B against baseline A (typically the same "
-            "scenario and seed on two server builds): share sent, throughput, latency "
+            "hil report RUN_DIR renders a run's report (report.html, summary.md and its "
+            "plot-*.png) and junit.xml again from what the run wrote (verdicts.json, "
+            "history.jsonl.gz, server_state.json.gz; or an older run's history.jsonl and "
+            "server_state.json), byte for byte as the run did, without running anything. "
+            "hil report diff A B compares run B against baseline A (typically the "
+            "same scenario and seed on two server builds): share sent, throughput, latency "
             "percentiles, per-phone fairness and oracle violations; a figure worse by more "
             "than --tolerance, or an oracle green in A and red in B, is a regression. "
             "Exit codes: 0 written or no regression, 1 a regression, 2 not a run folder, a "

@@ -200,9 +200,11 @@ def add_parsers(sub: Any) -> None:
             "server in this process (a fresh SQLite file in the run folder unless --db is "
             "given: deterministic, hours in seconds); with --serve against `hil serve` started "
             "as a process, with --target against a server you run, both on the wall clock. "
-            "Writes history.jsonl.gz, server_state.json.gz, verdicts.json, junit.xml and "
-            "summary.md to the run folder and prints the verdicts; an oracle needing state "
-            "the target does not expose says NOT JUDGED. " + EXIT_CODES_HELP
+            "Writes history.jsonl.gz, server_state.json.gz, verdicts.json, junit.xml and the "
+            "report "
+            "(report.html, one self-contained page; summary.md and its plot-*.png) to the run "
+            "folder and prints the verdicts; an oracle needing state the target does not "
+            "expose says NOT JUDGED. " + EXIT_CODES_HELP
         ),
     )
     run.add_argument(
@@ -449,6 +451,7 @@ def run_command(args: argparse.Namespace) -> int:
         f"({v / w if w else 0:.0f}x), {result.requests} requests, history "
         f"{result.digest[:16]} ({result.events} events) -> {out}"
     )
+    print(f"report: {out / 'report.html'}")
     for name in result.missing_hits:
         print(f"NOT HIT: the scenario demands '{name}' but it never happened", file=sys.stderr)
     if result.passed:

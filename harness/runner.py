@@ -70,8 +70,10 @@ from .folder import (
 from .hits import count_hits
 from .oracles import Evidence, Verdict, judge
 from .proxy import FaultProxy, WireEvent, WireFaults
+from .report_cli import write_reports
 from .targets import Target, TargetOptions, open_target
 from .thresholds import judge_thresholds
+from .timing import RequestTimes, TimedPort
 from .wire import HttpTransport
 from .workload import Recipient, recipients_for, texts_for, written
 
@@ -210,13 +212,16 @@ class _Run:
         self.transport: HttpTransport | None = None
         if target.virtual:
             assert target.port is not None
-            self.world = World(scenario.world, target.port, api_keys, seed=seed, start=target.start)
+            self.timings = RequestTimes()
+            port = TimedPort(target.port, self.timings)
+            self.world = World(scenario.world, port, api_keys, seed=seed, start=target.start)
         else:
             assert target.url is not None and target.scale is not None
             env = WallClockEnvironment(target.scale)
             stack.callback(env.close)
             self.transport = HttpTransport(env, self._wire(target, stack))
             stack.callback(self.transport.close)
+            self.timings = self.transport.timings
             self.world = World(
                 scenario.world,
                 self.transport.blocking,
@@ -689,6 +694,7 @@ def run_scenario(
     progress: Callable[[Progress], None] | None = None,
     interrupt: Callable[[], str | None] | None = None,
     keep_db: bool = False,
+    reports: bool = True,
 ) -> RunResult:
     """Run a scenario and write its run folder; see the module docstring.
 
@@ -696,12 +702,13 @@ def run_scenario(
     the run makes in its folder (no ``db``: a SQLite file there) is removed when the run
     ends, however it ends, unless ``keep_db``; a database the caller named never is.
 
+    ``reports=False`` (for the many runs of a self-test or an exploration) writes
+    ``junit.xml`` but not the report and its plots, which take about a second to draw;
+    ``hil report`` renders them from the folder when someone wants to look.
+
     ``interrupt`` is asked after every step; when it names a reason (``"SIGINT"``) the run
     stops there and writes only its history, an unjudged ``verdicts.json`` and ``junit.xml``.
     """
-    from reports.junit import render_junit
-    from reports.summary import render_summary
-
     seed = scenario.seed if seed is None else seed
     wall = time.perf_counter()
     options = target or TargetOptions(db=db)
@@ -773,11 +780,11 @@ def run_scenario(
         "not_judged": result.not_judged,
         "expected_failures": list(scenario.expect.fail),
         "verdicts": [v.to_dict() for v in verdicts],
+        "request_latency": run.timings.figures(),
     }
     (out / "verdicts.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
-    (out / "junit.xml").write_text(render_junit(meta))
     result.summary = meta
-    if judged:  # an interrupted run has no server state to summarise
+    if judged:  # an interrupted run has no server state to report on: junit.xml only
         write_state(out, state)
-        (out / "summary.md").write_text(render_summary(events, state, meta))
+    write_reports(out, meta, (events, state) if judged and reports else None)
     return result

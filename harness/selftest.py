@@ -10,7 +10,8 @@ every probe catches its defect, every clean run passes and no switch is uncovere
 
 Runs are independent, so they go through a ``concurrent.futures`` executor (local processes
 by default). Each run keeps its folder under the self-test's output folder, so a missed
-probe can be replayed with the ``hil run`` line printed beside it.
+probe can be replayed with the ``hil run`` line printed beside it (its report is not drawn,
+which would take a second per run: ``hil report`` draws it from the folder).
 
 A scenario that says ``[scenario] served`` (it needs requests the server handles at the same
 time, which virtual time never makes) runs in real time against ``hil serve`` started as a
@@ -247,13 +248,15 @@ def run_probe(probe: Probe, out: Path, pg: str = DEFAULT_PG) -> Outcome:
     wall = time.perf_counter()
     try:
         if served is None:
-            result = run_scenario(scenario, seed=seed, out=out / probe.folder)
+            result = run_scenario(scenario, seed=seed, out=out / probe.folder, reports=False)
         else:
             with fresh_database(pg, scenario.name) as db:
                 options = TargetOptions(
                     kind="served", db=db, workers=served.workers, time_scale=served.time_scale
                 )
-                result = run_scenario(scenario, seed=seed, out=out / probe.folder, target=options)
+                result = run_scenario(
+                    scenario, seed=seed, out=out / probe.folder, target=options, reports=False
+                )
     except RunError as exc:
         return Outcome(
             probe, BROKEN, (), None, 0.0, time.perf_counter() - wall, seed, str(exc), target

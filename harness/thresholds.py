@@ -3,17 +3,19 @@ the SMS sent, a deadline by which every SMS is final, a latency percentile, a mo
 refusals. Each gives a :class:`Verdict` named ``threshold:<name>``, so that a capacity
 shortfall (every phone at its daily limit, a quarter of the SMS refused) fails the run.
 
-Read from the history and the server's SMS rows only. Standard library only, like the
-oracles.
+Read from the history and the server's SMS rows only. The latency and its percentile are
+the reports' (``reports.enqueue_to_radio``, ``reports.percentile``), so a report states the
+very figure judged here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
+from reports import enqueue_to_radio, percentile
 from scenarios.model import Thresholds
 
-from .evidence import TERMINAL, Evidence, Findings, Index, Verdict
+from .evidence import TERMINAL, Event, Evidence, Findings, Index, Verdict
 
 __all__ = ["judge_thresholds"]
 
@@ -60,19 +62,10 @@ def _done_by(ix: Index, at: float, written: str) -> Verdict:
     return found.verdict(f"{PREFIX}done_by", len(ix.enqueued_ids), "enqueued SMS", "late", figures)
 
 
-def _latency_p95(ix: Index, limit: float) -> Verdict:
+def _latency_p95(events: Sequence[Event], limit: float) -> Verdict:
     found = Findings()
-    queued_at: dict[int, float] = {}
-    for _, event in ix.enqueued:
-        for sms_id in event["ids"]:
-            queued_at.setdefault(int(sms_id), float(event["t"]))
-    latencies: list[float] = []
-    for sms_id, events in ix.radio_by_sms.items():
-        whole = [float(e["t"]) for e in events if e["parts_sent"] == e["parts"]]
-        if whole and sms_id in queued_at:
-            latencies.append(min(whole) - queued_at[sms_id])
-    latencies.sort()
-    p95 = latencies[max(0, -(-95 * len(latencies) // 100) - 1)] if latencies else 0.0
+    latencies = enqueue_to_radio(events)
+    p95 = percentile(latencies, 95)
     if p95 > limit:
         found.add(
             f"95 % of the SMS sent reached the radio within {p95:.0f} s of being enqueued, "
@@ -106,7 +99,7 @@ def judge_thresholds(
     judges: dict[str, Callable[[], Verdict]] = {
         "sent": lambda: _sent(ix, float(thresholds.sent or 0)),
         "done_by": lambda: _done_by(ix, float(thresholds.done_by or 0), thresholds.done_by_text),
-        "latency_p95": lambda: _latency_p95(ix, float(thresholds.latency_p95 or 0)),
+        "latency_p95": lambda: _latency_p95(evidence.events, float(thresholds.latency_p95 or 0)),
         "refused": lambda: _refused(ix, int(thresholds.refused or 0)),
     }
     out: list[Verdict] = []

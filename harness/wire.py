@@ -46,6 +46,8 @@ import simpy
 from simulator.port import Reply
 from simulator.realtime import WallClockEnvironment
 
+from .timing import RequestTimes
+
 __all__ = [
     "KEEPALIVE_EXPIRY",
     "MAX_CONNECTIONS",
@@ -143,6 +145,7 @@ class HttpTransport:
             httpx.create_ssl_context() if url.scheme == "https" else None
         )
         self.requests = 0
+        self.timings = RequestTimes()  # wall time from sending to the answer, per endpoint
         self._idle: collections.deque[_Connection] = collections.deque()
         self._busy: set[_Connection] = set()
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)  # bound to the loop at first use
@@ -179,9 +182,11 @@ class HttpTransport:
         headers = [(k.encode(), v.encode()) for k, v in device_headers(api_key, auth).items()]
         # the JSON httpx writes (compact, UTF-8), so the bytes on the wire do not change
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        began = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
                 reply = await self._post(f"/sms-gateway/{endpoint}", headers, content)
+            self.timings.record(endpoint, time.perf_counter() - began)
         except TimeoutError:
             reply = Reply(0, None, "timeout")
         except (OSError, h11.ProtocolError):

@@ -1,28 +1,51 @@
-"""The Markdown summary of a run: verdicts, throughput, latency, per-phone sends, faults.
+"""The report of one run: ``summary.md`` (Markdown, its plots as PNG files next to it) and
+``report.html`` (one self-contained page, the same content with the plots inside).
+
+Sections: the verdicts, each failing oracle linked to its first violations and the history
+of the SMS they name; throughput over time, total and per phone; queue depth; the
+enqueue-to-radio latency distribution; Android-cap headroom per SIM and daily-limit usage
+per phone; a timeline of faults, Doze states and phones online; per-request latency by
+endpoint; what became of every SMS that did not end ``sent``, grouped by reason; per-phone
+sends; faults and dangerous paths.
 
 Every phone of the fleet (the history's ``config`` event) has its row; one that transmitted
 nothing says why when the records tell (never started, started after the SMS were assigned,
 partitioned at assignment, assigned SMS but sent none).
 
 Reads plain records only (the history's events, the server's final state, the verdicts),
-so a summary can be rebuilt from a run folder without re-running anything.
+so a report can be rebuilt from a run folder without re-running anything. A figure the
+verdicts also state is computed as its oracle computes it, so the two agree.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["percentile", "render_summary"]
+from .measures import percentile
+from .page import Block, Bullets, Image, Page, Section, Table, Text
+from .plots import FIGURES, draw
+from .run_data import RunData
+from .sections import (
+    duration,
+    limits_section,
+    not_sent_section,
+    requests_section,
+    verdict_sections,
+)
+
+__all__ = ["RunReport", "render_report", "render_summary"]
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of sorted ``values`` (nearest rank); 0 when empty."""
-    if not values:
-        return 0.0
-    rank = max(0, min(len(values) - 1, round(q / 100 * len(values) + 0.5) - 1))
-    return values[rank]
+@dataclass(frozen=True)
+class RunReport:
+    """One run's report: ``summary.md``, ``report.html`` and the PNGs the Markdown shows."""
+
+    markdown: str
+    html: str
+    images: dict[str, bytes]  # file name -> PNG bytes, in page order
 
 
 def _target_lines(meta: Mapping[str, Any]) -> list[str]:
@@ -34,21 +57,12 @@ def _target_lines(meta: Mapping[str, Any]) -> list[str]:
         where = f" at {target['url']}" if target.get("url") else ""
         pace = f", {target['time_scale']:g}x the wall clock" if target.get("time_scale") else ""
         lines.append(
-            f"- Target: `{target.get('server', '?')}` {target.get('version', '')} "
+            f"Target: `{target.get('server', '?')}` {target.get('version', '')} "
             f"({target.get('mode', '?')}{where}{pace}); defect switches: {defects}"
         )
     if meta.get("database"):
-        lines.append(f"- Database: `{meta['database']}`")
+        lines.append(f"Database: `{meta['database']}`")
     return lines
-
-
-def _duration(seconds: float) -> str:
-    whole = round(seconds)
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{hours:02d}:{minutes:02d}:{secs:02d}"
-    return f"{days}d {text}" if days else text
 
 
 def _silence(
@@ -63,21 +77,23 @@ def _silence(
     if assigned:
         return f"assigned {assigned} SMS and transmitted none"
     if enqueued and started > enqueued[-1]:
-        return f"started at {_duration(started)}, after the last SMS were assigned"
+        return f"started at {duration(started)}, after the last SMS were assigned"
     if enqueued and all(any(a <= t < u for a, u in partitions) for t in enqueued):
         return "offline (partitioned) when the SMS were assigned"
     return "the server assigned it no SMS"
 
 
-def render_summary(
-    events: Sequence[Mapping[str, Any]], state: Mapping[str, Any], meta: Mapping[str, Any]
-) -> str:
-    """A Markdown page for one run."""
-    enqueued_at: dict[int, float] = {}
-    first_radio: dict[int, float] = {}
+def _image(name: str, images: Mapping[str, bytes], caption: str = "") -> Image:
+    return Image(name, images[name], FIGURES[name][0], caption)
+
+
+def _per_phone(
+    events: Sequence[Mapping[str, Any]], state: Mapping[str, Any]
+) -> tuple[Table, Counter[str]]:
+    """The per-phone table and the count of each fault, request failure and cap verdict."""
     per_phone: dict[str, Counter[str]] = defaultdict(Counter)
     faults: Counter[str] = Counter()
-    fleet: dict[str, Any] = {}  # the phones of the run, from the config event
+    fleet: dict[str, Any] = {}
     started: dict[str, float] = {}
     enqueues: list[float] = []
     partitions: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -89,12 +105,7 @@ def render_summary(
             started.setdefault(e["phone"], e["t"])
         elif kind == "enqueued":
             enqueues.append(e["t"])
-            for sms_id in e["ids"]:
-                enqueued_at[sms_id] = e["t"]
         elif kind == "radio":
-            sms_id = e["sms_id"]
-            if sms_id is not None and sms_id not in first_radio:
-                first_radio[sms_id] = e["t"]
             per_phone[e["phone"]][f"sim{e['sim_slot'] + 1}"] += 1
             per_phone[e["phone"]]["parts"] += e["parts_sent"]
             if e["cause"] != "app":
@@ -111,56 +122,8 @@ def render_summary(
             faults[f"android cap: {e['verdict']}"] += 1
         elif kind == "fcm" and e.get("outcome") != "delivered":
             faults[f"push {e['outcome']}"] += 1
-    latencies = sorted(first_radio[i] - enqueued_at[i] for i in first_radio if i in enqueued_at)
-    states = Counter(row["state"] for row in state.get("sms", []))
-    virtual = float(meta["virtual_seconds"])
-    wall = float(meta["wall_seconds"])
-    sent = states.get("sent", 0)
-    verdict_word = "PASSED" if meta["passed"] else "FAILED"
-    lines = [
-        f"# Run of `{meta['scenario']}` (seed {meta['seed']}): {verdict_word}",
-        "",
-        f"- Virtual duration: {_duration(virtual)}; wall time {wall:.1f} s "
-        f"(compression {virtual / wall if wall else 0:.0f}x)",
-        f"- Requests to the server: {meta['requests']}; history events: {meta['events']}",
-        f"- History SHA-256: `{meta['history_sha256']}`",
-        *_target_lines(meta),
-        "",
-        "## Verdicts",
-        "",
-        "| oracle | verdict | judged | violations | summary |",
-        "|---|---|---|---|---|",
-    ]
-    expected = set(meta.get("expected_failures", []))
-    for v in meta["verdicts"]:
-        word = "pass" if v["passed"] else "FAIL"
-        if not v.get("judged", True):
-            word = "NOT JUDGED"
-        elif v["name"] in expected:
-            word += " (expected FAIL)" if not v["passed"] else " (expected FAIL: did not fail)"
-        lines.append(
-            f"| {v['name']} | {word} | {v['checked']} | {v['violation_count']} | {v['summary']} |"
-        )
-    for v in meta["verdicts"]:
-        if v["violations"]:
-            lines += ["", f"### {v['name']}: first violations", ""]
-            lines += [f"- {text}" for text in v["violations"]]
-    lines += [
-        "",
-        "## Throughput and latency",
-        "",
-        f"- SMS by final state: {', '.join(f'{k} {n}' for k, n in sorted(states.items()))}",
-        f"- Sent per virtual hour: {sent / (virtual / 3600) if virtual else 0:.0f}",
-        "- Enqueue to radio (first transmission): "
-        f"p50 {percentile(latencies, 50):.0f} s, p95 {percentile(latencies, 95):.0f} s, "
-        f"max {latencies[-1] if latencies else 0:.0f} s",
-        "",
-        "## Per phone",
-        "",
-        "| phone | assigned | SIM 1 | SIM 2 | parts | telephony duplicates | note |",
-        "|---|---|---|---|---|---|---|",
-    ]
     assigned = Counter(row.get("gateway_phone_id") for row in state.get("sms", []))
+    rows = []
     for phone in sorted(set(fleet) | set(per_phone)):
         c = per_phone[phone]  # zeros for a phone that transmitted nothing
         server_id = (fleet.get(phone) or {}).get("server_id")
@@ -168,16 +131,110 @@ def render_summary(
         note = ""
         if not c["sim1"] + c["sim2"]:
             note = _silence(started.get(phone), mine, enqueues, partitions[phone])
-        lines.append(
-            f"| {phone} | {mine} | {c['sim1']} | {c['sim2']} | {c['parts']} | "
-            f"{c['telephony duplicates']} | {note} |"
+        rows.append(
+            [phone, str(mine), str(c["sim1"]), str(c["sim2"]), str(c["parts"]),
+             str(c["telephony duplicates"]), note]
+        )  # fmt: skip
+    header = ["phone", "assigned", "SIM 1", "SIM 2", "parts", "telephony duplicates", "note"]
+    return Table(header, rows), faults
+
+
+def render_report(
+    events: Sequence[Mapping[str, Any]], state: Mapping[str, Any], meta: Mapping[str, Any]
+) -> RunReport:
+    """The report of one run (see the module docstring)."""
+    data = RunData.of(events, state, meta)
+    images = {name: draw(name, data, meta) for name in FIGURES}
+    virtual = float(meta["virtual_seconds"])
+    wall = float(meta["wall_seconds"])
+    verdict_word = "PASSED" if meta["passed"] else "FAILED"
+    page = Page(f"Run of `{meta['scenario']}` (seed {meta['seed']}): {verdict_word}")
+    page.lead.append(
+        _bullets(
+            f"Virtual duration: {duration(virtual)}; wall time {wall:.1f} s "
+            f"(compression {virtual / wall if wall else 0:.0f}x)",
+            f"Requests to the server: {meta['requests']}; history events: {meta['events']}",
+            f"History SHA-256: `{meta['history_sha256']}`",
+            *_target_lines(meta),
         )
-    lines += ["", "## Faults and dangerous paths seen", ""]
-    lines += [f"- {name}: {count}" for name, count in sorted(faults.items())] or ["- no faults"]
+    )
+    page.sections += verdict_sections(events, state, meta, data)
+    sent = data.states.get("sent", 0)
+    lat = data.latencies
+    page.sections.append(
+        Section(
+            "Throughput and latency",
+            "throughput",
+            [
+                _bullets(
+                    "Enqueued SMS by final state: "
+                    + (", ".join(f"{k} {n}" for k, n in sorted(data.states.items())) or "none"),
+                    f"Sent per virtual hour: {sent / (virtual / 3600) if virtual else 0:.0f}",
+                    f"SMS some app transmitted: {data.transmitted}",
+                    "Enqueue to radio (first whole transmission): "
+                    f"p50 {percentile(lat, 50):.0f} s, p95 {percentile(lat, 95):.0f} s, "
+                    f"max {lat[-1] if lat else 0:.0f} s",
+                ),
+                _image("plot-throughput.png", images),
+                _image("plot-latency.png", images),
+            ],
+        )
+    )
+    page.sections.append(
+        Section(
+            "Queue depth",
+            "queue",
+            [
+                Text(
+                    "SMS enqueued and not yet handed to a phone, and SMS handed out whose final "
+                    "status the server has not yet acknowledged (an SMS handed out again after "
+                    "the stuck reset stays in flight)."
+                ),
+                _image("plot-queue.png", images),
+            ],
+        )
+    )
+    page.sections.append(limits_section(data, meta, _image("plot-limits.png", images)))
+    page.sections.append(
+        Section(
+            "Timeline: phones online, Doze and faults",
+            "timeline",
+            [
+                Text(
+                    "Green: online as the server counts it (an accepted heartbeat, then its "
+                    "heartbeat timeout); blue and orange: Doze's idle and maintenance states; "
+                    "grey and red: the phone off, its app dead, or cut off from the network; "
+                    "triangles: faults. Red dashed lines: an oracle's first violation."
+                ),
+                _image("plot-timeline.png", images),
+            ],
+        )
+    )
+    page.sections.append(requests_section(data, meta, _image("plot-requests.png", images)))
+    page.sections.append(not_sent_section(data, meta))
+    table, faults = _per_phone(events, state)
+    page.sections.append(Section("Per phone", "per-phone", [table]))
     reached = {name: n for name, n in (meta.get("hits") or {}).items() if n}
-    lines += ["", "Dangerous paths reached (the names `[expect] hit` takes):", ""]
-    lines += [f"- {name}: {count}" for name, count in sorted(reached.items())] or ["- none"]
+    blocks: list[Block] = [
+        _bullets(
+            *([f"{name}: {count}" for name, count in sorted(faults.items())] or ["no faults"])
+        ),
+        Text("Dangerous paths reached (the names `[expect] hit` takes):"),
+        _bullets(*([f"{name}: {count}" for name, count in sorted(reached.items())] or ["none"])),
+    ]
     missing = meta.get("missing_hits") or []
     if missing:
-        lines += ["", f"**Demanded but never hit:** {', '.join(missing)}"]
-    return "\n".join(lines) + "\n"
+        blocks.append(Text(f"**Demanded but never hit:** {', '.join(missing)}"))
+    page.sections.append(Section("Faults and dangerous paths seen", "faults", blocks))
+    return RunReport(page.markdown(), page.html(), images)
+
+
+def _bullets(*items: str) -> Bullets:
+    return Bullets(list(items))
+
+
+def render_summary(
+    events: Sequence[Mapping[str, Any]], state: Mapping[str, Any], meta: Mapping[str, Any]
+) -> str:
+    """The Markdown page of one run (``summary.md``)."""
+    return render_report(events, state, meta).markdown

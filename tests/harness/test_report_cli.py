@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
+from harness.runner import run_scenario
+from reports import REPORT_FIGURES
+from scenarios import load
+
+REPORTS = ("junit.xml", "summary.md", "report.html", *REPORT_FIGURES)
 
 
 def test_the_reports_come_back_byte_for_byte_from_the_run_folder(
@@ -14,13 +20,29 @@ def test_the_reports_come_back_byte_for_byte_from_the_run_folder(
 ) -> None:
     out = tmp_path / "run"
     assert main(["run", "smoke", "--out", str(out), "--quiet"]) == 0
-    originals = {name: (out / name).read_bytes() for name in ("summary.md", "junit.xml")}
+    originals = {name: (out / name).read_bytes() for name in REPORTS}
     for name in originals:
         (out / name).unlink()
     capsys.readouterr()
     assert main(["report", str(out)]) == 0
-    assert capsys.readouterr().out.split() == [str(out / "junit.xml"), str(out / "summary.md")]
+    assert capsys.readouterr().out.split() == [str(out / name) for name in REPORTS]
     assert {name: (out / name).read_bytes() for name in originals} == originals
+
+
+def test_an_interrupted_run_gets_its_junit_xml_back_and_nothing_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main(["run", "smoke", "--out", str(out), "--quiet"]) == 0
+    meta = json.loads((out / "verdicts.json").read_text())
+    meta["interrupted"] = {"signal": "SIGINT", "virtual_seconds": 60.0, "wall_seconds": 0.1}
+    (out / "verdicts.json").write_text(json.dumps(meta))
+    for name in ("server_state.json", *REPORTS):
+        (out / name).unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert capsys.readouterr().out.split() == [str(out / "junit.xml")]
+    assert not (out / "report.html").exists() and not (out / "summary.md").exists()
 
 
 def test_what_is_not_a_run_folder_is_bad_input_naming_the_file(
@@ -83,3 +105,14 @@ def test_report_diff_bad_input_is_exit_2_with_a_reason(
         main(["report", "diff", str(run), str(run), "--tolerance", "lots"])
     assert exit_.value.code == 2
     assert "'lots' is not a share; write it as 5% or 0.05" in capsys.readouterr().err
+
+
+def test_a_run_that_skipped_its_report_gets_it_from_hil_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    run_scenario(load("smoke"), out=out, reports=False)  # as the self-test's runs do
+    assert (out / "junit.xml").exists()
+    assert not any((out / name).exists() for name in REPORTS[1:])
+    assert main(["report", str(out)]) == 0
+    assert capsys.readouterr().out.split() == [str(out / name) for name in REPORTS]

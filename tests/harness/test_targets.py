@@ -68,6 +68,8 @@ def test_smoke_against_a_served_process_on_sqlite_passes_with_every_oracle_judge
     # the server's own scheduler ran its jobs: the harness fired none
     assert not any(e["kind"] == "job" for e in events)
     assert "Application startup complete" in (out / "serve.log").read_text()
+    # the harness timed the phones' requests on the wire, per endpoint
+    assert meta["request_latency"]["pending"]["count"] > 0
 
 
 @pytest.mark.pg

@@ -66,16 +66,19 @@ def test_an_expected_failure_is_not_a_regression_and_a_different_seed_is_noted()
     assert comparison.notes == ["the runs differ in seed: A 1, B 2"]
 
 
+WHOLE = {"parts": 1, "parts_sent": 1}  # a radio event's parts: every one left the phone
+
+
 def test_figures_come_from_the_history_and_the_final_state() -> None:
     phones = {"p1": {}, "p2": {}, "idle": {}}
     events = [
         {"t": 0.0, "kind": "config", "phones": phones},
         {"t": 0.0, "kind": "enqueued", "ids": [1, 2, 3, 4]},
         *(
-            {"t": float(t), "kind": "radio", "sms_id": i, "phone": phone}
+            {"t": float(t), "kind": "radio", "sms_id": i, "phone": phone, **WHOLE}
             for t, i, phone in [(10, 1, "p1"), (20, 2, "p1"), (30, 3, "p2"), (31, 3, "p2")]
         ),
-        {"t": 3600.0, "kind": "radio", "sms_id": None, "phone": "p2"},  # not an SMS of ours
+        {"t": 3600.0, "kind": "radio", "sms_id": None, "phone": "p2", **WHOLE},  # not ours
     ]
     states = ["sent", "sent", "sent", "error"]
     state = {"sms": [{"id": i + 1, "state": s} for i, s in enumerate(states)]}

@@ -31,6 +31,7 @@ def _radio(phone: str, t: float = 70.0) -> dict[str, Any]:
         "phone": phone,
         "sms_id": 1,
         "sim_slot": 0,
+        "parts": 1,
         "parts_sent": 1,
         "cause": "app",
     }
