@@ -30,11 +30,12 @@ from harness.folder import (
 from harness.oracles import judge
 from harness.runner import run_scenario
 from harness.thresholds import judge_thresholds
+from reports import REPORT_FIGURES
 from reports.summary import render_summary
 from scenarios import load
 from scenarios.model import Thresholds
 
-REPORTS = ("junit.xml", "summary.md")
+REPORTS = ("junit.xml", "summary.md", "report.html", *REPORT_FIGURES)
 
 
 def _hil(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

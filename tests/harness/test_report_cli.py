@@ -37,7 +37,7 @@ def test_an_interrupted_run_gets_its_junit_xml_back_and_nothing_else(
     meta = json.loads((out / "verdicts.json").read_text())
     meta["interrupted"] = {"signal": "SIGINT", "virtual_seconds": 60.0, "wall_seconds": 0.1}
     (out / "verdicts.json").write_text(json.dumps(meta))
-    for name in ("server_state.json", *REPORTS):
+    for name in ("server_state.json.gz", *REPORTS):
         (out / name).unlink()
     capsys.readouterr()
     assert main(["report", str(out)]) == 0

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from harness.folder import read_history, read_state
 from harness.runner import run_scenario
 from reports import REPORT_FIGURES, render_report
 from scenarios import loads
-from simulator import load_history
 
 SCENARIO = """\
 [scenario]
@@ -165,8 +165,7 @@ def test_the_plotted_series_hold_the_numbers_of_verdicts_json(run: Path) -> None
     from reports.run_data import RunData
 
     meta = _meta(run)
-    events = load_history(run / "history.jsonl")
-    data = RunData.of(events, json.loads((run / "server_state.json").read_text()), meta)
+    data = RunData.of(read_history(run), read_state(run), meta)
     assert data.transmitted == _figure(meta, "exactly_once", "transmitted")
     # the daily-limit plot peaks where the limits oracle's busiest day does, under the limit
     assert max(max(row) for row in data.today.values()) == _figure(meta, "limits", "max_day_parts")
@@ -181,8 +180,7 @@ def test_the_plotted_series_hold_the_numbers_of_verdicts_json(run: Path) -> None
 
 def test_the_report_is_the_same_whether_the_run_or_the_folder_renders_it(run: Path) -> None:
     meta = _meta(run)
-    events = load_history(run / "history.jsonl")
-    report = render_report(events, json.loads((run / "server_state.json").read_text()), meta)
+    report = render_report(read_history(run), read_state(run), meta)
     assert report.html == (run / "report.html").read_text()
     assert report.markdown == (run / "summary.md").read_text()
     assert report.images == {name: (run / name).read_bytes() for name in REPORT_FIGURES}
