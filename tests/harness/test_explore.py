@@ -275,9 +275,12 @@ def test_s1_is_found_under_a_late_restart_and_the_file_replays_it(
     assert "the server recorded it 2 times" in str(found["violation"])
     schedule = found["schedule"]
     assert isinstance(schedule, list) and len(schedule) == 1
-    # the phone off for long enough that its inbox scan after the boot reports STOPs that
-    # came in more than 10 minutes before
-    assert schedule[0]["kind"] == "reboot" and schedule[0]["duration"] > 600
+    # the phone back from its reboot more than 10 minutes after the STOPs came in (the
+    # workload at 1m, the replies after it), so its inbox scan after the boot reports STOPs
+    # older than the live window. (Which reboot the shrinker settles on, a late short one or
+    # an early long one, depends on the Hypothesis release; both are this condition.)
+    reboot = schedule[0]
+    assert reboot["kind"] == "reboot" and reboot["at"] + reboot["duration"] > 60 + 600
     _check_found(tmp_path, capsys, scenario, found, stdout, stderr, "S1")
 
 
