@@ -188,7 +188,9 @@ class _Run:
         self.seed = seed
         self.out = out
         prepare_out(out)
-        if options.db is None and options.kind != "remote" and not keep_db:
+        # False: the database is removed when the run ends (verdicts.json says so).
+        self.database_kept = not (options.db is None and options.kind != "remote" and not keep_db)
+        if not self.database_kept:
             # The database this run makes in its folder. Called back before the target is
             # opened, so run after it closed (the stack unwinds last in, first out): the
             # server, a served process too, no longer holds the file.
@@ -723,6 +725,7 @@ def run_scenario(
             "scenario": scenario.name,
             "seed": seed,
             "database": run.database,
+            "database_kept": run.database_kept,
             "target": run.target.describe,
         }
         try:

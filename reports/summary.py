@@ -61,7 +61,9 @@ def _target_lines(meta: Mapping[str, Any]) -> list[str]:
             f"({target.get('mode', '?')}{where}{pace}); defect switches: {defects}"
         )
     if meta.get("database"):
-        lines.append(f"Database: `{meta['database']}`")
+        gone = " (removed after the run; `hil run --keep-db` keeps it)"
+        kept = meta.get("database_kept", True)
+        lines.append(f"Database: `{meta['database']}`{'' if kept else gone}")
     return lines
 
 

@@ -70,6 +70,11 @@ def test_a_run_folder_holds_the_compressed_history_the_reduced_state_and_no_data
     assert len(state["phones"]) == 3 and "api_key" not in state["phones"][0]
     # no credential of the server's phones reaches the artefact
     assert b"api_key" not in gzip.decompress((out / STATE_FILE).read_bytes())
+    # the reports say the database is gone and how to keep it
+    assert meta["database_kept"] is False
+    assert (
+        "(removed after the run; `hil run --keep-db` keeps it)" in (out / "summary.md").read_text()
+    )
 
 
 def test_keep_db_keeps_the_run_database_and_a_named_one_is_never_removed(
@@ -79,6 +84,8 @@ def test_keep_db_keeps_the_run_database_and_a_named_one_is_never_removed(
     _smoke(capsys, kept, "--keep-db")
     with sqlite3.connect(kept / "gateway.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM sms WHERE state = 'sent'").fetchone() == (300,)
+    assert json.loads((kept / "verdicts.json").read_text())["database_kept"] is True
+    assert "removed after the run" not in (kept / "summary.md").read_text()
     named = tmp_path / "mine.sqlite3"
     _smoke(capsys, tmp_path / "other", "--db", str(named))
     assert named.stat().st_size > 0
