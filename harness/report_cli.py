@@ -1,9 +1,11 @@
-"""``hil report RUN_DIR``: write a run folder's reports again from the folder alone.
+"""``hil report RUN_DIR``: write a run folder's reports again from the folder alone;
+``hil report diff A B``: compare run B against baseline A.
 
 The reports (``summary.md``, ``junit.xml``) are rendered from what the run wrote
 (``verdicts.json``, ``history.jsonl``, ``server_state.json``), never from a new run, so a
 report can be rebuilt after the reports changed, on another machine, or from a CI artefact.
-Exit codes: 0 written, 2 not a run folder or a file that does not read.
+Exit codes: 0 written (or no regression), 1 B regressed beyond the tolerance, 2 not a run
+folder, a file that does not read, or a bad option.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reports.diff import compare, render_diff, run_figures
 from reports.junit import render_junit
 from reports.summary import render_summary
 from simulator import HistoryError, load_history
@@ -21,7 +24,9 @@ from simulator import HistoryError, load_history
 __all__ = ["add_parsers", "rebuild", "report_command"]
 
 EXIT_OK = 0
+EXIT_REGRESSED = 1
 EXIT_BAD_INPUT = 2
+DEFAULT_TOLERANCE = 0.05
 
 
 class ReportInputError(ValueError):
@@ -41,20 +46,17 @@ def _json(path: Path) -> Any:
         raise ReportInputError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
 
 
-def rebuild(folder: Path) -> list[Path]:
-    """Render the reports of the run in ``folder`` again; returns the files written.
-
-    ``summary.md`` needs the server's final state, which an interrupted run does not have:
-    then only ``junit.xml`` is written, as the run itself did."""
+def _meta(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise ReportInputError(f"{folder}: no such folder")
     meta = _json(folder / "verdicts.json")
     if not isinstance(meta, dict) or "scenario" not in meta:
         raise ReportInputError(f"{folder / 'verdicts.json'}: not the verdicts of a hil run")
-    written = [folder / "junit.xml"]
-    written[0].write_text(render_junit(meta))
-    if meta.get("interrupted"):
-        return written
+    return meta
+
+
+def _records(folder: Path) -> tuple[list[dict[str, Any]], Any]:
+    """The history's events and the server's final state of a judged run's folder."""
     state = _json(folder / "server_state.json")
     try:
         events = load_history(folder / "history.jsonl")
@@ -62,29 +64,111 @@ def rebuild(folder: Path) -> list[Path]:
         raise ReportInputError(f"{folder / 'history.jsonl'}: no such file") from None
     except HistoryError as exc:
         raise ReportInputError(str(exc)) from None
+    return events, state
+
+
+def rebuild(folder: Path) -> list[Path]:
+    """Render the reports of the run in ``folder`` again; returns the files written.
+
+    ``summary.md`` needs the server's final state, which an interrupted run does not have:
+    then only ``junit.xml`` is written, as the run itself did."""
+    meta = _meta(folder)
+    written = [folder / "junit.xml"]
+    written[0].write_text(render_junit(meta))
+    if meta.get("interrupted"):
+        return written
+    events, state = _records(folder)
     summary = folder / "summary.md"
     summary.write_text(render_summary(events, state, meta))
     return [*written, summary]
 
 
+def diff(baseline: Path, candidate: Path, tolerance: float) -> tuple[str, bool]:
+    """Compare the run in ``candidate`` against the one in ``baseline``: (Markdown, regressed)."""
+    runs = []
+    for folder in (baseline, candidate):
+        meta = _meta(folder)
+        if meta.get("interrupted"):
+            raise ReportInputError(
+                f"{folder}: the run was interrupted ({meta['interrupted'].get('signal')}) and "
+                "was never judged; compare finished runs only"
+            )
+        events, state = _records(folder)
+        runs.append((meta, run_figures(events, state, meta)))
+    comparison = compare(runs[0], runs[1], tolerance)
+    return render_diff(comparison, str(baseline), str(candidate)), comparison.regressed
+
+
+def tolerance_option(value: str) -> float:
+    """``--tolerance``: a share such as ``5%`` or ``0.05``, from 0 to under 100 %."""
+    text = value.strip()
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a share; write it as 5% or 0.05"
+        ) from None
+    if not 0 <= share < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 0% and under 100%")
+    return share
+
+
 def add_parsers(sub: Any) -> None:
-    """The ``report`` subcommand."""
+    """The ``report`` subcommand (``hil report RUN_DIR`` and ``hil report diff A B``)."""
     report = sub.add_parser(
         "report",
-        help="write a run folder's reports again from the folder alone",
+        help="write a run folder's reports again, or compare two runs (report diff A B)",
+        usage="hil report RUN_DIR\n       hil report diff A B [--tolerance PCT]",
         description=(
-            "Render summary.md and junit.xml of a run again from what the run wrote "
-            "(verdicts.json, history.jsonl, server_state.json), without running anything. "
-            "Exit codes: 0 written, 2 not a run folder or a file that does not read."
+            "hil report RUN_DIR renders summary.md and junit.xml of a run again from what the "
+            "run wrote (verdicts.json, history.jsonl, server_state.json), without running "
+            "anything. hil report diff A B compares run B against baseline A (typically the "
+            "same scenario and seed on two server builds): share sent, throughput, latency "
+            "percentiles, per-phone fairness and oracle violations; a figure worse by more "
+            "than --tolerance, or an oracle green in A and red in B, is a regression. "
+            "Exit codes: 0 written or no regression, 1 a regression, 2 not a run folder, a "
+            "file that does not read, or a bad option. A run folder named 'diff' is "
+            "written ./diff."
         ),
     )
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a hil run's --out folder")
+    report.add_argument(
+        "folders",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a hil run's --out folder; or 'diff' followed by two of them, baseline first",
+    )
+    report.add_argument(
+        "--tolerance",
+        type=tolerance_option,
+        default=None,
+        metavar="PCT",
+        help=f"with diff: how much worse B may be on a figure before it counts as a "
+        f"regression (default {DEFAULT_TOLERANCE:.0%}; latencies are also allowed 1 s)",
+    )
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """``hil report RUN_DIR``."""
+    """``hil report RUN_DIR`` or ``hil report diff A B``."""
+    folders: list[str] = args.folders
+    is_diff = folders[0] == "diff"
     try:
-        written = rebuild(args.run_dir)
+        if is_diff and len(folders) != 3:
+            raise ReportInputError(
+                f"report diff takes two run folders, baseline first; got {len(folders) - 1}"
+            )
+        if not is_diff and len(folders) != 1:
+            raise ReportInputError(
+                f"report takes one run folder, or 'diff' and two; got {len(folders)} "
+                f"({', '.join(folders)})"
+            )
+        if not is_diff and args.tolerance is not None:
+            raise ReportInputError("--tolerance is for report diff A B only")
+        if is_diff:
+            tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+            text, regressed = diff(Path(folders[1]), Path(folders[2]), tolerance)
+            print(text, end="")
+            return EXIT_REGRESSED if regressed else EXIT_OK
+        written = rebuild(Path(folders[0]))
     except ReportInputError as exc:
         print(f"hil report: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
