@@ -29,11 +29,14 @@ CONNECT_TIMEOUT = 10.0
 
 
 @contextlib.contextmanager
-def executor_for(scheduler: str | None, workers: int) -> Iterator[Executor]:
+def executor_for(
+    scheduler: str | None, workers: int, timeout: float | None = None
+) -> Iterator[Executor]:
     """A pool of ``workers`` local processes, or the executor of the Dask cluster whose
     scheduler listens at ``scheduler`` (``tcp://HOST:PORT``); closed on leaving.
 
-    Raises ``ExecutorError`` when the scheduler cannot be reached."""
+    Raises ``ExecutorError`` when the scheduler does not answer within ``timeout`` seconds
+    (``CONNECT_TIMEOUT``)."""
     if scheduler is None:
         pool = ProcessPoolExecutor(max_workers=workers)
         try:
@@ -43,19 +46,22 @@ def executor_for(scheduler: str | None, workers: int) -> Iterator[Executor]:
         return
     from distributed import Client  # only a sweep on a cluster needs Dask
 
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
     try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        client = Client(  # type: ignore[no-untyped-call]
+            scheduler, timeout=timeout, set_as_default=False
+        )
     except (OSError, TimeoutError, ValueError) as exc:
         raise ExecutorError(
-            f"Cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT:g} s "
+            f"Cannot reach the Dask scheduler at {scheduler} within {timeout:g} s "
             f"({type(exc).__name__}: {exc}); start one (dask scheduler, then dask worker "
             f"{scheduler} on each machine) or leave --scheduler out to run locally."
         ) from exc
     try:
-        with client.get_executor() as executor:
+        with client.get_executor() as executor:  # type: ignore[no-untyped-call]
             yield executor
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
 
 
 def run_all(
