@@ -65,6 +65,7 @@ __all__ = [
     "PlanSettings",
     "changes",
     "estimate",
+    "fewest_for_limits",
     "slowest",
     "smallest_fleet",
 ]
@@ -444,15 +445,23 @@ def _pace(c: _Cadence) -> float:
     return 60.0 * share / max(mean - ENQUEUE_AT, 1.0)
 
 
+def fewest_for_limits(settings: PlanSettings) -> int | None:
+    """The fewest phones whose daily and monthly limits take every SMS at enqueue (1
+    without limits); None when a limit leaves a phone no room for one message."""
+    capacity, _ = _capacity(settings)
+    if capacity == 0:
+        return None
+    return 1 if not math.isfinite(capacity) else max(1, math.ceil(settings.recipients / capacity))
+
+
 def smallest_fleet(settings: PlanSettings, by: float) -> Estimate | None:
     """The estimate for the smallest fleet that meets the campaign by ``by`` seconds after
     the start (every SMS assigned, the cap kept); None when no fleet up to ``MAX_FLEET``
     does."""
-    capacity, _ = _capacity(settings)
+    low = fewest_for_limits(settings)
     n = settings.recipients
-    if capacity == 0:
+    if low is None:
         return None
-    low = 1 if not math.isfinite(capacity) else max(1, math.ceil(n / capacity))
     top = estimate(settings.with_phones(min(MAX_FLEET, max(low, n))))
     if not top.meets(by):
         return None

@@ -13,6 +13,7 @@ fleet from doing it.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from .estimate import (
     Estimate,
     PlanSettings,
     estimate,
+    fewest_for_limits,
     slowest,
 )
 from .sweep import Point, PointResult
@@ -123,10 +125,14 @@ def make_points(request: PlanRequest, best: Estimate | None, change: Change | No
 
 
 def fleet_figures(result: PointResult) -> dict[str, Any]:
-    """A point's run scaled to its whole fleet (a slice's counts by phones / simulated; its
-    completion by the estimate's gap between the slowest of the slice and of the fleet)."""
+    """A point's run for its whole fleet. A slice's counts scale by phones / simulated;
+    its completion is its phones' mean plus the estimate's gap between one phone and the
+    slowest of the fleet's (``correction``): the slice gives the level, the estimate the
+    spread of ``P`` phones, which a few phones cannot show (the slowest of three is as
+    likely to be the fleet's slowest as not)."""
     point = result.point
     s = point.settings
+    completion = result.completion
     if point.whole:
         correction = 0.0
         assigned, not_sent = result.enqueued - result.refused, result.not_sent
@@ -138,8 +144,9 @@ def fleet_figures(result: PointResult) -> dict[str, Any]:
         n_big = s.recipients - small * s.phones
         assigned = round(n_big * min(big, room) + (s.phones - n_big) * min(small, room))
         not_sent = math.ceil(result.not_sent * s.phones / point.simulated)
-        correction = max(0.0, slowest(s, s.phones) - slowest(s, point.simulated))
-    completion = result.completion
+        correction = max(0.0, slowest(s, s.phones) - slowest(s, 1))
+        if completion is not None:
+            completion = statistics.fmean(result.phone_completion)
     return {
         "sent": max(0, assigned - not_sent),
         "refused": s.recipients - assigned,
@@ -179,8 +186,12 @@ def _curve(
     low, high = max(1, math.floor(min(sizes) * 0.75)), math.ceil(max(sizes) * 1.25)
     step = max(1, (high - low) // (_CURVE_POINTS - 1))
     shift = earlier(request, settings)
+    drawn = {*range(low, high + 1, step), *sizes}
+    wall = fewest_for_limits(settings)
+    if wall is not None and low < wall <= high:  # the step where the limits stop refusing
+        drawn |= {wall - 1, wall}
     curve = []
-    for phones in range(low, high + 1, step):
+    for phones in sorted(drawn):
         shown = estimate(settings.with_phones(phones)).to_dict()
         shown["completion"] = _shift(shown["completion"], shift)
         bounds: dict[str, float | None] = shown["bounds"]
@@ -228,7 +239,12 @@ def assemble(
         shown["completion"] = _shift(shown["completion"], shift)
         sizes.setdefault(point.variant, []).append(point.settings.phones)
         variants.setdefault(
-            point.variant, {"settings": _settings_dict(point.settings), "earlier": shift}
+            point.variant,
+            {
+                "settings": _settings_dict(point.settings),
+                "earlier": shift,
+                "limits_fleet": fewest_for_limits(point.settings),
+            },
         )
         points.append(
             {

@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 import time
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
@@ -53,6 +54,28 @@ _HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
 PLAN_APPS = [name for name, profile in APP_PROFILES.items() if not profile.persona]
 
 
+# ``hil plan --help``, one paragraph each (wrapped when printed).
+_DESCRIPTION = (
+    "Plan a fleet for one campaign enqueued at the start: a closed-form estimate from the "
+    "bottlenecks (daily and monthly limits, Android's cap per SIM, the app's poll cadence and "
+    "heartbeat safety net, the rate limit, message parts, FCM), then a sweep of real scenario "
+    "runs around it (fleet sizes, and the one change of the settings that helps most), run in "
+    "parallel on local processes or on a Dask cluster (--scheduler), then the "
+    "recommendation: the smallest simulated fleet that sends every SMS by the deadline less "
+    "the margin, the bottleneck that binds and the change that would help most. Writes "
+    "plan.html, plan.md, plan.json, the plots and each point's scenario (points/, replayable "
+    "with hil run) to --out.",
+    "Slices: the server assigns every SMS at enqueue to the least-loaded phone, and each "
+    "phone then drains its own queue, so a point simulates --slice phones with the busiest "
+    "phone's share each and scales the result to the fleet (counts by phones/slice; the "
+    "completion is the slice's mean plus the estimate's gap between one phone and the "
+    "slowest of the fleet). --slice 0 simulates every phone.",
+    "Exit codes: 0 a simulated fleet meets the deadline (with --phones: that fleet does); 1 "
+    "none does, or the fleet given does not; 2 bad input; 3 the harness failed (a run broke, "
+    "the Dask scheduler unreachable).",
+)
+
+
 class PlanInputError(ValueError):
     """An option's value is bad; the message names the option."""
 
@@ -90,28 +113,12 @@ def add_parsers(sub: Any) -> None:
         "plan",
         help="capacity planning: how many phones send N SMS by a deadline",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=(
-            "Plan a fleet for one campaign enqueued at the start: a closed-form estimate from "
-            "the bottlenecks (daily and monthly limits, Android's cap per SIM, the app's poll "
-            "cadence and heartbeat safety net, the rate limit, message parts, FCM), then a "
-            "sweep of real scenario runs around it (fleet sizes, and the one change of the "
-            "settings that helps most), run in parallel on local processes or on a Dask "
-            "cluster (--scheduler), then the recommendation: the smallest simulated fleet that "
-            "sends every SMS by the deadline less the margin, the bottleneck that binds and "
-            "the change that would help most. Writes plan.html, plan.md, plan.json, the plots "
-            "and each point's scenario (points/, replayable with hil run) to --out.\n\n"
-            "Slices: the server assigns every SMS at enqueue to the least-loaded phone, and "
-            "each phone then drains its own queue, so a point simulates --slice phones with "
-            "the busiest phone's share each and scales the result to the fleet (counts by "
-            "phones/slice; the completion by the estimate's gap between the slowest of the "
-            "slice and of the fleet). --slice 0 simulates every phone.\n\n"
-            "Exit codes: 0 a simulated fleet meets the deadline (with --phones: that fleet "
-            "does); 1 none does, or the fleet given does not; 2 bad input; 3 the harness "
-            "failed (a run broke, the Dask scheduler unreachable)."
-        ),
-        epilog=(
-            "Example: hil plan --recipients 100000 --deadline 18:00 --daily-limit 500\n"
-            "Bottlenecks: " + "; ".join(f"{k}: {v}" for k, v in BOTTLENECKS.items())
+        description="\n\n".join(textwrap.fill(p, 88) for p in _DESCRIPTION),
+        epilog="Example: hil plan --recipients 100000 --deadline 18:00 --daily-limit 500\n\n"
+        + "Bottlenecks:\n"
+        + "\n".join(
+            textwrap.fill(f"{k}: {v}", 88, initial_indent="  ", subsequent_indent="    ")
+            for k, v in BOTTLENECKS.items()
         ),
     )
     plan.add_argument("--recipients", type=int, required=True, metavar="N", help="SMS to send")

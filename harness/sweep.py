@@ -12,10 +12,10 @@ gets ``ceil(N / P)`` or ``floor(N / P)`` SMS, and from then on each phone drains
 queue: phones share nothing that changes their pace. A point may therefore simulate a
 *slice* of ``k`` phones, each given the busiest phone's share ``ceil(N / P)`` (so ``k``
 times that many recipients), instead of all ``P``. The slice's SMS counts scale by
-``P / k``; its completion is that of its slowest phone, and the fleet's slowest of ``P``
-phones is a little later, by the amount the estimate's distribution of one phone's
-completion puts between the slowest of ``k`` and of ``P`` (``Estimate`` for both; the plan
-states it beside the figure). ``k == P`` simulates the whole fleet with exactly ``N``.
+``P / k``; the fleet finishes with its slowest of ``P`` phones, which ``k`` phones cannot
+show: the plan takes the slice's mean completion plus the estimate's gap between one
+phone and the slowest of ``P`` (``plan.fleet_figures``, stated beside the figure).
+``k == P`` simulates the whole fleet with exactly ``N``.
 """
 
 from __future__ import annotations

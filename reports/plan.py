@@ -204,17 +204,19 @@ def _plot(plan: Plan, variant: str, clock: PlanClock) -> bytes:
         if any(v is not None for v in values):
             # over the estimate's line: where one binds, the two lie on each other
             axes.plot(xs, clip(values), color=color, lw=1, ls="--", label=label, zorder=3)
-    walled = [c["phones"] for c in curve if c["refused"] > 0]
-    if walled:
+    wall = plan["variants"][variant].get("limits_fleet")
+    if wall is not None and wall > min(xs):  # fewer phones than this refuse SMS
         axes.axvspan(
             min(xs) - 0.5,
-            max(walled) + 0.5,
+            wall - 0.5,
             color="#cf222e",
             alpha=0.08,
             label="SMS refused at enqueue (daily or monthly limit)",
         )
     px = [p["phones"] for p in points if p["fleet"]["completion"] is not None]
-    axes.scatter(px, sims, color="#1b1f23", zorder=5, marker="o", label="simulation, whole fleet")
+    axes.scatter(
+        px, sims, color="#1b1f23", zorder=5, marker="o", label="simulation (for the whole fleet)"
+    )
     axes.axhline(window, color="#cf222e", lw=1.2, label="deadline")
     axes.axhline(target, color="#fb8500", lw=1, ls=":", label="deadline less the margin")
     clock_axis(axes, clock.start, clock.tz, top, axis="y")
@@ -236,8 +238,8 @@ def _method(plan: Plan) -> Bullets:
             f"each point simulated a slice of at most {q['slice']} phones, each given the busiest "
             "phone's share: the server assigns at enqueue to the least-loaded phone and each "
             "phone then drains its own queue, so the slice's counts scale by phones / slice, "
-            "and its completion is moved by the estimate's gap between the slowest of the "
-            "slice and the slowest of the fleet (column `correction` in plan.json); "
+            "and the fleet's completion is the slice phones' mean plus the estimate's gap "
+            "between one phone and the slowest of the fleet (`correction` in plan.json); "
             "`hil plan --slice 0` simulates every phone"
         )
     )

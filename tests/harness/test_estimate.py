@@ -11,6 +11,7 @@ from harness.estimate import (
     PlanSettings,
     changes,
     estimate,
+    fewest_for_limits,
     slowest,
     smallest_fleet,
 )
@@ -34,6 +35,9 @@ def test_the_daily_limit_refuses_what_the_fleet_may_not_send_today() -> None:
 def test_the_limits_count_segments_so_long_messages_take_more_room() -> None:
     est = estimate(with_(phones=4, daily_limit=300, parts=3))
     assert est.share == 100 and est.refused == 600
+    assert fewest_for_limits(with_(daily_limit=300, parts=3)) == 10
+    assert fewest_for_limits(with_(daily_limit=2, parts=3)) is None  # no room for one
+    assert fewest_for_limits(DAY) == 1
 
 
 def test_a_monthly_limit_below_the_daily_one_binds_instead() -> None:

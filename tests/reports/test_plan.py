@@ -74,7 +74,9 @@ PLAN: dict[str, Any] = {
         {"bottleneck": "daily_limit", "change": "raise the daily limit to 400", "phones": 1},
         {"bottleneck": "poll_cadence", "change": "start 1 hour earlier", "phones": 4},
     ],
-    "variants": {"asked": {"text": "the settings as asked", "settings": {}}},
+    "variants": {
+        "asked": {"text": "the settings as asked", "settings": {}, "earlier": 0, "limits_fleet": 4}
+    },
     "points": [_point(3, 915.0, 905.0, 100), _point(4, 930.0, 960.0, 0)],
     "curves": {
         "asked": [
