@@ -9,9 +9,9 @@ manual clock (``inprocess``), the real-time transport (``wire``), the loopback f
 (``proxy``) and FCM endpoint (``fcm_endpoint``, ``fcm_tls``), the oracles (``oracles`` over
 ``evidence``; the demanded paths in ``hits``), ``hil serve`` in a subprocess
 (``process``), and the capacity planner ``hil plan`` (``plan_cli``: the closed-form
-``estimate``, the ``sweep`` of scenario runs around it, the recommendation in ``plan``);
-independent runs (the self-test's, the sweep's) go through ``pool``: local processes or a
-Dask cluster.
+``estimate`` over a phone's poll ``cadence``, the ``sweep`` of scenario runs around it,
+the recommendation in ``plan``); independent runs (the self-test's, the sweep's) go
+through ``pool``: local processes or a Dask cluster.
 """
 
 from __future__ import annotations

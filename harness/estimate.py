@@ -9,16 +9,9 @@ set up as production phones are). What bounds its completion, each from its one 
   enqueue time, least-loaded first, and never more segments than the phone's limit leaves:
   a phone takes ``min(ceil(N / P), limit // parts)`` SMS and the rest fail at enqueue. They
   do not wait for tomorrow, so a limit is a wall, not a delay.
-* **poll_cadence** (``AppProfile``; ``simulator/app.py``): a phone sends only what its polls
-  fetch, ``poll_limit`` (20) SMS a poll. After the FCM wake at enqueue, polls come from the
-  poll alarm (every ``poll_interval``, 300 s with an FCM token) and from the heartbeat's
-  safety net: every ``heartbeat_interval`` (60 s) a heartbeat whose reply says SMS are
-  queued polls if the last poll *started* more than a heartbeat interval ago. The last poll
-  started when the previous heartbeat's reply came back, so a heartbeat right after a
-  polling one polls only when its own round trip was the longer: with the network's jitter
-  independent per request, the ``m``-th such heartbeat in a row polls with chance
-  ``1 / (m + 1)`` (a run of ``m + 1`` rising round trips), and one that does not poll
-  guarantees the next does. That is "20 SMS per phone per one or two heartbeats".
+* **poll_cadence** (``AppProfile``; ``harness/cadence.py``): a phone sends only what its
+  polls fetch, 20 SMS a poll, one poll at the FCM wake, at each poll alarm and at one
+  heartbeat in one or two: about 15 SMS a minute.
 * **rate_limit** (the phone's ``rate_limit``; ``RATE_WINDOW`` of the server's pickup): a
   poll gets at most ``rate_limit`` minus what the phone was handed in the last minute, so a
   rate limit under ``poll_limit`` shrinks every batch, and one under twice that shrinks the
@@ -27,38 +20,26 @@ set up as production phones are). What bounds its completion, each from its one 
   cap SMS are not delayed but held behind a dialog nobody answers, then refused: a fleet
   whose batches exceed it loses SMS whatever its size.
 
-The cadence is computed exactly in expectation: a walk over the phone's alarm, heartbeat
-and FCM times carrying the distribution of (SMS handed out, the last poll, the run of
-rising round trips), which gives the distribution of the phone's completion time. The
-fleet finishes when its slowest phone does: phones are independent (each has its own
-share, queue and network draws), so the fleet's completion is the maximum of ``P`` draws.
-No randomness, no simulation: the sweep (``harness/sweep.py``) checks it against real runs.
+The cadence gives the distribution of one phone's completion time, exactly in expectation
+(``harness/cadence.py``). The fleet finishes when its slowest phone does: phones are
+independent (each has its own share, queue and network draws), so the fleet's completion
+is the maximum of ``P`` draws. No randomness, no simulation: the sweep
+(``harness/sweep.py``) checks it against real runs.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
-from server_under_test import RATE_WINDOW
 from simulator import PRESETS
-from simulator.config import (
-    APP_PROFILES,
-    AppProfile,
-    CarrierSpec,
-    FcmSpec,
-    NetworkSpec,
-    PhoneSpec,
-    send_gap,
-)
+from simulator.config import APP_PROFILES, AppProfile, PhoneSpec
+
+from .cadence import ENQUEUE_AT, Cadence, completion_times, expected_max, steady_pace
 
 __all__ = [
     "BOTTLENECKS",
-    "ENQUEUE_AT",
     "MAX_FLEET",
     "Change",
     "Estimate",
@@ -70,10 +51,6 @@ __all__ = [
     "smallest_fleet",
 ]
 
-# The campaign is enqueued this long after the start (virtual time 0, when the phones
-# start): every phone has heartbeated (the first comes at +5 s), so the server counts it
-# online and assigns to it.
-ENQUEUE_AT = 30.0
 # The largest fleet the planner searches; a campaign that needs more is reported as such.
 MAX_FLEET = 100_000
 
@@ -94,10 +71,6 @@ BOTTLENECKS: dict[str, str] = {
 _RATE_BINDS = 1.02
 # A rate limit (SMS a minute) that bounds nothing: the poll cadence alone.
 _NO_RATE_LIMIT = 1_000_000
-# Probability mass below which a branch of the cadence walk is dropped, and the mass a
-# completion distribution may so lose and still count as whole.
-_NEGLIGIBLE = 1e-15
-_LOST = 1e-6
 
 
 @dataclass(frozen=True)
@@ -181,159 +154,12 @@ def _finite(value: float) -> float | None:
     return round(value, 3) if math.isfinite(value) else None
 
 
-# -- the cadence walk ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Cadence:
-    """The timings of one phone that its poll cadence depends on."""
-
-    heartbeat: float
-    poll_alarm: float
-    poll_limit: int
-    rate_limit: int  # SMS per minute
-    rate_window: float
-    gap: float  # between two SMS of a batch
-    rtt: float  # one request's round trip, mean
-    jitter: bool  # round trips vary independently
-    fcm_poll: float | None  # when the FCM wake's poll starts; None: FCM off
-    ack_lag: float  # from the last SMS's send to the server's acknowledgement, mean
-
-
-def _cadence(settings: PlanSettings, rate_limit: int | None = None) -> _Cadence:
-    profile = settings.profile
-    net, fcm, carrier = NetworkSpec(), FcmSpec(), CarrierSpec()
-    rate = settings.rate_limit if rate_limit is None else rate_limit
-    return _Cadence(
-        heartbeat=profile.heartbeat_interval,
-        poll_alarm=profile.poll_interval,
-        poll_limit=profile.poll_limit,
-        rate_limit=rate,
-        rate_window=RATE_WINDOW.total_seconds(),
-        gap=send_gap(rate),
-        rtt=2 * net.latency,
-        jitter=net.latency_jitter > 0,
-        fcm_poll=ENQUEUE_AT + fcm.latency if settings.fcm else None,
-        # the carrier's sent callback, then the status sync's next round (every
-        # sync_interval: half of one on average) and its request to the server
-        ack_lag=carrier.latency + profile.sync_interval / 2 + net.latency,
-    )
-
-
-@dataclass(frozen=True)
-class _State:
-    handed: int  # SMS handed out so far
-    last: float  # when the last poll's slot was (a heartbeat's: before its round trip)
-    exact: bool  # the last poll started at ``last`` itself (alarm, FCM, start)
-    run: int  # heartbeat polls in a row with rising round trips (0: not one)
-    batch: int  # SMS the last poll got (for the rate window)
-
-
-def _moments(c: _Cadence) -> Iterator[tuple[float, str]]:
-    """The phone's alarm, heartbeat and FCM moments after the enqueue, in time order; at
-    one time the poll alarm comes first (it is armed first, ``_start_schedulers``)."""
-    beat, alarm = c.heartbeat, c.poll_alarm
-    fcm = c.fcm_poll
-    k_beat = math.floor(ENQUEUE_AT / beat) + 1
-    k_alarm = math.floor(ENQUEUE_AT / alarm) + 1
-    while True:
-        t_beat, t_alarm = k_beat * beat, k_alarm * alarm
-        t = min(t_beat, t_alarm)
-        if fcm is not None and fcm <= t:
-            yield fcm, "fcm"
-            fcm = None
-            continue
-        if t_alarm <= t_beat:
-            yield t_alarm, "alarm"
-            k_alarm += 1
-            if t_beat == t_alarm:  # the heartbeat follows the alarm's poll: nothing to do
-                k_beat += 1
-        else:
-            yield t_beat, "beat"
-            k_beat += 1
-
-
-def _poll_chance(c: _Cadence, state: _State, t: float) -> tuple[float, int]:
-    """The chance that a heartbeat at ``t`` polls, and the run it starts or extends."""
-    gap = t - state.last
-    if state.exact:
-        # the last poll started at ``last``; this one's reply comes a round trip after t
-        return (1.0 if gap + c.rtt > c.heartbeat else 0.0), 1
-    if gap > c.heartbeat * 1.5:
-        return 1.0, 1  # a heartbeat was skipped: this one's reply is surely late enough
-    if gap < c.heartbeat * 0.5 or not c.jitter:
-        return 0.0, 0
-    return 1.0 / (state.run + 1), state.run + 1
-
-
-@lru_cache(maxsize=512)
-def _phone_completion(c: _Cadence, share: int) -> tuple[tuple[float, float], ...]:
-    """When one phone's ``share`` SMS are all final: (time, probability) pairs; a
-    probability mass missing from the total means "not within a month"."""
-    if share <= 0:
-        return ((ENQUEUE_AT, 1.0),)
-    # before the enqueue the phone polled at its start and at each alarm, fetching nothing
-    last = math.floor(ENQUEUE_AT / c.poll_alarm) * c.poll_alarm
-    states: dict[_State, float] = {_State(0, last, True, 0, 0): 1.0}
-    done: list[tuple[float, float]] = []
-    horizon = ENQUEUE_AT + 31 * 86_400.0
-    room = c.rate_limit
-    for t, kind in _moments(c):
-        if t > horizon or not states:
-            break
-        after: dict[_State, float] = defaultdict(float)
-        for state, p in states.items():
-            if kind == "beat":
-                chance, run = _poll_chance(c, state, t)
-                start = t + c.rtt  # the poll starts when the heartbeat's reply is back
-            else:
-                chance, run, start = 1.0, 0, t
-            if chance < 1.0:
-                after[replace(state, run=0) if chance == 0.0 else state] += p * (1 - chance)
-                if chance == 0.0:
-                    continue
-            last_start = state.last + (0.0 if state.exact else c.rtt)
-            recent = state.batch if start - last_start < c.rate_window else 0
-            batch = max(0, min(c.poll_limit, room - recent, share - state.handed))
-            handed = state.handed + batch
-            q = p * chance
-            if handed >= share:
-                # the reply is back after a round trip; then the batch, spaced by the gap
-                done.append((start + c.rtt + (batch - 1) * c.gap + c.ack_lag, q))
-                continue
-            after[_State(handed, t, kind != "beat", run, batch)] += q
-        states = {s: p for s, p in after.items() if p > _NEGLIGIBLE}
-    return tuple(done)
-
-
-def _expected_max(parts: Sequence[tuple[tuple[tuple[float, float], ...], int]]) -> float:
-    """The expected maximum over independent phones: ``parts`` pairs a completion
-    distribution with how many phones follow it. ``inf`` when some may never finish."""
-    times = sorted({t for dist, n in parts if n for t, _ in dist})
-    cdfs = []
-    for dist, n in parts:
-        if not n:
-            continue
-        mass: dict[float, float] = defaultdict(float)
-        for t, p in dist:
-            mass[t] += p
-        whole = sum(mass.values())
-        if whole < 1 - _LOST:
-            return math.inf
-        cdfs.append(({t: p / whole for t, p in mass.items()}, n))
-    total, previous = 0.0, 0.0
-    running = dict.fromkeys(range(len(cdfs)), 0.0)
-    for t in times:
-        joint = 1.0
-        for i, (mass, n) in enumerate(cdfs):
-            running[i] += mass.get(t, 0.0)
-            joint *= min(1.0, running[i]) ** n
-        total += t * (joint - previous)
-        previous = joint
-    return total
-
-
 # -- the estimate --------------------------------------------------------------------------
+
+
+def _cadence(settings: PlanSettings, rate_limit: int | None = None) -> Cadence:
+    rate = settings.rate_limit if rate_limit is None else rate_limit
+    return Cadence.of(settings.profile, rate, settings.fcm)
 
 
 def _capacity(settings: PlanSettings) -> tuple[float, str | None]:
@@ -383,15 +209,15 @@ def estimate(settings: PlanSettings) -> Estimate:
     # the poll cadence alone: a rate limit so high it neither shrinks a batch nor slows it
     free = _cadence(settings, rate_limit=_NO_RATE_LIMIT)
 
-    def fleet_time(c: _Cadence) -> tuple[float, float]:
-        big_dist = _phone_completion(c, got_big)
-        small_dist = _phone_completion(c, got_small)
-        whole = _expected_max([(big_dist, n_big), (small_dist, fleet - n_big)])
-        return whole, _expected_max([(big_dist, 1)])
+    def fleet_time(c: Cadence) -> tuple[float, float]:
+        big_dist = completion_times(c, got_big)
+        small_dist = completion_times(c, got_small)
+        whole = expected_max([(big_dist, n_big), (small_dist, fleet - n_big)])
+        return whole, expected_max([(big_dist, 1)])
 
     completion, phone = fleet_time(cadence)
     cadence_alone, _ = fleet_time(free)
-    pace = _pace(cadence)
+    pace = steady_pace(cadence)
     peak, cap_count = _cap_peak(settings, got_big, pace)
     cap = PRESETS[settings.android_cap]
     bounds = {
@@ -432,17 +258,7 @@ def slowest(settings: PlanSettings, phones: int) -> float:
     phone's share of ``settings``' fleet (a slice's phones, or as many as the fleet has)."""
     capacity, _ = _capacity(settings)
     share = int(min(-(-settings.recipients // settings.phones), capacity))
-    return _expected_max([(_phone_completion(_cadence(settings), share), phones)])
-
-
-def _pace(c: _Cadence) -> float:
-    """One phone's steady pace in SMS a minute: a long queue's hand-outs per poll alarm
-    period, from the same walk."""
-    periods = 8
-    share = periods * int(c.poll_alarm / c.heartbeat + 2) * c.poll_limit * 4
-    dist = _phone_completion(c, share)
-    mean = sum(t * p for t, p in dist) / max(sum(p for _, p in dist), _NEGLIGIBLE)
-    return 60.0 * share / max(mean - ENQUEUE_AT, 1.0)
+    return expected_max([(completion_times(_cadence(settings), share), phones)])
 
 
 def fewest_for_limits(settings: PlanSettings) -> int | None:

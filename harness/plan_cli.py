@@ -28,8 +28,9 @@ from scenarios.reader import DEFAULT_START, DEFAULT_TIMEZONE
 from simulator import PRESETS
 from simulator.config import APP_PROFILES, PhoneSpec
 
+from .cadence import ENQUEUE_AT
 from .errors import ExecutorError
-from .estimate import BOTTLENECKS, ENQUEUE_AT, PlanSettings, changes, estimate, smallest_fleet
+from .estimate import BOTTLENECKS, PlanSettings, changes, estimate, smallest_fleet
 from .plan import ASKED, PlanRequest, assemble, earlier, make_points
 from .pool import executor_for
 from .run_cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_HARNESS, EXIT_PASSED, seed_option

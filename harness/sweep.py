@@ -35,7 +35,8 @@ from scenarios import loads
 from simulator import load_history
 from smscodec import count_parts
 
-from .estimate import ENQUEUE_AT, PlanSettings
+from .cadence import ENQUEUE_AT
+from .estimate import PlanSettings
 from .evidence import Evidence
 from .pool import run_all
 from .runner import run_scenario

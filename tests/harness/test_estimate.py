@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from harness.cadence import ENQUEUE_AT
 from harness.estimate import (
-    ENQUEUE_AT,
     PlanSettings,
     changes,
     estimate,
