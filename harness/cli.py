@@ -33,6 +33,8 @@ from .devices_cli import devices_command
 from .explore import add_parsers as add_explore_parsers
 from .explore import explore_command
 from .folder import masked_url
+from .plan_cli import add_parsers as add_plan_parsers
+from .plan_cli import plan_command
 from .report_cli import add_parsers as add_report_parsers
 from .report_cli import report_command
 from .run_cli import (
@@ -56,7 +58,7 @@ DEFAULT_PAIR_URL = "http://127.0.0.1:8069"
 # starting up included (its default, 5 s, is too short for the imports on a busy machine).
 WORKER_HEALTHCHECK_SECONDS = 120
 # Commands that run scenarios and print verdicts.
-RUNS_SCENARIOS = ("run", "selftest", "explore")
+RUNS_SCENARIOS = ("run", "selftest", "explore", "plan")
 
 
 def _version() -> str:
@@ -228,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_selftest_parsers(sub)
     add_explore_parsers(sub)
     add_devices_parsers(sub)
+    add_plan_parsers(sub)
     return parser
 
 
@@ -387,6 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return explore_command(args)
         if args.command == "devices":
             return devices_command(args)
+        if args.command == "plan":
+            return plan_command(args)
         return _db_upgrade(args)
     except GatewayError as exc:
         print(f"hil {args.command}: {exc.message}", file=sys.stderr)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from simulator.config import APP_DEFECTS, APP_PROFILES
 
 from .errors import RunError, TargetError
 from .folder import masked_url, one_line
+from .pool import run_all
 from .run_cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_HARNESS, EXIT_PASSED
 from .runner import run_scenario
 from .targets import TargetOptions
@@ -363,27 +365,20 @@ def selftest(
     selftest.md. Served scenarios get a database each on the PostgreSQL server ``pg``."""
     out.mkdir(parents=True, exist_ok=True)
     wall = time.perf_counter()
-    matrix = Matrix(uncovered=list(uncovered))
-    own = executor is None
-    pool = ProcessPoolExecutor(max_workers=workers) if executor is None else executor
-    try:
-        futures = {pool.submit(run_probe, probe, out, pg): probe for probe in probes}
-        for future in as_completed(futures):
-            try:
-                outcome = future.result()
-            except Exception as exc:  # a crashed probe is reported, not raised
-                probe = futures[future]
-                seed = probe.seed if probe.seed is not None else -1
-                why = f"{type(exc).__name__}: {exc}"
-                outcome = Outcome(probe, BROKEN, (), None, 0.0, 0.0, seed, why)
-            matrix.outcomes.append(outcome)
-            if progress is not None:
-                progress(outcome, len(matrix.outcomes), len(probes))
-    finally:
-        if own:
-            pool.shutdown(cancel_futures=True)
-    order = {probe: n for n, probe in enumerate(probes)}
-    matrix.outcomes.sort(key=lambda o: order[o.probe])
+
+    def crashed(probe: Probe, exc: BaseException) -> Outcome:  # reported, not raised
+        seed = probe.seed if probe.seed is not None else -1
+        return Outcome(probe, BROKEN, (), None, 0.0, 0.0, seed, f"{type(exc).__name__}: {exc}")
+
+    outcomes = run_all(
+        functools.partial(run_probe, out=out, pg=pg),
+        probes,
+        executor=executor,
+        workers=workers,
+        crashed=crashed,
+        progress=progress,
+    )
+    matrix = Matrix(outcomes=outcomes, uncovered=list(uncovered))
     matrix.wall_seconds = time.perf_counter() - wall
     (out / "selftest.json").write_text(json.dumps(matrix.to_dict(), indent=2) + "\n")
     (out / "selftest.md").write_text(matrix.markdown())

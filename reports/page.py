@@ -316,10 +316,10 @@ def nothing_to_show(axes: Axes, why: str = "nothing to show") -> None:
 _STEPS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 
 
-def clock_axis(axes: Axes, start: datetime, tz: tzinfo, span: float) -> None:
-    """Label the x axis (virtual seconds since ``start``, over ``span`` seconds) with the
-    run's local clock: ticks on round local times, ``HH:MM``, with the weekday when the run
-    spans more than one day."""
+def clock_axis(axes: Axes, start: datetime, tz: tzinfo, span: float, axis: str = "x") -> None:
+    """Label the x axis (or the y axis: ``axis="y"``) of virtual seconds since ``start``,
+    over ``span`` seconds, with the run's local clock: ticks on round local times,
+    ``HH:MM``, with the weekday when the run spans more than one day."""
     from matplotlib.ticker import FixedLocator, FuncFormatter
 
     span = max(span, 60.0)
@@ -334,7 +334,12 @@ def clock_axis(axes: Axes, start: datetime, tz: tzinfo, span: float) -> None:
     def label(t: float, _: object) -> str:
         return (start + timedelta(seconds=float(t))).astimezone(tz).strftime(pattern)
 
-    axes.xaxis.set_major_locator(FixedLocator(ticks))
-    axes.xaxis.set_major_formatter(FuncFormatter(label))
-    axes.set_xlim(0, span)
-    axes.set_xlabel(f"time of day ({tz})")
+    target = axes.xaxis if axis == "x" else axes.yaxis
+    target.set_major_locator(FixedLocator(ticks))
+    target.set_major_formatter(FuncFormatter(label))
+    if axis == "x":
+        axes.set_xlim(0, span)
+        axes.set_xlabel(f"time of day ({tz})")
+    else:
+        axes.set_ylim(0, span)
+        axes.set_ylabel(f"time of day ({tz})")

@@ -16,12 +16,14 @@ from .clock import Clock, ManualClock, ScaledClock, SystemClock
 from .errors import GatewayError
 from .fcm import FirebaseWaker, NullWaker, RecordingWaker, Waker, make_waker
 from .ids import IdSource, SecureIds, SeededIds
+from .services.phones import RATE_WINDOW
 from .settings import KNOWN_DEFECTS, Settings
 from .storage.database import Database
 
 __all__ = [
     "KNOWN_DEFECTS",
     "MAX_ENQUEUE",
+    "RATE_WINDOW",
     "Clock",
     "Database",
     "FirebaseWaker",

@@ -51,7 +51,7 @@ from .android import (
     SendRefused,
     SendRequest,
 )
-from .config import RESULT_OK, PhoneSpec
+from .config import RESULT_OK, PhoneSpec, send_gap
 from .context import PhoneContext
 from .events import (
     AppStart,
@@ -447,7 +447,7 @@ class GatewayApp:
                     self.scan_pending = not (yield from self.inbound.scan())
                 return
             self.pending_count = len(items)
-            delay = max(0.1, 60.0 / self.rate_limit) if self.rate_limit > 0 else 0.6
+            delay = send_gap(self.rate_limit)
             last = len(items) - 1
             for i, item in enumerate(items):
                 if not self.running or not self.alive(gen):

@@ -30,9 +30,19 @@ __all__ = [
     "RecipientSpec",
     "SimSpec",
     "WorldSpec",
+    "send_gap",
 ]
 
 RESULT_OK = -1  # Activity.RESULT_OK: the part reached the SMSC
+# The app's pause between two SMS of one poll's batch (GS:877-891): 60000/rate_limit ms, at
+# least 100 ms; 600 ms while it knows no rate limit above 0.
+MIN_SEND_GAP = 0.1
+NO_RATE_SEND_GAP = 0.6
+
+
+def send_gap(rate_limit: int) -> float:
+    """Seconds the app waits between two SMS of one batch at ``rate_limit`` SMS a minute."""
+    return max(MIN_SEND_GAP, 60.0 / rate_limit) if rate_limit > 0 else NO_RATE_SEND_GAP
 
 
 @dataclass(frozen=True)
