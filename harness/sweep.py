@@ -20,7 +20,6 @@ phone and the slowest of ``P`` (``plan.fleet_figures``, stated beside the figure
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections import defaultdict
@@ -32,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from scenarios import loads
-from simulator import load_history
 from smscodec import count_parts
 
 from .cadence import ENQUEUE_AT
 from .estimate import PlanSettings
 from .evidence import Evidence
+from .folder import read_history, read_state
 from .pool import run_all
 from .runner import run_scenario
 
@@ -179,9 +178,10 @@ def run_point(point: Point) -> PointResult:
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"hil-{point.name}-") as tmp:
         out = Path(tmp) / "run"
-        result = run_scenario(loads(point_scenario(point), file=f"{point.name}.toml"), out=out)
-        events = load_history(out / "history.jsonl")
-        state = json.loads((out / "server_state.json").read_text(encoding="utf-8"))
+        scenario = loads(point_scenario(point), file=f"{point.name}.toml")
+        # the figures come from the folder's records; its report is never looked at
+        result = run_scenario(scenario, out=out, reports=False)
+        events, state = read_history(out), read_state(out)
     ix = Evidence(events=events, server=state).index
     names = {int(row["id"]): str(row["name"]) for row in ix.server_phones}
     ends: dict[str, float] = defaultdict(float)
