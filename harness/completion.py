@@ -8,15 +8,17 @@ but which is still ``sending`` is what the reference leaves behind when its last
 through raw SQL (B25: the campaign shows as running for ever, and the app keeps polling
 its status); a campaign ``done`` while an SMS of it is still queued or in flight, or that
 was done before one of its SMS ended, is the opposite mistake (the premature ``done`` of
-reference §2.13, B17). A campaign without SMS is not judged. Standard library only, like
-the other oracles.
+reference §2.13, B17). A campaign without SMS is not judged. Standard library (and
+``reports``' measures) only, like the other oracles.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from .evidence import CLOCK_SLACK, TERMINAL, Event, Evidence, Findings, Index, Verdict, listed
+from reports import TERMINAL
+
+from .evidence import CLOCK_SLACK, Event, Evidence, Findings, Index, Verdict, listed
 
 __all__ = ["campaigns_complete", "paused_respected"]
 

@@ -3,7 +3,10 @@
 :class:`Evidence` is a run's history (events in time order, the radio ledger among them)
 and the server's final state; ``Evidence.index`` sorts it once into what the oracles look
 up. :class:`Verdict` is what one oracle concludes, and :class:`Findings` collects its
-violations. Standard library only, so a history saved as JSONL can be judged anywhere.
+violations. The rules the oracles share with the run report (when an SMS became final,
+run time against the server's clock, what a transmission counts as) are ``reports``'
+measures, imported from there so that the two cannot disagree; otherwise standard library
+only, so a history saved as JSONL can be judged anywhere.
 """
 
 from __future__ import annotations
@@ -12,17 +15,25 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from reports import (
+    app_send,
+    ended_at,
+    first_acks,
+    heartbeat_timeout,
+    run_time,
+    sent_whole,
+    utc_moment,
+)
 
 __all__ = [
     "CLOCK_SLACK",
     "MAX_EXAMPLES",
     "RATE_SLACK",
-    "TERMINAL",
-    "Calendar",
     "Event",
     "Evidence",
     "Findings",
@@ -30,8 +41,6 @@ __all__ = [
     "Verdict",
     "canonical",
     "listed",
-    "month_of",
-    "over_window",
 ]
 
 # The server paces a phone by what it hands out, on its own clock; the history records each
@@ -42,7 +51,6 @@ RATE_SLACK = 1.0
 # times reach the history with the network's latency, scaled by the time scale.
 CLOCK_SLACK = 60.0
 MAX_EXAMPLES = 20  # violations kept as examples per verdict; all of them are counted
-TERMINAL = frozenset({"sent", "error", "canceled"})
 
 Event = Mapping[str, Any]
 
@@ -200,8 +208,7 @@ class Index:
 
     @cached_property
     def start(self) -> datetime:
-        started = datetime.fromisoformat(str(self.config["start"]))
-        return started.replace(tzinfo=UTC) if started.tzinfo is None else started.astimezone(UTC)
+        return utc_moment(self.config["start"])
 
     @cached_property
     def tz(self) -> tzinfo:
@@ -230,12 +237,12 @@ class Index:
         return grouped
 
     def ended_at(self, sms_id: int) -> float | None:
-        """When an SMS became final: the server acknowledged a phone's final status of it,
-        or (one the server ended itself: a cancel, the stuck reset) its row last changed."""
+        """When an SMS became final (``reports.ended_at``): the server acknowledged a phone's
+        final status of it, or (one the server ended itself: a cancel, the stuck reset) its
+        final row last changed."""
         ack = self.first_ack.get(sms_id)
-        if ack is not None:
-            return ack[1]
-        return self.run_time(self.sms.get(sms_id, {}).get("updated_at"))
+        start = self.start if self._config is not None else None
+        return ended_at(None if ack is None else ack[1], self.sms.get(sms_id), start)
 
     def failed_at_enqueue(self, sms_id: int) -> bool:
         """Whether the server failed an SMS when it was enqueued (``error`` /
@@ -285,12 +292,7 @@ class Index:
     def first_ack(self) -> dict[int, tuple[int, float, str]]:
         """The first final status the server acknowledged for each SMS: (position, time,
         ``sent`` or ``error``)."""
-        first: dict[int, tuple[int, float, str]] = {}
-        for pos, event in self.confirmed:
-            for status in ("sent", "error"):
-                for sms_id in event[status]:
-                    first.setdefault(int(sms_id), (pos, float(event["t"]), status))
-        return first
+        return first_acks(self.confirmed)
 
     @cached_property
     def stopped(self) -> dict[str, list[tuple[int, str]]]:
@@ -308,7 +310,7 @@ class Index:
         if n == 0:
             return None
         last = beats[n - 1]
-        timeout = 60.0 * float(self.phones[phone].get("heartbeat_timeout", 5))
+        timeout = heartbeat_timeout(self.phones[phone])
         return last if t - last < timeout - margin else None
 
     @cached_property
@@ -322,7 +324,7 @@ class Index:
         return {
             int(event["sms_id"])
             for _, event in self.radio
-            if event["sms_id"] is not None and event["parts_sent"] == event["parts"]
+            if event["sms_id"] is not None and sent_whole(event)
         }
 
     @cached_property
@@ -330,22 +332,14 @@ class Index:
         """Transmissions the app made that reached the network, per phone."""
         grouped: dict[str, list[Event]] = defaultdict(list)
         for _, event in self.radio:
-            if event["cause"] == "app" and event["parts_sent"] > 0:
+            if app_send(event):
                 grouped[event["phone"]].append(event)
         return grouped
 
     def run_time(self, server_time: Any) -> float | None:
         """A server timestamp (ISO, naive = UTC) as seconds since the run's start; None when
         there is none or it does not parse."""
-        if not server_time or self._config is None:
-            return None
-        try:
-            moment = datetime.fromisoformat(str(server_time).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return (moment - self.start).total_seconds()
+        return None if self._config is None else run_time(self.start, server_time)
 
     def when(self, t: float) -> str:
         """A run time for people: virtual seconds plus the UTC wall time when known."""
@@ -353,54 +347,6 @@ class Index:
             return f"t={t:g}s"
         wall = (self.start + timedelta(seconds=t)).strftime("%Y-%m-%dT%H:%M:%S")
         return f"t={t:g}s ({wall}Z)"
-
-
-class Calendar:
-    """Local calendar days of run times, converting only when a day boundary is crossed."""
-
-    def __init__(self, start: datetime, tz: tzinfo) -> None:
-        self._start = start
-        self._tz = tz
-        self._lo = self._hi = 0.0  # an empty range: the first call converts
-        self._day = date.min
-
-    def day(self, t: float) -> date:
-        if not self._lo <= t < self._hi:
-            self._day = (self._start + timedelta(seconds=t)).astimezone(self._tz).date()
-            self._lo = self._offset(self._day)
-            self._hi = self._offset(self._day + timedelta(days=1))
-        return self._day
-
-    def _offset(self, day: date) -> float:
-        return (datetime.combine(day, time(), tzinfo=self._tz) - self._start).total_seconds()
-
-
-def month_of(day: date, start_day: int) -> tuple[int, int]:
-    """The (year, month) of the limit month ``day`` falls in, months starting on
-    ``start_day``: with 15, 2026-03-14 belongs to February's month."""
-    if day.day >= start_day:
-        return day.year, day.month
-    return (day.year - 1, 12) if day.month == 1 else (day.year, day.month - 1)
-
-
-def over_window(
-    times: Sequence[float], weights: Sequence[int], width: float, limit: int | None
-) -> tuple[int, list[tuple[float, int]]]:
-    """Slide a window (x - width, x] over weighted points in time order.
-
-    Returns the peak sum and every (x, sum) at which the sum exceeded ``limit``.
-    """
-    total = peak = oldest = 0
-    over: list[tuple[float, int]] = []
-    for newest, t in enumerate(times):
-        total += weights[newest]
-        while oldest < newest and times[oldest] <= t - width:
-            total -= weights[oldest]
-            oldest += 1
-        peak = max(peak, total)
-        if limit is not None and total > limit:
-            over.append((t, total))
-    return peak, over
 
 
 def listed(items: Sequence[Any], most: int = 10, show: Callable[[Any], str] = str) -> str:

@@ -17,7 +17,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .evidence import RATE_SLACK, Calendar, Evidence, Index, month_of, over_window
+from reports import Calendar, month_of, over_window
+
+from .evidence import RATE_SLACK, Evidence, Index
 
 __all__ = ["HIT_PATHS", "count_hits"]
 

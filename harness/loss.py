@@ -4,7 +4,7 @@ The server's reason for a failure is an opinion; the world's ledger decides. An 
 server refused at enqueue while a phone whose partner filter accepts it was online (by its
 accepted heartbeats) with room under its limits, in the parts Android sends, is lost; so is
 one cancelled as blacklisted though its recipient never replied STOP. Standard library (and
-``smscodec``) only, like the other oracles.
+``smscodec``, and the calendar of ``reports``' measures) only, like the other oracles.
 """
 
 from __future__ import annotations
@@ -12,20 +12,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 
+from reports import TERMINAL, Calendar, month_of
 from smscodec import count_parts
 
-from .evidence import (
-    CLOCK_SLACK,
-    TERMINAL,
-    Calendar,
-    Event,
-    Evidence,
-    Findings,
-    Index,
-    Verdict,
-    canonical,
-    month_of,
-)
+from .evidence import CLOCK_SLACK, Event, Evidence, Findings, Index, Verdict, canonical
 
 __all__ = ["no_loss"]
 

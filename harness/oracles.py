@@ -8,7 +8,9 @@ them in reporting order; :func:`judge` runs several over one :class:`Evidence`
 
 The radio ledger is the ground truth: the server's ``sent`` is an opinion, a ``radio``
 event is what reached the network. The module uses the standard library only, so a
-history saved as JSONL can be judged again anywhere.
+history saved as JSONL can be judged again anywhere. The rules a run's report states too
+(what counts toward a limit, Android's cap windows, the local day, the SMS transmitted)
+are ``reports``' measures, imported from there so that the report and the verdicts agree.
 """
 
 from __future__ import annotations
@@ -20,14 +22,23 @@ from functools import partial
 from itertools import pairwise
 from typing import Any
 
+from reports import (
+    TERMINAL,
+    Calendar,
+    app_transmissions,
+    cap_windows,
+    first_whole,
+    month_of,
+    over_window,
+    parts_use,
+)
+
 from .completion import campaigns_complete, paused_respected
 from .conformance import rejects_bad_input
 from .evidence import (
     CLOCK_SLACK,
     MAX_EXAMPLES,
     RATE_SLACK,
-    TERMINAL,
-    Calendar,
     Event,
     Evidence,
     Findings,
@@ -35,8 +46,6 @@ from .evidence import (
     Verdict,
     canonical,
     listed,
-    month_of,
-    over_window,
 )
 from .loss import no_loss
 
@@ -80,7 +89,7 @@ def exactly_once(evidence: Evidence) -> Verdict:
     ix = evidence.index
     found = Findings()
     stuck_after = float(ix.config.get("stuck_after", 1800.0))
-    app_times: dict[int, list[float]] = defaultdict(list)
+    app_times = app_transmissions(event for _, event in ix.radio)
     reached: set[int] = set()  # ids that already had parts reach the network
     telephony_duplicates = 0
     campaign_sends: dict[tuple[Any, str], dict[int, float]] = defaultdict(dict)
@@ -89,7 +98,6 @@ def exactly_once(evidence: Evidence) -> Verdict:
         if sms_id is None:
             continue
         if event["cause"] == "app":
-            app_times[sms_id].append(event["t"])
             row = ix.sms.get(sms_id)
             campaign = None if row is None else row.get("campaign_id")
             if campaign is not None:
@@ -185,34 +193,25 @@ def limits(evidence: Evidence) -> Verdict:
     ix = evidence.index
     found = Findings()
     max_day = max_month = max_minute = max_submitted = repeat_parts = 0
-    # An SMS sent whole once and again after the server handed it out anew (its status lost
-    # with the app, an at_least_once re-issue): the server was never told of the first send,
-    # so the repeat's parts are not its breach of a limit (exactly_once judges the re-issue).
-    first_whole: dict[int, int] = {}
-    for _, event in ix.radio:
-        if event["sms_id"] is not None and event["parts_sent"] == event["parts"]:
-            first_whole.setdefault(int(event["sms_id"]), id(event))
+    # A repeat of an SMS some radio had already sent whole does not count (reports.limits).
+    whole = first_whole(event for _, event in ix.radio)
     for name, config in ix.phones.items():
         sends = ix.app_sends_by_phone.get(name, [])
-        calendar = Calendar(ix.start, ix.tz)
+        use = parts_use(sends, whole, Calendar(ix.start, ix.tz))
+        repeat_parts += use.repeat_parts
         days: Counter[date] = Counter()
         months: Counter[tuple[int, int]] = Counter()
         start_day = int(config.get("month_start_day", 1))
         daily, monthly = int(config.get("daily_limit", 0)), int(config.get("monthly_limit", 0))
         over_at: dict[tuple[str, Any], float] = {}  # (key, period) -> when it went over
-        for event in sends:
-            sms_id = event["sms_id"]
-            if sms_id is not None and first_whole.get(int(sms_id), id(event)) != id(event):
-                repeat_parts += event["parts"]
-                continue
-            day = calendar.day(event["t"])
+        for t, day, parts in use.counted:
             month = month_of(day, start_day)
-            days[day] += event["parts"]
-            months[month] += event["parts"]
+            days[day] += parts
+            months[month] += parts
             if 0 < daily < days[day]:
-                over_at.setdefault(("daily_limit", day), event["t"])
+                over_at.setdefault(("daily_limit", day), t)
             if 0 < monthly < months[month]:
-                over_at.setdefault(("monthly_limit", month), event["t"])
+                over_at.setdefault(("monthly_limit", month), t)
         max_day = max(max_day, *days.values(), 0)
         max_month = max(max_month, *months.values(), 0)
         periods: tuple[tuple[str, int, Mapping[Any, int]], ...] = (
@@ -278,32 +277,17 @@ def android_cap(evidence: Evidence) -> Verdict:
     slots = 0
     for name, config in ix.phones.items():
         sends = ix.app_sends_by_phone.get(name, [])
-        # A boot gives the slots fresh monitors, which read the cap then: one window per
-        # boot, with the cap of the first boot and, after a reboot, the one in force since.
-        boots = [0.0, *ix.reboots.get(name, ())]
-        later = config.get("caps_after_reboot") or config.get("caps", ())
-        for n, begin in enumerate(boots):
-            end = boots[n + 1] if n + 1 < len(boots) else float("inf")
-            for cap in config.get("caps", ()) if n == 0 else later:
-                if cap.get("exempt"):
-                    continue
-                slots += n == 0
-                slot, period, most = cap["slot"], float(cap["period"]), int(cap["max_count"])
-                # The cap counts a message when the app hands it to Android ("submitted"),
-                # not when the carrier took it: latency must not smear the window.
-                counted = sorted(
-                    (e.get("submitted", e["t"]), e["parts"])
-                    for e in sends
-                    if e["sim_slot"] == slot and begin <= e.get("submitted", e["t"]) < end
+        for window in cap_windows(config, sends, ix.reboots.get(name, ())):
+            slots += window.boot == 0
+            times = [t for t, _ in window.sends]
+            weights = [parts for _, parts in window.sends]
+            for t, parts in over_window(times, weights, window.period, window.max_count)[1]:
+                found.add(
+                    f"{name} SIM slot {window.slot} sent {parts} parts in the "
+                    f"{window.period:g} s ending {ix.when(t)}, over Android's cap of "
+                    f"{window.max_count}",
+                    t,
                 )
-                times = [t for t, _ in counted]
-                weights = [parts for _, parts in counted]
-                for t, parts in over_window(times, weights, period, most)[1]:
-                    found.add(
-                        f"{name} SIM slot {slot} sent {parts} parts in the {period:g} s "
-                        f"ending {ix.when(t)}, over Android's cap of {most}",
-                        t,
-                    )
     verdicts: Counter[str] = Counter()
     last_cap: dict[int, Event] = {}
     for _, event in ix.caps:

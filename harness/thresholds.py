@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from reports import enqueue_to_radio, percentile
+from reports import TERMINAL, enqueue_to_radio, percentile
 from scenarios.model import Thresholds
 
-from .evidence import TERMINAL, Event, Evidence, Findings, Index, Verdict
+from .evidence import Event, Evidence, Findings, Index, Verdict
 
 __all__ = ["judge_thresholds"]
 

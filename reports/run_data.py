@@ -5,7 +5,9 @@ usage, per-phone day usage, the fleet's timeline, what became of every SMS.
 (plain records, as a run folder holds them) in one pass plus small per-phone ones, so a
 100 000-SMS run is read in about a second. Time series are binned: at most ``MAX_BINS``
 bins of a round width over the run, each holding a count (sends) or a level at its end
-(queue depth, parts sent today).
+(queue depth, parts sent today). Every rule a verdict also judges by (when an SMS became
+final, what counts toward a limit, Android's cap windows, the local day) is the oracles'
+own, from ``reports.measures``, ``reports.limits`` and ``reports.run_clock``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,20 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from itertools import pairwise
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .measures import enqueue_to_radio
+from .limits import cap_windows, first_whole, parts_use, window_totals
+from .measures import (
+    app_send,
+    app_transmissions,
+    ended_at,
+    enqueue_to_radio,
+    first_acks,
+    heartbeat_timeout,
+)
+from .run_clock import Calendar, utc_moment
 
 __all__ = ["CapUse", "PhoneLine", "RunData"]
 
@@ -55,19 +65,6 @@ class PhoneLine:
     faults: list[tuple[float, str]] = field(default_factory=list)
 
 
-def _run_time(start: datetime, server_time: Any) -> float | None:
-    """A server timestamp (ISO, naive = UTC) as run seconds; None when it does not parse."""
-    if not server_time:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(server_time).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - start).total_seconds()
-
-
 def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     for begin, end in sorted(spans):
@@ -84,6 +81,7 @@ class RunData:
 
     start: datetime
     tz: tzinfo
+    calendar: Calendar  # the local days of run times
     span: float
     width: float
     fleet: dict[str, dict[str, Any]]
@@ -114,7 +112,7 @@ class RunData:
 
     def day(self, t: float) -> date:
         """The local calendar day of a run time."""
-        return (self.start + timedelta(seconds=t)).astimezone(self.tz).date()
+        return self.calendar.day(t)
 
     @classmethod
     def of(
@@ -127,7 +125,7 @@ class RunData:
         config = next((e for e in events[:1] if e["kind"] == "config"), {})
         start = _EPOCH
         if config.get("start"):
-            start = datetime.fromisoformat(str(config["start"]).replace("Z", "+00:00"))
+            start = utc_moment(config["start"])
         try:
             tz: tzinfo = ZoneInfo(str(config.get("timezone") or "UTC"))
         except (ZoneInfoNotFoundError, ValueError):
@@ -140,6 +138,7 @@ class RunData:
         data = cls(
             start=start,
             tz=tz,
+            calendar=Calendar(start, tz),
             span=span,
             width=width,
             fleet=fleet,
@@ -166,10 +165,9 @@ class RunData:
     def _read(self, events: Sequence[Mapping[str, Any]], state: Mapping[str, Any]) -> None:
         queued_at: dict[int, float] = {}
         issued_at: dict[int, float] = {}
-        ended_at: dict[int, float] = {}
+        confirmed: list[tuple[int, Mapping[str, Any]]] = []
+        radio: list[Mapping[str, Any]] = []
         app_sends: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        transmitted: set[int] = set()
-        first_whole: dict[int, int] = {}  # sms id -> id() of its first whole transmission
         held: Counter[tuple[str, int, str]] = Counter()
         seen: dict[str, None] = dict.fromkeys(self.fleet)
         doze: dict[str, tuple[float, str]] = {}
@@ -177,21 +175,17 @@ class RunData:
         beats: dict[str, list[tuple[float, float]]] = defaultdict(list)
         boots: dict[str, list[float]] = defaultdict(list)
         lines: dict[str, PhoneLine] = defaultdict(PhoneLine)
-        for e in events:
+        for pos, e in enumerate(events):
             kind = e["kind"]
             t = float(e["t"])
             if kind == "radio":
                 phone, sms_id = e["phone"], e["sms_id"]
                 seen.setdefault(phone)
+                radio.append(e)
                 if sms_id is not None:
                     self.radio_by_sms.setdefault(int(sms_id), []).append(e)
-                    if e["parts_sent"] == e["parts"]:
-                        first_whole.setdefault(int(sms_id), id(e))
-                if e["cause"] == "app":
-                    if sms_id is not None:
-                        transmitted.add(int(sms_id))
-                    if e["parts_sent"] > 0:
-                        app_sends[phone].append(e)
+                if app_send(e):
+                    app_sends[phone].append(e)
             elif kind == "enqueued":
                 for sms_id in e["ids"]:
                     queued_at.setdefault(int(sms_id), t)
@@ -199,10 +193,9 @@ class RunData:
                 for item in e["sms"]:
                     issued_at.setdefault(int(item["id"]), t)
             elif kind == "confirmed":
-                for sms_id in (*e["sent"], *e["error"]):
-                    ended_at.setdefault(int(sms_id), t)
+                confirmed.append((pos, e))
             elif kind == "heartbeat":
-                timeout = 60.0 * float(self.fleet.get(e["phone"], {}).get("heartbeat_timeout", 5))
+                timeout = heartbeat_timeout(self.fleet.get(e["phone"], {}))
                 beats[e["phone"]].append((t, t + timeout))
             elif kind == "doze":
                 phone = e["phone"]
@@ -238,8 +231,9 @@ class RunData:
             lines[phone].online = _merge([(a, min(b, end)) for a, b in spans])
         self.phones = sorted(seen)
         self.lines = {phone: lines[phone] for phone in self.phones}
-        self.transmitted = len(transmitted)
-        self._states(state, queued_at, issued_at, ended_at)
+        self.transmitted = len(app_transmissions(radio))
+        self._states(state, queued_at, issued_at, first_acks(confirmed))
+        whole = first_whole(radio)
         for phone in self.phones:
             sends = app_sends.get(phone, [])
             row = [0] * self.bins
@@ -248,15 +242,14 @@ class RunData:
             self.sends[phone] = row
             config = self.fleet.get(phone, {})
             self._caps(phone, config, sends, boots.get(phone, []), held)
-            counted = [e for e in sends if self._counts(e, first_whole)]
-            self._days(phone, counted)
+            self._days(phone, sends, whole)
 
     def _states(
         self,
         state: Mapping[str, Any],
         queued_at: Mapping[int, float],
         issued_at: Mapping[int, float],
-        ended_at: dict[int, float],
+        acks: Mapping[int, tuple[int, float, str]],
     ) -> None:
         """Final states, what did not end sent and why, and the queue over time."""
         rows = {int(row["id"]): row for row in state.get("sms") or ()}
@@ -264,7 +257,6 @@ class RunData:
         flight_delta = [0] * (self.bins + 1)
         for sms_id, queued in queued_at.items():
             row = rows.get(sms_id)
-            final = row is not None and row["state"] in ("sent", "error", "canceled")
             if row is not None:
                 self.states[row["state"]] += 1
                 if row["state"] != "sent":
@@ -274,9 +266,8 @@ class RunData:
                         str(row.get("error_message") or ""),
                     )
                     self.not_sent.setdefault(key, []).append(sms_id)
-            ended = ended_at.get(sms_id)
-            if ended is None and final:  # ended by the server itself: a cancel, the stuck reset
-                ended = _run_time(self.start, row.get("updated_at")) if row else None
+            ack = acks.get(sms_id)
+            ended = ended_at(None if ack is None else ack[1], row, self.start)
             issued = issued_at.get(sms_id)
             left = min(x for x in (issued, ended, math.inf) if x is not None)
             wait_delta[self.bin_of(queued)] += 1
@@ -292,14 +283,6 @@ class RunData:
             flying += flight_delta[b]
             self.waiting[b], self.in_flight[b] = waiting, flying
 
-    @staticmethod
-    def _counts(send: Mapping[str, Any], first_whole: Mapping[int, int]) -> bool:
-        """Whether a send counts toward the phone's limits as the limits oracle counts it:
-        a repeat of an SMS some radio had already sent whole does not (its parts are the
-        oracle's ``repeat_parts``)."""
-        sms_id = send["sms_id"]
-        return sms_id is None or first_whole.get(int(sms_id), id(send)) == id(send)
-
     def _caps(
         self,
         phone: str,
@@ -308,66 +291,46 @@ class RunData:
         boots: Sequence[float],
         held: Counter[tuple[str, int, str]],
     ) -> None:
-        """Android's cap per SIM slot: a window of ``period`` seconds over the parts the app
-        handed to Android, reset by a boot (which reads the cap in force then)."""
-        later = config.get("caps_after_reboot") or config.get("caps") or ()
+        """Android's cap per SIM slot (``reports.limits.cap_windows``, as ``android_cap``
+        judges it): the peak of its window and the least headroom in each bin."""
         uses: dict[int, CapUse] = {}
-        edges = [0.0, *boots, math.inf]
-        for n, (begin, end) in enumerate(pairwise(edges)):
-            for cap in config.get("caps") or () if n == 0 else later:
-                if cap.get("exempt"):
-                    continue
-                slot, period, most = int(cap["slot"]), float(cap["period"]), int(cap["max_count"])
-                use = uses.get(slot)
-                if use is None:
-                    use = uses[slot] = CapUse(phone, slot, most, period, lowest=[most] * self.bins)
-                    use.held = held[(phone, slot, "hold")]
-                    use.refused = held[(phone, slot, "refuse")]
-                counted = sorted(
-                    (float(e.get("submitted", e["t"])), int(e["parts"]))
-                    for e in sends
-                    if e["sim_slot"] == slot and begin <= float(e.get("submitted", e["t"])) < end
-                )
-                total = oldest = 0
-                for newest, (t, parts) in enumerate(counted):
-                    total += parts
-                    while oldest < newest and counted[oldest][0] <= t - period:
-                        total -= counted[oldest][1]
-                        oldest += 1
-                    use.peak = max(use.peak, total)
-                    b = self.bin_of(t)
-                    use.lowest[b] = min(use.lowest[b], most - total)
-                    # the window stays that full until its oldest part leaves it
-                    leaves = min(counted[oldest][0] + period, end, self.span)
-                    for later_bin in range(b + 1, self.bin_of(leaves) + 1):
-                        use.lowest[later_bin] = min(use.lowest[later_bin], most - total)
+        for window in cap_windows(config, sends, boots):
+            slot, period, most = window.slot, window.period, window.max_count
+            use = uses.get(slot)
+            if use is None:
+                use = uses[slot] = CapUse(phone, slot, most, period, lowest=[most] * self.bins)
+                use.held = held[(phone, slot, "hold")]
+                use.refused = held[(phone, slot, "refuse")]
+            times = [t for t, _ in window.sends]
+            weights = [parts for _, parts in window.sends]
+            for t, total, oldest in window_totals(times, weights, period):
+                use.peak = max(use.peak, total)
+                b = self.bin_of(t)
+                use.lowest[b] = min(use.lowest[b], most - total)
+                # the window stays that full until its oldest part leaves it
+                leaves = min(oldest + period, window.end, self.span)
+                for later_bin in range(b + 1, self.bin_of(leaves) + 1):
+                    use.lowest[later_bin] = min(use.lowest[later_bin], most - total)
         self.caps += [uses[slot] for slot in sorted(uses)]
 
-    def _days(self, phone: str, counted: Sequence[Mapping[str, Any]]) -> None:
-        """Parts toward the phone's daily limit per local day, and the parts sent that local
-        day at each bin's end (back to zero at local midnight)."""
-        days: Counter[date] = Counter()
-        times: list[float] = []
+    def _days(
+        self,
+        phone: str,
+        sends: Sequence[Mapping[str, Any]],
+        whole: Mapping[int, Mapping[str, Any]],
+    ) -> None:
+        """Parts toward the phone's daily limit per local day (``reports.limits.parts_use``,
+        as ``limits`` counts them), and the parts sent that local day at each bin's end
+        (back to zero at local midnight)."""
+        use = parts_use(sends, whole, self.calendar)
+        times = [t for t, _, _ in use.counted]
         total = [0]  # parts sent up to each send, inclusive, in time order
-        day_lo = day_hi = -math.inf
-        current = date.min
-        for e in counted:
-            t = float(e["t"])
-            if not day_lo <= t < day_hi:
-                current = self.day(t)
-                day_lo, day_hi = self._midnight(current), self._midnight(current, 1)
-            days[current] += int(e["parts"])
-            times.append(t)
-            total.append(total[-1] + int(e["parts"]))
+        for _, _, parts in use.counted:
+            total.append(total[-1] + parts)
         today = [0] * self.bins
         for b in range(self.bins):
             end = min((b + 1) * self.width, self.span)
-            midnight = self._midnight(self.day(end))
+            midnight = self.calendar.midnight(self.day(end))
             today[b] = total[bisect_right(times, end)] - total[bisect_left(times, midnight)]
-        self.day_parts[phone] = days
+        self.day_parts[phone] = use.per_day()
         self.today[phone] = today
-
-    def _midnight(self, day: date, later: int = 0) -> float:
-        """The run time of the local midnight that begins ``day`` (+ ``later`` days)."""
-        local = datetime.combine(day + timedelta(days=later), time(), tzinfo=self.tz)
-        return (local - self.start).total_seconds()
