@@ -1,10 +1,22 @@
-"""reports.measures: the percentile and the latency that reports and thresholds share."""
+"""reports.measures: the percentile, the latency, when an SMS ended and what a transmission
+counts as, which the reports and the harness's oracles and thresholds share."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from reports import endpoint_of, enqueue_to_radio, percentile
+from reports import (
+    app_send,
+    app_transmissions,
+    ended_at,
+    endpoint_of,
+    enqueue_to_radio,
+    first_acks,
+    heartbeat_timeout,
+    percentile,
+    sent_whole,
+    utc_moment,
+)
 
 
 def test_the_percentile_is_the_nearest_rank_rounded_up() -> None:
@@ -39,3 +51,42 @@ def test_an_endpoint_is_named_without_its_ids() -> None:
     assert endpoint_of("pending") == "pending"
     assert endpoint_of("confirm/17") == "confirm/{id}"
     assert endpoint_of("/sms-gateway/confirm/17?x=1") == "confirm/{id}"
+
+
+def test_an_sms_ended_when_its_final_status_was_first_acknowledged() -> None:
+    start = utc_moment("2026-03-02T07:00:00Z")
+    confirmed = [
+        (5, {"t": 100.0, "kind": "confirmed", "sent": [1], "error": [2]}),
+        (9, {"t": 200.0, "kind": "confirmed", "sent": [1, 2], "error": []}),  # a re-report
+    ]
+    acks = first_acks(confirmed)
+    assert acks == {1: (5, 100.0, "sent"), 2: (5, 100.0, "error")}
+    sent = {"state": "sent", "updated_at": "2026-03-02T07:05:00"}
+    assert ended_at(acks[1][1], sent, start) == 100.0
+
+
+def test_an_sms_the_server_ended_itself_ended_when_its_final_row_last_changed() -> None:
+    start = utc_moment("2026-03-02T07:00:00Z")
+    canceled = {"state": "canceled", "updated_at": "2026-03-02T07:05:00"}
+    assert ended_at(None, canceled, start) == 300.0
+    # a row still queued has not ended, whenever it last changed
+    assert ended_at(None, {"state": "queued", "updated_at": "2026-03-02T07:05:00"}, start) is None
+    assert ended_at(None, None, start) is None
+    assert ended_at(None, canceled, None) is None  # no run start to read the server's clock by
+
+
+def test_the_sms_some_app_transmitted_leave_out_telephony_retries() -> None:
+    radio = [
+        {"t": 1.0, "sms_id": 1, "cause": "app", "parts": 2, "parts_sent": 0},  # failed: still sent
+        {"t": 2.0, "sms_id": 1, "cause": "app", "parts": 2, "parts_sent": 2},
+        {"t": 3.0, "sms_id": 2, "cause": "telephony_retry", "parts": 1, "parts_sent": 1},
+        {"t": 4.0, "sms_id": None, "cause": "app", "parts": 1, "parts_sent": 1},
+    ]
+    assert app_transmissions(radio) == {1: [1.0, 2.0]}
+    assert [app_send(e) for e in radio] == [False, True, False, True]
+    assert [sent_whole(e) for e in radio] == [False, True, True, True]
+
+
+def test_a_phone_counts_online_for_its_heartbeat_timeout() -> None:
+    assert heartbeat_timeout({}) == 300.0
+    assert heartbeat_timeout({"heartbeat_timeout": 2}) == 120.0
