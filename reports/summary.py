@@ -111,7 +111,7 @@ def _per_phone(
             per_phone[e["phone"]][f"sim{e['sim_slot'] + 1}"] += 1
             per_phone[e["phone"]]["parts"] += e["parts_sent"]
             if e["cause"] != "app":
-                per_phone[e["phone"]]["telephony duplicates"] += 1
+                per_phone[e["phone"]]["telephony retries"] += 1
         elif kind == "fault":
             faults[e["fault"]] += 1
             if e["fault"] == "partition":
@@ -135,9 +135,9 @@ def _per_phone(
             note = _silence(started.get(phone), mine, enqueues, partitions[phone])
         rows.append(
             [phone, str(mine), str(c["sim1"]), str(c["sim2"]), str(c["parts"]),
-             str(c["telephony duplicates"]), note]
+             str(c["telephony retries"]), note]
         )  # fmt: skip
-    header = ["phone", "assigned", "SIM 1", "SIM 2", "parts", "telephony duplicates", "note"]
+    header = ["phone", "assigned", "SIM 1", "SIM 2", "parts", "telephony retries", "note"]
     return Table(header, rows), faults
 
 
