@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from reports import TERMINAL, enqueue_to_radio, percentile
+from reports import TERMINAL, ended_sent, enqueue_to_radio, percentile
 from scenarios.model import Thresholds
 
 from .evidence import Event, Evidence, Findings, Index, Verdict
@@ -25,7 +25,7 @@ PREFIX = "threshold:"
 def _sent(ix: Index, share: float) -> Verdict:
     found = Findings()
     total = len(ix.enqueued_ids)
-    sent = sum(1 for i in ix.enqueued_ids if (ix.sms.get(i) or {}).get("state") == "sent")
+    sent = ended_sent(ix.enqueued_ids, ix.sms)
     got = sent / total if total else 1.0
     if got < share:
         found.add(

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .measures import enqueue_to_radio, percentile
+from .measures import ended_sent, enqueue_to_radio, percentile
 
 __all__ = ["LATENCY_SLACK", "Comparison", "FigureRow", "compare", "render_diff", "run_figures"]
 
@@ -64,8 +64,8 @@ def run_figures(
             first_radio.setdefault(e["sms_id"], e["t"])
             per_phone.setdefault(e["phone"], set()).add(e["sms_id"])
     latencies = enqueue_to_radio(events)
-    rows = state.get("sms") or []
-    sent = sum(1 for row in rows if row.get("state") == "sent")
+    rows = {int(row["id"]): row for row in state.get("sms") or ()}
+    sent = ended_sent(enqueued_at, rows)
     window = 0.0
     if enqueued_at and first_radio:
         window = max(first_radio.values()) - min(enqueued_at.values())

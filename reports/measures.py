@@ -10,7 +10,9 @@ that a figure in a report and the same figure in ``verdicts.json`` cannot disagr
   says of an SMS (every part reached the network; the app's own send that reached it; the
   SMS some app transmitted, ``exactly_once``'s ``transmitted``);
 - :func:`first_acks` and :func:`ended_at`: when an SMS became final (``TERMINAL``);
-- :func:`heartbeat_timeout`: how long the server counts a phone online after a heartbeat.
+- :func:`heartbeat_timeout`: how long the server counts a phone online after a heartbeat;
+- :func:`ended_sent`: how many of the enqueued SMS the server ended ``sent``
+  (``threshold:sent`` and ``hil report diff``'s share sent).
 
 Run time against the calendar is ``reports.run_clock``'s; what sends put against a phone's
 limits and Android's cap is ``reports.limits``'.
@@ -31,6 +33,7 @@ __all__ = [
     "app_send",
     "app_transmissions",
     "ended_at",
+    "ended_sent",
     "endpoint_of",
     "enqueue_to_radio",
     "first_acks",
@@ -124,3 +127,9 @@ def heartbeat_timeout(phone: Event) -> float:
     """Seconds the server counts a phone online after an accepted heartbeat (its config's
     ``heartbeat_timeout``, minutes, 5 by default)."""
     return 60.0 * float(phone.get("heartbeat_timeout", 5))
+
+
+def ended_sent(enqueued: Iterable[int], rows: Mapping[int, Mapping[str, Any]]) -> int:
+    """How many of the ``enqueued`` SMS ids the server's final rows (by id) say ``sent``; a
+    row of another SMS, or an id without a row, never counts."""
+    return sum(1 for sms_id in enqueued if (rows.get(sms_id) or {}).get("state") == "sent")

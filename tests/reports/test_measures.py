@@ -9,6 +9,7 @@ from reports import (
     app_send,
     app_transmissions,
     ended_at,
+    ended_sent,
     endpoint_of,
     enqueue_to_radio,
     first_acks,
@@ -90,3 +91,13 @@ def test_the_sms_some_app_transmitted_leave_out_telephony_retries() -> None:
 def test_a_phone_counts_online_for_its_heartbeat_timeout() -> None:
     assert heartbeat_timeout({}) == 300.0
     assert heartbeat_timeout({"heartbeat_timeout": 2}) == 120.0
+
+
+def test_ended_sent_counts_only_the_enqueued_sms_the_server_ended_sent() -> None:
+    rows = {
+        1: {"id": 1, "state": "sent"},
+        2: {"id": 2, "state": "error"},
+        3: {"id": 3, "state": "sent"},  # not one of the run's: never counts
+    }
+    assert ended_sent([1, 2, 4], rows) == 1  # 4 has no row
+    assert ended_sent([], rows) == 0
