@@ -226,7 +226,7 @@ def _switch(model: PhoneModel, key: str, args: list[str], usage: str) -> Outcome
     # provider: a vendor that guards ``settings put`` still lets them through.
     if args not in (["enable"], ["disable"]):
         return Outcome(usage, 1)
-    model.settings["global"][key] = "1" if args == ["enable"] else "0"
+    model.switch(key, args == ["enable"])
     return Outcome()
 
 

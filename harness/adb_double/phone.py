@@ -354,6 +354,11 @@ class PhoneModel:
         else:
             table[key] = value
 
+    def switch(self, key: str, on: bool) -> None:
+        """A radio switch (``mobile_data``, ``wifi_on``, ``airplane_mode_on``) through its
+        service (``svc``, ``cmd``), which a vendor that guards ``settings put`` lets by."""
+        self.settings["global"][key] = "1" if on else "0"
+
     def _read_cap(self) -> SmsCap:
         table = self.settings["global"]
         try:
@@ -474,6 +479,15 @@ class PhoneModel:
         """Power on: processes start fresh, Doze and the battery override are gone, the SMS
         cap is read from the settings, and apps with a boot receiver that are not stopped
         start (the gateway app logs it)."""
+        self.power_cycle()
+        app = self.packages.get(APP_PACKAGE)
+        if app is not None and not app.stopped:
+            self.start(APP_PACKAGE)
+            self.log(*BOOT_LOG)
+
+    def power_cycle(self) -> None:
+        """The part of a boot before any app starts: fresh processes, no forced Doze, no
+        battery override, the SMS cap read from the settings."""
         self.boot_count += 1
         self.force_idle = False
         self.doze_deep = self.doze_light = "ACTIVE"
@@ -481,7 +495,3 @@ class PhoneModel:
         self.cap_in_force = self._read_cap()
         for package in self.packages.values():
             package.pid = None
-        app = self.packages.get(APP_PACKAGE)
-        if app is not None and not app.stopped:
-            self.start(APP_PACKAGE)
-            self.log(*BOOT_LOG)
