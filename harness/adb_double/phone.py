@@ -216,6 +216,7 @@ class PhoneModel:
         self.files = Storage()
         self.log_lines: list[LogLine] = []
         self.boot_count = 0
+        self.boot_stamp = 0
         self.cap_in_force = DEFAULT_CAP
         self._next_pid = 1200
         self._next_uid = 10200
@@ -258,6 +259,7 @@ class PhoneModel:
             "ro.hil.test_double": "a test double of an Android phone (sms-gateway-hil)",
             "persist.sys.timezone": "UTC",
             "sys.boot_completed": "1",
+            "ro.runtime.firstboot": str(self.boot_stamp),
             "gsm.sim.state": ",".join("READY" for _ in sims) or "ABSENT",
             "gsm.sim.operator.alpha": ",".join(sim.carrier.name for sim in sims),
         }
@@ -489,6 +491,8 @@ class PhoneModel:
         """The part of a boot before any app starts: fresh processes, no forced Doze, no
         battery override, the SMS cap read from the settings."""
         self.boot_count += 1
+        # init's ro.runtime.firstboot: the boot's wall time in ms, new at every boot
+        self.boot_stamp = max(self.boot_stamp + 1, round(self.wall().timestamp() * 1000))
         self.force_idle = False
         self.doze_deep = self.doze_light = "ACTIVE"
         self.reset_battery()
