@@ -7,82 +7,15 @@ commands and polls the simulation until a generous deadline, never sleeping to j
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from typing import Any
-
 import pytest
 
-from harness.adb_double import AdbDouble, SimulatedPhone
+from harness.adb_double import SimulatedPhone
 from harness.phone_facts import APP_ACTIVITY, APP_PACKAGE, SMS_CAP_COUNT
-from simulator.config import AndroidSpec, PhoneSpec, SimSpec, WorldSpec
-from simulator.realtime import WallClockEnvironment
+from simulator.config import PhoneSpec, SimSpec, WorldSpec
 from simulator.world import World
-from tests.simulator.test_app import ScriptedGateway
-from tests.support.adb import AdbServer
+from tests.support.simulated import START, ScriptedGateway, advance, kinds, sms
 
-START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 SEND_SMS = "android.permission.SEND_SMS"
-HORIZON = 20_000.0  # virtual seconds a condition may take before the test fails
-
-
-def _world(gateway: ScriptedGateway, scale: float, **android: Any) -> World:
-    env = WallClockEnvironment(scale)
-    spec = PhoneSpec(name="p1", sims=(SimSpec("+420600000001"),), android=AndroidSpec(**android))
-    return World(WorldSpec(phones=(spec,)), gateway, {"p1": "key"}, seed=1, start=START, env=env)
-
-
-def advance(world: World, condition: Callable[[], bool], what: str) -> None:
-    """Run the simulation until ``condition`` holds; fail past the horizon."""
-    env = world.env
-    give_up = env.now + HORIZON
-    while not condition():
-        if env.now >= give_up:
-            pytest.fail(f"the simulated phone did not {what} within {HORIZON:g} virtual s")
-        env.run(until=env.now + 5.0)
-
-
-def kinds(world: World, kind: str, **fields: Any) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in world.history.of_kind(kind)
-        if all(e.get(key) == value for key, value in fields.items())
-    ]
-
-
-class Attached:
-    """A simulated phone served and attached: its world, app, mirror and adbutils device."""
-
-    def __init__(self, world: World, phone: SimulatedPhone, device: Any) -> None:
-        self.world, self.phone, self.device = world, phone, device
-        self.app = world.apps["p1"]
-
-    def sh(self, command: str) -> str:
-        return str(self.device.shell(command))
-
-
-@pytest.fixture
-def attach(adb_server: AdbServer) -> Iterator[Callable[..., Attached]]:
-    opened: list[tuple[AdbDouble, World]] = []
-
-    def make(
-        gateway: ScriptedGateway | None = None,
-        scale: float = 200.0,
-        profile: str = "stock",
-        **android: Any,
-    ) -> Attached:
-        world = _world(gateway or ScriptedGateway(), scale, **android)
-        phone = SimulatedPhone(world, "p1", profile)
-        double = AdbDouble(phone)
-        double.start()
-        opened.append((double, world))
-        return Attached(world, phone, adb_server.attach(double))
-
-    yield make
-    for double, world in opened:
-        adb_server.detach(double.serial)
-        double.stop()
-        world.env.close()  # type: ignore[attr-defined]
 
 
 def test_dumpsys_deviceidle_shows_the_simulated_doze_and_force_idle_forces_it(attach):
@@ -202,29 +135,18 @@ def test_pm_revoke_send_sms_kills_the_app_and_its_sends_fail_until_granted(attac
     assert it.device.shell2(["pm", "revoke", APP_PACKAGE, SEND_SMS]).returncode == 0
     advance(it.world, lambda: bool(kinds(it.world, "fault", fault="process_death")), "be killed")
     advance(it.world, lambda: len(kinds(it.world, "app_start")) == 2, "restart")
-    gateway.queue.append(_sms(1))
+    gateway.queue.append(sms(1))
     advance(it.world, lambda: 1 in it.app.store.rows, "store a result")
     assert it.app.store.rows[1].status == "error"
     assert "SEND_SMS" in (it.app.store.rows[1].error or "")
     assert "SmsGatewayService: Failed to submit SMS 1 to SmsManager" in it.sh("logcat -d")
     assert len(it.world.ledger) == 0
     assert it.device.shell2(["pm", "grant", APP_PACKAGE, SEND_SMS]).returncode == 0
-    gateway.queue.append(_sms(2))
+    gateway.queue.append(sms(2))
     advance(it.world, lambda: len(it.world.ledger) == 1, "send once granted")
 
 
-def _sms(sms_id: int) -> dict[str, Any]:
-    return {
-        "id": sms_id,
-        "phone_number": f"+42077700{sms_id:04d}",
-        "message": "Hello",
-        "uuid": f"u{sms_id}",
-        "gateway_phone_number": "",
-        "segments": 1,
-    }
-
-
-def test_a_simulated_phone_needs_a_real_time_world():
+def test_a_simulated_phone_needs_a_real_timemake_world():
     gateway = ScriptedGateway()
     spec = PhoneSpec(name="p1", sims=(SimSpec("+420600000001"),))
     world = World(WorldSpec(phones=(spec,)), gateway, {"p1": "key"}, seed=1, start=START)
