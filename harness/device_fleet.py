@@ -11,8 +11,9 @@ the phone's virtual twin in the world, served as an ADB device
 (``AdbDouble(SimulatedPhone(...))``) with the scenario's profile and attached to the adb
 server with ``adb connect``, so the whole path (adbutils -> adb server -> device) runs.
 The phone's SMS provider does not see telephony retries below the app: a device's ledger
-has none. A real phone by its serial needs its app paired with the target (``hil pair``, not built
-yet): such a run is refused with that said, before anything is queued.
+has none. A real phone by its serial needs its app paired with the run's server, which a run cannot
+do yet (``hil pair DEVICE``, planned): such a run is refused with that said, before
+anything is queued.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ class DeviceFleet:
         for index, device in enumerate(scenario.devices):
             if device.serial != DOUBLE_SERIAL:
                 raise RunInputError(
-                    f"{where}: fleet.devices[{index}].serial {device.serial!r}: a real phone "
-                    "needs its app paired with the target (hil pair), which is not built yet; "
+                    f"{where}: fleet.devices[{index}].serial {device.serial!r}: a run cannot "
+                    "pair a real phone's app with its server yet (hil pair DEVICE, planned); "
                     f"use serial = {DOUBLE_SERIAL!r} for the phone's virtual twin over ADB."
                 )
             if device.profile not in PROFILES:
