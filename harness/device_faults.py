@@ -72,12 +72,13 @@ class DeviceFault:
 _DATA = ("settings", "get", "global", "mobile_data")
 _WIFI_AND_DATA = ("dumpsys", "deviceidle", "get", "network")
 _PID = ("pidof", "{package}")
+_LAUNCH = ("am", "start", "-W", "-n", "{package}/{activity}")  # -W: returns once launched
 
 DEVICE_FAULTS: dict[str, DeviceFault] = {
     "process_death": DeviceFault(
         "the app's process dies; the undo launches it again",
         apply=(("am", "force-stop", "{package}"),),
-        undo=(("am", "start", "-n", "{package}/{activity}"),),
+        undo=(_LAUNCH,),
         check=_PID,
         taken="",
         undone=r"\d+",
@@ -135,7 +136,7 @@ DEVICE_FAULTS: dict[str, DeviceFault] = {
     "force_stop": DeviceFault(
         "the app force-stopped: no alarm, push or boot starts it until it is launched",
         apply=(("am", "force-stop", "{package}"),),
-        undo=(("am", "start", "-n", "{package}/{activity}"),),
+        undo=(_LAUNCH,),
         check=_PID,
         taken="",
         undone=r"\d+",

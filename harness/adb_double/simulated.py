@@ -196,13 +196,12 @@ class SimulatedPhone(PhoneModel):
             self._later(self.app.force_stop)
 
     def start(self, name: str) -> int:
-        """``am start``: the gateway app's service starts (a no-op if it runs)."""
-        if name != APP_PACKAGE or not self._ready:
-            return super().start(name)
-        package = self.package(name)
-        package.stopped = False
-        self._later(self.app.start)
-        return package.pid or 0  # the mirror learns the pid when the app has started
+        """``am start``: the gateway app's service starts (a no-op if it runs); the mirror
+        shows its process at once, as Android does when ``am start -W`` returns."""
+        pid = super().start(name)
+        if name == APP_PACKAGE:
+            self._later(self.app.start)
+        return pid
 
     def set_permission(self, name: str, permission: str, granted: bool) -> None:
         """``pm grant|revoke``: SEND_SMS revoked kills the app and makes SmsManager throw."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from harness.adb_double import SimulatedPhone
+from harness.device_faults import apply_fault, undo_fault
 from harness.phone_facts import APP_ACTIVITY, APP_PACKAGE, SMS_CAP_COUNT
 from simulator.config import PhoneSpec, SimSpec, WorldSpec
 from simulator.world import World
@@ -152,3 +153,27 @@ def test_a_simulated_phone_needs_a_real_timemake_world():
     world = World(WorldSpec(phones=(spec,)), gateway, {"p1": "key"}, seed=1, start=START)
     with pytest.raises(TypeError, match="WallClockEnvironment"):
         SimulatedPhone(world, "p1")
+
+
+def test_scenario_faults_over_adb_happen_to_the_simulated_phone(attach, adb_server):
+    gateway = ScriptedGateway()
+    it = attach(gateway)
+    advance(it.world, lambda: it.app.running, "start")
+    client, serial = adb_server.client, it.device.serial
+    assert apply_fault(client, serial, "doze").taken
+    advance(it.world, lambda: it.app.doze.state == "deep_idle", "go deep idle")
+    assert undo_fault(client, serial, "doze").taken
+    advance(it.world, lambda: it.app.doze.state == "active", "wake up")
+    assert apply_fault(client, serial, "partition").taken
+    advance(it.world, lambda: it.app.link.partitioned, "lose its network")
+    assert undo_fault(client, serial, "partition").taken
+    advance(it.world, lambda: not it.app.link.partitioned, "get its network back")
+    assert apply_fault(client, serial, "process_death").taken
+    advance(it.world, lambda: not it.app.process_alive, "die")
+    assert undo_fault(client, serial, "process_death").taken
+    advance(it.world, lambda: it.app.running, "run again")
+    assert [e["fault"] for e in kinds(it.world, "fault")] == [
+        "network_off",
+        "network_on",
+        "force_stop",
+    ]
