@@ -5,6 +5,9 @@ answers and none can be started (adb missing) or a phone goes away mid-read.
 ``hil devices prepare`` 0 when the phone is ready, 1 when something still needs a human
 hand (listed), 2 for bad input (an unknown serial, several devices and none named, an APK
 that is missing or not one), 3 as above or when no device is attached.
+``hil devices fault KIND [SERIAL] [--undo]`` 0 when the phone shows the fault (or its undo)
+in force afterwards, 1 when it took the commands and does not (a build that ignores
+``force-idle``), 2 for an unknown fault or one ADB cannot play, 3 as above.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .device_faults import DEVICE_FAULTS, NOT_OVER_ADB, apply_fault, device_fault, undo_fault
 from .devices import (
     CAP_SETTINGS,
     AdbUnavailable,
@@ -102,12 +106,42 @@ def add_parsers(sub: Any) -> None:
     prep.add_argument(
         "--adb-port", dest="prepare_adb_port", type=_port, metavar="PORT", help=port_help
     )
+    fault = actions.add_parser(
+        "fault",
+        help="apply a scenario fault to a phone (doze, partition, reboot, ...) and read it back",
+        description=(
+            "Apply one fault to a phone over ADB, as a scenario does to a virtual phone, "
+            "then read the phone's state back: a phone that takes the command and stays as "
+            "it was is reported, not trusted. --undo ends a fault (network back, Doze "
+            "unforced, the app launched, the permission granted). Faults: "
+            + ", ".join(f"{name} ({f.meaning})" for name, f in DEVICE_FAULTS.items())
+            + ". Exit codes: 0 in force, 1 not taken, 2 unknown fault or one ADB cannot play ("
+            + ", ".join(NOT_OVER_ADB)
+            + "), 3 no adb server, no device, or the phone went away."
+        ),
+    )
+    fault.add_argument("kind", metavar="KIND", help="the fault's name")
+    fault.add_argument(
+        "serial", nargs="?", metavar="SERIAL", help="the phone (default: the only one)"
+    )
+    fault.add_argument("--undo", action="store_true", help="end the fault instead")
+    fault.add_argument(
+        "--permission",
+        default="android.permission.SEND_SMS",
+        metavar="NAME",
+        help="the permission 'revoke' takes away (default: android.permission.SEND_SMS)",
+    )
+    fault.add_argument(
+        "--adb-port", dest="fault_adb_port", type=_port, metavar="PORT", help=port_help
+    )
 
 
 def devices_command(args: argparse.Namespace) -> int:
     """Run ``hil devices`` or ``hil devices prepare``; returns the exit code."""
-    name = "devices prepare" if args.devices_action == "prepare" else "devices"
-    port = adb_port(getattr(args, "prepare_adb_port", None) or args.adb_port)
+    action = args.devices_action
+    name = f"devices {action}" if action else "devices"
+    chosen = getattr(args, "prepare_adb_port", None) or getattr(args, "fault_adb_port", None)
+    port = adb_port(chosen or args.adb_port)
     try:
         client, started = open_client(port)
         if started:
@@ -116,8 +150,10 @@ def devices_command(args: argparse.Namespace) -> int:
                 "kill-server stops it).",
                 file=sys.stderr,
             )
-        if args.devices_action == "prepare":
+        if action == "prepare":
             return _prepare(client, args.serial, args.apk)
+        if action == "fault":
+            return _fault(client, args.serial, args.kind, args.undo, args.permission)
         return _list(client, port, as_json=args.json)
     except DeviceInputError as exc:
         print(f"hil {name}: {exc}", file=sys.stderr)
@@ -217,3 +253,15 @@ def _prepare(client: Any, serial: str | None, apk: Path | None) -> int:
     for line in report.needs_hand:
         print(f"  - {line}")
     return EXIT_FAILED
+
+
+def _fault(client: Any, serial: str | None, kind: str, undo: bool, permission: str) -> int:
+    device_fault(kind)  # bad input before any device is looked for
+    device = pick_device(client, serial)
+    play = undo_fault if undo else apply_fault
+    outcome = play(client, device.serial, kind, permission=permission)
+    for command, status, output in outcome.ran:
+        answer = f": {output.strip()}" if output.strip() else ""
+        print(f"  adb shell {command} (exit {status}){answer}")
+    print(outcome.note)
+    return EXIT_PASSED if outcome.taken else EXIT_FAILED

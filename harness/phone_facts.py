@@ -12,7 +12,10 @@ The gateway app is github.com/Varyshop/sms-gateway-app, tag v1.7.1 (commit 84529
   which only ADB can grant (the app's README, "SMS limit setting") and with which the app
   raises Android's SMS cap;
 - its boot receiver logs ``Boot completed, starting SMS Gateway Service`` under the tag
-  ``BootReceiver`` (``modules/gateway-service/.../BootReceiver.kt:15,27``).
+  ``BootReceiver`` (``modules/gateway-service/.../BootReceiver.kt:15,27``);
+- its service logs under the tag ``SmsGatewayService`` (``SmsGatewayService.kt:52``) the
+  lines of :data:`LOG_LINES`, each cited there by line (``GS`` = that file, in
+  ``modules/gateway-service/android/src/main/java/expo/modules/gatewayservice/``).
 
 Android's outgoing-SMS cap is read from two global settings (reference
 ``android-and-testing.md`` §A5.1), once per boot.
@@ -23,9 +26,11 @@ from __future__ import annotations
 __all__ = [
     "APP_ACTIVITY",
     "APP_PACKAGE",
+    "APP_TAG",
     "APP_VERSION",
     "APP_VERSION_CODE",
     "BOOT_LOG",
+    "LOG_LINES",
     "MANIFEST_PERMISSIONS",
     "NEEDED_PERMISSIONS",
     "SMS_CAP_COUNT",
@@ -39,6 +44,21 @@ APP_VERSION = "1.7.1"
 APP_VERSION_CODE = 2  # android/app/build.gradle:95
 APP_ACTIVITY = ".MainActivity"  # AndroidManifest.xml:40, the launcher activity
 BOOT_LOG = ("BootReceiver", "Boot completed, starting SMS Gateway Service")
+APP_TAG = "SmsGatewayService"
+# The service's log lines that carry what the app did, as ``str.format`` templates of the
+# Kotlin string templates (the field names are ours).
+LOG_LINES = {
+    "start": "Starting SMS Gateway Service",  # GS:337, startGateway
+    "found": "Found {count} pending SMS",  # GS:873, a poll's answer
+    "submitted": "SMS {sms_id}: submitted {parts} part(s) to SmsManager",  # GS:934
+    "refused": "Failed to submit SMS {sms_id} to SmsManager",  # GS:940, SmsManager threw
+    "part_ok": "SMS {sms_id} part {part}/{total}: SENT OK",  # GS:419
+    "part_failed": "SMS {sms_id} part {part}/{total}: SEND FAILED ({reason})",  # GS:424
+    "confirmed": "Server confirmed {count} SMS statuses",  # GS:594, a status sync
+    # GS:673-674, the 30 s sweep of trackers older than 60 s
+    "swept": "SMS {sms_id}: stale tracker resolved as {status} ({sent}/{total} parts reported)",
+    "reconciled": "Reconcile: marked {count} as already confirmed",  # GS:712
+}
 
 _P = "android.permission."
 MANIFEST_PERMISSIONS = tuple(

@@ -55,6 +55,7 @@ from simulator.realtime import WallClockEnvironment
 from simulator.world import World
 
 from .control import AdminError, Enqueued, PhoneKey, Unsupported
+from .device_fleet import DeviceFleet, with_ground_truth
 from .errors import RunError, RunInputError, TargetError
 from .folder import (
     OWNED_FILES,
@@ -233,6 +234,8 @@ class _Run:
                 env=env,
                 transport=self.transport,
             )
+        # [[fleet.devices]]: phones over ADB, whose own records are the ledger judged
+        self.devices = DeviceFleet.open(scenario, self.world, virtual=target.virtual, stack=stack)
         if target.waker is not None:
             target.waker.push = self._push_from_elsewhere if self.transport else self.world.fcm.push
         self.history = self.world.history
@@ -732,14 +735,17 @@ def run_scenario(
             duration = run.run(progress, interrupt)
             # judged as the run folder keeps it, so that the folder judges the same again
             state = reduce_state(run.server_state()) if run.interrupted is None else {}
+            truths = run.devices.read() if run.devices and run.interrupted is None else {}
         except (AdminError, SQLAlchemyError) as exc:
             raise TargetError(
                 f"The server under test failed at {run.world.env.now:.0f} s of the run: "
                 f"{one_line(exc)}"
             ) from exc
         requests = run.requests
+        if run.devices is not None:
+            meta["devices"] = run.devices.describe(truths)
     exposed = run.target.control.exposes
-    events = run.history.events
+    events = with_ground_truth(run.history.events, truths)
     judged = run.interrupted is None
     evidence = Evidence(events=events, server=state)
     verdicts = judge(evidence, scenario.expect.oracles, exposed) if judged else []

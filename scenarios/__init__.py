@@ -18,19 +18,31 @@ from __future__ import annotations
 
 from .errors import Problem, ScenarioError
 from .fields import evenly_spread, parse_duration, parse_share
-from .fleet import RESULT_CODES
+from .fleet import DOUBLE_SERIAL, RESULT_CODES, Device
 from .loader import catalogue, load, loads
-from .model import ACTIONS, DEFECTS, DELIVERIES, HITS, ORACLES, Action, Batch, Expect, Scenario
+from .model import (
+    ACTIONS,
+    DEFECTS,
+    DELIVERIES,
+    HITS,
+    ORACLES,
+    Action,
+    Batch,
+    Expect,
+    Scenario,
+)
 
 __all__ = [
     "ACTIONS",
     "DEFECTS",
     "DELIVERIES",
+    "DOUBLE_SERIAL",
     "HITS",
     "ORACLES",
     "RESULT_CODES",
     "Action",
     "Batch",
+    "Device",
     "Expect",
     "Problem",
     "Scenario",

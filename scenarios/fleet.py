@@ -52,7 +52,23 @@ from .fields import (
 )
 from .locate import Location
 
-__all__ = ["KEYS", "REFUSED", "RESULT_CODES", "WorldReader"]
+__all__ = ["DOUBLE_SERIAL", "KEYS", "REFUSED", "RESULT_CODES", "Device", "WorldReader"]
+
+# ``[[fleet.devices]]`` serial for the harness's own stand-in: the phone's virtual twin
+# served as an ADB device (a test double of a phone on USB, for CI).
+DOUBLE_SERIAL = "double"
+
+
+@dataclass(frozen=True)
+class Device:
+    """A phone of the fleet that is a phone over ADB: ``serial`` as adb knows it, or
+    :data:`DOUBLE_SERIAL` for the phone's virtual twin served as an ADB test double with
+    the double's ``profile`` (``harness.adb_double.PROFILES``)."""
+
+    phone: str
+    serial: str
+    profile: str = "stock"
+
 
 # Android's sent-callback result codes by the names a scenario uses.
 RESULT_CODES = {
@@ -93,7 +109,8 @@ _PHONE_KEYS = (
 )
 # The keys of each world table.
 KEYS: dict[str, tuple[str, ...]] = {
-    "fleet": ("count", "number_prefix", "dual_sim", "start_spread", *_PHONE_KEYS),
+    "fleet": ("count", "number_prefix", "dual_sim", "start_spread", "devices", *_PHONE_KEYS),
+    "fleet.devices": ("phone", "serial", "profile"),
     "phones": ("name", "dual_sim", "start_at", "carrier", *_PHONE_KEYS),
     "carrier": (*(spec.name for spec in fields(CarrierSpec)), "delivery_report"),
     "network": tuple(spec.name for spec in fields(NetworkSpec)),
@@ -377,6 +394,36 @@ class WorldReader:
             faults=tuple(sorted(plan.faults, key=lambda fault: fault.at)),
             start_at=plan.start_at,
         )
+
+    def devices(self, top: Table, phones: tuple[str, ...]) -> tuple[Device, ...]:
+        """``[[fleet.devices]]``: the fleet's phones that are phones over ADB."""
+        c, seen = self.c, set[str]()
+        fleet = top.get("fleet")
+        if not isinstance(fleet, Mapping):
+            return ()
+        devices = []
+        for index, raw in enumerate(c.tables(fleet.get("devices"), ("fleet", "devices"))):
+            loc: Location = ("fleet", "devices", index)
+            table = c.table(raw, loc, KEYS["fleet.devices"])
+            phone = c.need(table, loc, "phone", text, "")
+            serial = c.need(table, loc, "serial", text, "")
+            profile = c.get(table, loc, "profile", text, Device.profile)
+            if phone and phone not in phones and phones:
+                c.report(
+                    (*loc, "phone"),
+                    f"unknown phone {phone!r}; the fleet has {phones[0]} to {phones[-1]}",
+                )
+            elif phone in seen:
+                c.report((*loc, "phone"), f"{phone} is a device twice; one phone, one device")
+            seen.add(phone)
+            if "profile" in table and serial != DOUBLE_SERIAL:
+                c.report(
+                    (*loc, "profile"),
+                    f"a profile is the ADB test double's (serial = {DOUBLE_SERIAL!r}); a real "
+                    "phone is what it is",
+                )
+            devices.append(Device(phone, serial, profile))
+        return tuple(devices)
 
     def known_phone(self, loc: Location, name: str, plans: list[_Plan]) -> _Plan | None:
         """The plan of phone ``name``, or None after reporting it unknown."""

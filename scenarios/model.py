@@ -12,6 +12,7 @@ from pathlib import Path
 
 from simulator.config import WorldSpec
 
+from .fleet import Device
 from .hits import HITS
 
 __all__ = [
@@ -187,6 +188,8 @@ class Scenario:
     served: Served | None = None  # None: meaningful under any target, virtual time too
     # The operator's actions, in time order; at the time of a batch, after the batch.
     actions: tuple[Action, ...] = ()
+    # The fleet's phones over ADB (real time only); their radio ledger is read from them.
+    devices: tuple[Device, ...] = ()
 
     def with_seed(self, seed: int) -> Scenario:
         """The same scenario under another seed (for replays and seed sweeps)."""

@@ -250,8 +250,10 @@ class _Reader:
         defects = c.names(head, loc, "defects", choice(DEFECTS), ())
         served = self.served(head, loc)
 
-        world = WorldReader(c, self.max_duration).world(top)
+        fleet = WorldReader(c, self.max_duration)
+        world = fleet.world(top)
         phones = tuple(p.name for p in world.phones)
+        devices = fleet.devices(top, phones)
         workload = self.workload(top, phones)
         actions = self.actions(top, phones, workload)
         expect = self.expect(top, start, zone)
@@ -276,6 +278,7 @@ class _Reader:
             expect=expect,
             served=served,
             actions=actions,
+            devices=devices,
         )
 
     def served(self, head: Table, loc: Location) -> Served | None:

@@ -156,6 +156,20 @@ class Doze:
             self._run.interrupt("plug")
         self._set("active")
 
+    def force_idle(self) -> None:
+        """``dumpsys deviceidle force-idle``: deep idle now, and no maintenance window
+        until :meth:`unforce` (DeviceIdleController's ``mForceIdle``)."""
+        if self._run is not None and self._run.is_alive:
+            self._run.interrupt("force-idle")
+        self._set("deep_idle")
+
+    def unforce(self, charging: bool) -> None:
+        """``dumpsys deviceidle unforce``: active again; unplugged, the countdown starts
+        over."""
+        self._set("active")
+        if not charging:
+            self.unplug()
+
     # -- the state machine --------------------------------------------------------------------
 
     def _scale(self, seconds: float) -> float:
@@ -301,6 +315,11 @@ class Radio:
         self.intents = PendingIntents()
         self.broadcast: SentBroadcast = lambda record, code: None
         self.monitors: list[SmsUsageMonitor] = []
+        # The cap a boot reads when something outside the model wrote Android's settings
+        # (``settings put global sms_outgoing_check_max_count`` over ADB); None: the spec's.
+        self.cap_setting: SmsCap | None = None
+        # SEND_SMS held by the app; revoked, SmsManager throws a SecurityException.
+        self.send_permitted = True
         self._power = 0  # bumped when the phone powers off: what was in flight is gone
         self.reset_monitors(booted_since_grant=False)
         self._weights = [self._mix(sim.carrier) for sim in sims]
@@ -317,7 +336,7 @@ class Radio:
 
     def reset_monitors(self, booted_since_grant: bool = True) -> None:
         """A boot: the monitors (in the phone process) start empty and read the settings."""
-        cap = cap_in_force(self.spec, booted_since_grant)
+        cap = self.cap_setting or cap_in_force(self.spec, booted_since_grant)
         self.monitors = [SmsUsageMonitor(cap) for _ in self.sims]
 
     def power_off(self) -> None:
@@ -335,6 +354,10 @@ class Radio:
             raise SendRefused("Invalid destinationAddress")
         if not request.text:
             raise SendRefused("Invalid message body")
+        if not self.send_permitted:  # SmsManager's SecurityException, as the app stores it
+            raise SendRefused(
+                "Sending SMS message: the app's uid does not have android.permission.SEND_SMS."
+            )
         for record in request.intents:
             self.intents.hold(record)
         verdict = self.monitors[request.slot].check(self.env.now, request.parts)

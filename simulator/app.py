@@ -116,6 +116,9 @@ class GatewayApp:
         self.fcm_token: str | None = None
         self._token_version = 0
         self.powered_off = False
+        # ``am force-stop``: no broadcast (boot, push, alarm) reaches the app until it is
+        # launched again.
+        self.force_stopped = False
         self.inbound = Inbound(self)
         self.sync = StatusSync(self)
         self.power_on = self.env.event()
@@ -180,6 +183,7 @@ class GatewayApp:
 
     def start(self) -> None:
         """``startGateway`` (GS:331-369) on the live instance, or on a new one."""
+        self.force_stopped = False
         gen = self._instance()
         if self.running:
             return
@@ -245,8 +249,17 @@ class GatewayApp:
             wake, self.power_on = self.power_on, self.env.event()
             wake.succeed()
             self.inbound.deliver_held()
-        # BootReceiver.kt:18-36, or the sticky service restarted with a null intent (GS:307).
-        self.start()
+        # BootReceiver.kt:18-36, or the sticky service restarted with a null intent (GS:307);
+        # neither reaches a force-stopped app.
+        if not self.force_stopped:
+            self.start()
+
+    def force_stop(self) -> None:
+        """``am force-stop``: the process dies as in :meth:`kill`, AlarmManager drops the
+        app's alarms, and nothing starts it again until it is launched (:meth:`start`)."""
+        self.kill("force_stop", restart_after=None)
+        self.force_stopped = True
+        self._alarm_epoch += 1
 
     def restart_schedulers(self) -> None:
         """``updateConfig`` from the settings screen: ``ACTION_UPDATE_CONFIG`` reaches a
@@ -621,7 +634,7 @@ class GatewayApp:
     def on_push(self) -> None:
         """An ``sms_pending`` data message (FcmMessageHandler.kt:29-59): a short allow-list,
         then a poll if the service runs, else the service is started (which polls)."""
-        if self.powered_off:
+        if self.powered_off or self.force_stopped:
             return
         self.doze.allow(FCM_ALLOWLIST)
         if not self.running:

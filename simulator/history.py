@@ -14,7 +14,7 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,20 @@ class History:
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self._listeners: list[Callable[[Event], None]] = []
 
     def emit(self, event: Event) -> dict[str, Any]:
-        """Record an event; returns the dict the history keeps."""
+        """Record an event, then tell the listeners; returns the dict the history keeps."""
         row = event.to_dict()
         self.events.append(row)
+        for listener in self._listeners:
+            listener(event)
         return row
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener`` with every event emitted from now on, on the emitting thread
+        (a mirror of a phone outside the simulation follows it so)."""
+        self._listeners.append(listener)
 
     def of_kind(self, kind: str) -> Iterator[dict[str, Any]]:
         """The events of one kind, in order."""

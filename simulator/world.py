@@ -163,6 +163,11 @@ class World:
                     yield self.env.timeout(0.5)
             self._apply(app, fault.kind, fault.duration)
 
+    def apply(self, phone: str, kind: str, duration: float = 0.0) -> None:
+        """Apply a fault of ``FAULT_KINDS`` to ``phone`` now, as a scenario's fault is
+        (``duration`` 0: the kind's default); on the simulation's thread."""
+        self._apply(self.apps[phone], kind, duration)
+
     def _apply(self, app: GatewayApp, kind: str, duration: float) -> None:
         if kind == "process_death":
             app.kill(kind, restart_after=duration or 10.0)

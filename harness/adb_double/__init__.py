@@ -5,16 +5,20 @@
 on USB. Behind it stands a ``PhoneModel`` (``phone``: properties, packages and permissions,
 settings, Doze, battery, files, the app's process and log, boots; quirks as
 ``DeviceProfile``/``PROFILES``), whose shell (``shell``) runs the commands of ``commands``
-and ``dumpsys`` and whose SMS provider (``provider``) reads the radio ledger. Its scope and
+and ``dumpsys`` and whose SMS provider (``provider``) reads the radio ledger. A ``SimulatedPhone``
+(``simulated``) is a ``PhoneModel`` that mirrors a running virtual phone of the simulator
+and applies ADB's faults to it. Its scope and
 limits are in ``docs/devices.md``.
 """
 
 from __future__ import annotations
 
 from .phone import PROFILES, TEST_DOUBLE_MANUFACTURER, AndroidError, DeviceProfile, PhoneModel
+from .simulated import DOZE_STATES, SimulatedPhone
 from .transport import AdbDouble, DoubleError
 
 __all__ = [
+    "DOZE_STATES",
     "PROFILES",
     "TEST_DOUBLE_MANUFACTURER",
     "AdbDouble",
@@ -22,4 +26,5 @@ __all__ = [
     "DeviceProfile",
     "DoubleError",
     "PhoneModel",
+    "SimulatedPhone",
 ]

@@ -18,9 +18,10 @@ prints (sources named at each):
   ``cmd connectivity airplane-mode [enable|disable]`` (without an argument it prints
   ``enabled`` or ``disabled``);
 - ``am force-stop PKG``, ``am start -n PKG/ACTIVITY``, ``pidof PKG``, ``reboot``, ``rm``;
-- ``logcat -d [-v threadtime|time|brief] [--pid=N] [TAG:LEVEL ...]`` and ``logcat -c``;
-  ``threadtime`` lines are ``MM-DD HH:MM:SS.mmm  PID  TID L TAG     : message``
-  (``liblog/logprint.cpp``). The double does not stream: ``logcat`` without ``-d`` is refused.
+- ``logcat -d [-v threadtime|time|brief] [-v epoch] [--pid=N] [TAG:LEVEL ...]`` and
+  ``logcat -c``; ``threadtime`` lines are ``MM-DD HH:MM:SS.mmm  PID  TID L TAG     : message``
+  (``liblog/logprint.cpp``), with ``-v epoch`` ``SECONDS.mmm`` since 1970 for the date.
+  The double does not stream: ``logcat`` without ``-d`` is refused.
 
 A ``pm install`` reads the APK's ``AndroidManifest.xml``; a real APK's manifest is binary
 XML, which this double does not decode, so it installs only APKs whose manifest is text
@@ -226,7 +227,7 @@ def _switch(model: PhoneModel, key: str, args: list[str], usage: str) -> Outcome
     # provider: a vendor that guards ``settings put`` still lets them through.
     if args not in (["enable"], ["disable"]):
         return Outcome(usage, 1)
-    model.settings["global"][key] = "1" if args == ["enable"] else "0"
+    model.switch(key, args == ["enable"])
     return Outcome()
 
 
@@ -354,7 +355,7 @@ def content(model: PhoneModel, args: list[str]) -> Outcome:
 
 def logcat(model: PhoneModel, args: list[str]) -> Outcome:
     """``logcat -d|-c [-v FORMAT] [-b BUFFER] [--pid=N] [-s] [TAG:LEVEL ...]``."""
-    dump = clear = False
+    dump = clear = epoch = False
     form, pid, buffer = "threadtime", None, "main"
     specs: dict[str, str] = {}
     items = iter(args)
@@ -365,7 +366,10 @@ def logcat(model: PhoneModel, args: list[str]) -> Outcome:
             clear = True
         elif arg in ("-v", "-b"):
             value = next(items, "")
-            form, buffer = (value, buffer) if arg == "-v" else (form, value)
+            if arg == "-v" and value == "epoch":
+                epoch = True  # a modifier: seconds since 1970 instead of the date
+            else:
+                form, buffer = (value, buffer) if arg == "-v" else (form, value)
         elif arg.startswith("--pid="):
             pid = int(arg[6:]) if arg[6:].isdigit() else -1
         elif arg == "-s":
@@ -393,7 +397,10 @@ def logcat(model: PhoneModel, args: list[str]) -> Outcome:
             floor
         ):
             continue
-        stamp = model.wall(line.t).strftime("%m-%d %H:%M:%S.%f")[:-3]
+        if epoch:
+            stamp = f"{model.wall(line.t).timestamp():.3f}"
+        else:
+            stamp = model.wall(line.t).strftime("%m-%d %H:%M:%S.%f")[:-3]
         lines.append(_FORMATS[form].format(stamp=stamp, l=line) + "\n")
     return Outcome("".join(lines))
 

@@ -216,6 +216,7 @@ class PhoneModel:
         self.files = Storage()
         self.log_lines: list[LogLine] = []
         self.boot_count = 0
+        self.boot_stamp = 0
         self.cap_in_force = DEFAULT_CAP
         self._next_pid = 1200
         self._next_uid = 10200
@@ -258,6 +259,7 @@ class PhoneModel:
             "ro.hil.test_double": "a test double of an Android phone (sms-gateway-hil)",
             "persist.sys.timezone": "UTC",
             "sys.boot_completed": "1",
+            "ro.runtime.firstboot": str(self.boot_stamp),
             "gsm.sim.state": ",".join("READY" for _ in sims) or "ABSENT",
             "gsm.sim.operator.alpha": ",".join(sim.carrier.name for sim in sims),
         }
@@ -353,6 +355,11 @@ class PhoneModel:
             table.pop(key, None)
         else:
             table[key] = value
+
+    def switch(self, key: str, on: bool) -> None:
+        """A radio switch (``mobile_data``, ``wifi_on``, ``airplane_mode_on``) through its
+        service (``svc``, ``cmd``), which a vendor that guards ``settings put`` lets by."""
+        self.settings["global"][key] = "1" if on else "0"
 
     def _read_cap(self) -> SmsCap:
         table = self.settings["global"]
@@ -474,14 +481,21 @@ class PhoneModel:
         """Power on: processes start fresh, Doze and the battery override are gone, the SMS
         cap is read from the settings, and apps with a boot receiver that are not stopped
         start (the gateway app logs it)."""
+        self.power_cycle()
+        app = self.packages.get(APP_PACKAGE)
+        if app is not None and not app.stopped:
+            self.start(APP_PACKAGE)
+            self.log(*BOOT_LOG)
+
+    def power_cycle(self) -> None:
+        """The part of a boot before any app starts: fresh processes, no forced Doze, no
+        battery override, the SMS cap read from the settings."""
         self.boot_count += 1
+        # init's ro.runtime.firstboot: the boot's wall time in ms, new at every boot
+        self.boot_stamp = max(self.boot_stamp + 1, round(self.wall().timestamp() * 1000))
         self.force_idle = False
         self.doze_deep = self.doze_light = "ACTIVE"
         self.reset_battery()
         self.cap_in_force = self._read_cap()
         for package in self.packages.values():
             package.pid = None
-        app = self.packages.get(APP_PACKAGE)
-        if app is not None and not app.stopped:
-            self.start(APP_PACKAGE)
-            self.log(*BOOT_LOG)

@@ -31,9 +31,10 @@ BASE: dict[str, list[dict[str, str]]] = {
     "actions": [{"at": '"8m"', "reassign": '"sale"'}],
     "faults": [{"phones": '"all"', "kind": '"process_death"', "at": '"10m"'}],
     "phones": [{"name": '"phone-01"', "daily_limit": "9"}],
+    "fleet.devices": [{"phone": '"phone-01"', "serial": '"double"'}],
     "expect": [{}],
 }
-ARRAYS = ("workload", "actions", "faults", "phones")
+ARRAYS = ("workload", "actions", "faults", "phones", "fleet.devices")
 
 PHONE_CHANGES = {
     "app": '"1.1"',
@@ -68,6 +69,11 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("fleet", "number_prefix"): {"number_prefix": '"+4207"'},
     ("fleet", "dual_sim"): {"dual_sim": '"50%"'},
     ("fleet", "start_spread"): {"start_spread": '"10m"'},
+    # fleet.devices written inline in [fleet] (render leaves BASE's [[fleet.devices]] out)
+    ("fleet", "devices"): {"devices": '[{ phone = "phone-03", serial = "double" }]'},
+    ("fleet.devices", "phone"): {"phone": '"phone-02"'},
+    ("fleet.devices", "serial"): {"serial": '"R58M123"'},
+    ("fleet.devices", "profile"): {"profile": '"lazy-doze"'},
     **{("fleet", key): {key: value} for key, value in PHONE_CHANGES.items()},
     ("phones", "name"): {"name": '"phone-02"'},
     ("phones", "dual_sim"): {"dual_sim": "true"},
@@ -143,6 +149,8 @@ def render(table: str = "", change: dict[str, str | None] | None = None) -> str:
     """The BASE file, with ``change`` applied to ``table`` (its last element for arrays)."""
     out: list[str] = []
     for name, elements in BASE.items():
+        if name == "fleet.devices" and "devices" in (change or {}) and table == "fleet":
+            continue  # the change writes them inline in [fleet]
         for index, element in enumerate(elements):
             keys = dict(element)
             if name == table and index == len(elements) - 1:
