@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.folder import read_history
 from tests.support.scenario_text import problems
 
 # Like the catalogue's restart-in-flight, on five phones of which phone-01 and phone-02 are
@@ -66,7 +67,7 @@ def _run(tmp_path: Path, capsys: Any, *options: str) -> tuple[int, str, dict[str
     code = main([*argv, *options])
     stdout, stderr = capsys.readouterr()
     meta = json.loads((out / "verdicts.json").read_text())
-    events = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    events = read_history(out)
     return code, stdout + stderr, meta, events
 
 
