@@ -32,8 +32,8 @@ from simulator.config import (
     WorldSpec,
 )
 from simulator.world import World
+from tests.support.scripted_gateway import START
 
-from .test_app import START
 from .test_personas import Run
 
 # -- the registry and the switch ---------------------------------------------------------------

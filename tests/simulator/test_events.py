@@ -58,8 +58,7 @@ from simulator.config import (
     WorldSpec,
 )
 from simulator.world import World
-
-from .test_app import START, ScriptedGateway
+from tests.support.scripted_gateway import START, ScriptedGateway
 
 ROOT = Path(__file__).resolve().parents[2]
 

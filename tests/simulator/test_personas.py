@@ -27,8 +27,7 @@ from simulator.personas import (
     persona_for,
 )
 from simulator.port import Reply
-
-from .test_app import ScriptedGateway, events, world
+from tests.support.scripted_gateway import ScriptedGateway, events, world
 
 # -- each persona against a scripted gateway that acknowledges everything ------------------
 

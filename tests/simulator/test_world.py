@@ -16,8 +16,7 @@ from simulator.config import (
     WorldSpec,
 )
 from simulator.world import World
-
-from .test_app import ScriptedGateway
+from tests.support.scripted_gateway import ScriptedGateway
 
 START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 WORDS = ("STOP", "STOPSMS", "UNSUBSCRIBE")

@@ -17,7 +17,7 @@ from harness.adb_double import SimulatedPhone
 from simulator.config import AndroidSpec, PhoneSpec, SimSpec, WorldSpec
 from simulator.realtime import WallClockEnvironment
 from simulator.world import World
-from tests.simulator.test_app import ScriptedGateway
+from tests.support.scripted_gateway import ScriptedGateway
 
 __all__ = [
     "HORIZON",
