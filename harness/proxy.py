@@ -46,6 +46,8 @@ import httpx
 
 from simulator.config import NetworkSpec
 
+from .loop_thread import LoopFailed, LoopThread
+
 __all__ = ["WIRE_OUTCOMES", "FaultProxy", "ProxyError", "WireEvent", "WireFaults"]
 
 logger = logging.getLogger(__name__)
@@ -70,7 +72,6 @@ _HOP_BY_HOP = frozenset(
 # httpx sets these for the upstream; an Expect is answered here (100 Continue).
 _NOT_FORWARDED = _HOP_BY_HOP | {b"host", b"content-length", b"expect"}
 _READ_SIZE = 65536
-_WAIT = 30.0  # seconds start() and stop() wait for the proxy's thread
 # Upstream connections: 64 pools of up to 16, each client connection bound to one. httpcore's
 # pool scans all its connections on every request, so one pool of 1000 would be slow.
 _POOLS, _POOL = 64, 16
@@ -165,8 +166,7 @@ class FaultProxy:
         self._partitions: dict[str, float] = {}  # phone -> time.monotonic() when it heals
         self._counts = dict.fromkeys(WIRE_OUTCOMES, 0)
         self._record_error: Exception | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = LoopThread("fault-proxy", self._open, self._close)
         self._server: asyncio.Server | None = None
         self._pools: list[httpx.AsyncClient] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -175,34 +175,21 @@ class FaultProxy:
 
     def start(self) -> str:
         """Listen on a free loopback port; returns the proxy's base URL."""
-        if self._thread is not None:
+        if self._loop.running:
             raise ProxyError("This FaultProxy is already running; stop() it before starting it.")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        thread = threading.Thread(target=self._run, args=(ready, failure), name="fault-proxy")
-        thread.daemon = True
-        thread.start()
-        if not ready.wait(_WAIT) or failure:
-            thread.join(_WAIT)
+        try:
+            self._loop.start()
+        except LoopFailed as exc:
             raise ProxyError(
                 "The fault proxy could not listen on 127.0.0.1 (see the cause); check that "
                 "loopback sockets are allowed here."
-            ) from (failure[0] if failure else None)
-        self._thread = thread
+            ) from exc.__cause__
         return self.url
 
     def stop(self) -> None:
         """Close every open connection and stop listening; raises :class:`ProxyError` if the
         ``record`` hook failed during the run."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._close(), loop).result(_WAIT)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(_WAIT)
-            self._thread = self._loop = None
+        self._loop.stop()
         error, self._record_error = self._record_error, None
         if error is not None:
             raise ProxyError(
@@ -245,22 +232,6 @@ class FaultProxy:
             return dict(self._counts)
 
     # -- on the proxy's thread ----------------------------------------------------------------
-
-    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self._open())
-        except BaseException as exc:  # start() raises it
-            failure.append(exc)
-            loop.close()
-            ready.set()
-            return
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
 
     async def _open(self) -> None:
         self._closing = False

@@ -35,11 +35,11 @@ import asyncio
 import contextlib
 import logging
 import struct
-import threading
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Self
 
+from ..loop_thread import LoopFailed, LoopThread
 from .commands import run_command
 from .phone import PhoneModel
 from .shell import run_line
@@ -55,7 +55,6 @@ MAX_PAYLOAD = 1024 * 1024
 MAX_PAYLOAD_V1 = 4 * 1024  # what may be sent before the peer's CNXN said more
 FEATURES: tuple[str, ...] = ()
 _HEADER = struct.Struct("<6I")
-_WAIT = 30.0  # seconds start() and stop() wait for the double's thread
 
 
 def _command(name: bytes) -> int:
@@ -217,8 +216,7 @@ class AdbDouble:
     def __init__(self, phone: PhoneModel) -> None:
         self.phone = phone
         self.serial = ""  # set by start()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = LoopThread("adb-double", self._open, self._close)
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self.connections_accepted = 0
@@ -230,33 +228,20 @@ class AdbDouble:
 
     def start(self) -> str:
         """Listen on a free loopback port; returns the device's serial ``127.0.0.1:PORT``."""
-        if self._thread is not None:
+        if self._loop.running:
             raise DoubleError("This AdbDouble is already running; stop() it first.")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        thread = threading.Thread(target=self._run, args=(ready, failure), name="adb-double")
-        thread.daemon = True
-        thread.start()
-        if not ready.wait(_WAIT) or failure:
-            thread.join(_WAIT)
+        try:
+            self._loop.start()
+        except LoopFailed as exc:
             raise DoubleError(
                 "The ADB test double could not listen on 127.0.0.1 (see the cause); check "
                 "that loopback sockets are allowed here."
-            ) from (failure[0] if failure else None)
-        self._thread = thread
+            ) from exc.__cause__
         return self.serial
 
     def stop(self) -> None:
         """Close every connection and stop listening."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._close(), loop).result(_WAIT)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(_WAIT)
-            self._thread = self._loop = None
+        self._loop.stop()
 
     def __enter__(self) -> Self:
         self.start()
@@ -267,9 +252,8 @@ class AdbDouble:
 
     def drop_connections(self) -> None:
         """Cut every connection now, as a phone that loses power (the server reconnects)."""
-        loop = self._loop
-        if loop is not None:
-            asyncio.run_coroutine_threadsafe(self._drop_all(), loop).result(_WAIT)
+        if self._loop.running:
+            self._loop.call(self._drop_all())
 
     def service(self, destination: str) -> Service | None:
         """The service an OPEN asks for, or ``None`` for one the double does not serve."""
@@ -298,22 +282,6 @@ class AdbDouble:
         with self.phone.lock:
             self.phone.boot()
         await self._drop_all()
-
-    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self._open())
-        except BaseException as exc:  # start() raises it
-            failure.append(exc)
-            loop.close()
-            ready.set()
-            return
-        self._loop = loop
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
 
     async def _open(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
