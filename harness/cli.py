@@ -28,8 +28,8 @@ from server_under_test import (
 )
 from server_under_test.services import phones
 
+from .devices_cli import add_device_check, devices_command, pair_check
 from .devices_cli import add_parsers as add_devices_parsers
-from .devices_cli import devices_command
 from .explore import add_parsers as add_explore_parsers
 from .explore import explore_command
 from .folder import masked_url
@@ -211,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Print the QR code the real app scans to pair with the server (in Unicode half "
             "blocks, for a dark-background terminal) and its JSON content, read straight "
             "from the database. The app rewrites http:// to https://, so an http URL pairs "
-            "only behind a TLS-terminating proxy. An archived phone is refused."
+            "only behind a TLS-terminating proxy. An archived phone is refused. With --device "
+            "SERIAL it also asks that phone over ADB whether the URL the app will call answers "
+            "(exit 0 reachable, 1 not reachable, 2 bad input, 3 no adb or phone)."
         ),
     )
     pair.add_argument("phone", metavar="PHONE", help="the phone's id, exact name or SIM number")
@@ -225,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     pair.add_argument("--png", metavar="FILE", type=Path, help="also write the code as a PNG")
+    add_device_check(pair)
     add_run_parsers(sub)
     add_report_parsers(sub)
     add_selftest_parsers(sub)
@@ -352,6 +355,8 @@ def _pair(args: argparse.Namespace) -> int:
             print(f"hil pair: cannot write {args.png}: {exc.strerror or exc}.", file=sys.stderr)
             return 2
         print(f"PNG written to {args.png}")
+    if args.device is not None:
+        return pair_check(args.device, pairing.check_url(args.url), args.adb_port)
     if args.url.lower().startswith("http://"):
         print(
             "Note: the app rewrites http:// to https://; it pairs only with a TLS-terminating "

@@ -53,6 +53,7 @@ __all__ = [
     "open_client",
     "pick_device",
     "prepare",
+    "shell_status",
 ]
 
 DEFAULT_ADB_PORT = 5037
@@ -221,7 +222,8 @@ def _shell(device: Any, command: list[str]) -> str:
         ) from exc
 
 
-def _shell2(device: Any, command: list[str]) -> tuple[int, str]:
+def shell_status(device: Any, command: list[str]) -> tuple[int, str]:
+    """Run ``command`` on ``device``: (exit status, stdout and stderr merged)."""
     try:
         result = device.shell2(command, timeout=COMMAND_TIMEOUT, rstrip=True)
     except (adbutils.AdbError, OSError) as exc:
@@ -323,14 +325,14 @@ def prepare(device: Any, apk: Path | None = None) -> Preparation:
     if state.app_version is not None:
         asked = [p for p in (WRITE_SECURE_SETTINGS, *NEEDED_PERMISSIONS) if not _granted(state, p)]
         for permission in asked:
-            status, output = _shell2(device, ["pm", "grant", APP_PACKAGE, permission])
+            status, output = shell_status(device, ["pm", "grant", APP_PACKAGE, permission])
             if status != 0 or "Exception" in output:
                 refusals[permission] = _reason(output)
         if not state.battery_exempt:
             _shell(device, ["dumpsys", "deviceidle", "whitelist", f"+{APP_PACKAGE}"])
     changed = [key for key, value in CAP_SETTINGS.items() if before.sms_cap.get(key) != value]
     for key in changed:
-        status, output = _shell2(device, ["settings", "put", "global", key, CAP_SETTINGS[key]])
+        status, output = shell_status(device, ["settings", "put", "global", key, CAP_SETTINGS[key]])
         if status != 0 or "Exception" in output:
             refusals[key] = _reason(output)
     # What counts is what the phone says afterwards, not what the commands answered.

@@ -33,9 +33,10 @@ from .devices import (
     prepare,
 )
 from .phone_facts import APP_PACKAGE, SMS_CAP_COUNT, SMS_CAP_INTERVAL
+from .phone_reach import check_reach, reach_advice
 from .run_cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_HARNESS, EXIT_PASSED
 
-__all__ = ["add_parsers", "devices_command", "render_table"]
+__all__ = ["add_device_check", "add_parsers", "devices_command", "pair_check", "render_table"]
 
 COLUMNS = (
     "SERIAL",
@@ -69,7 +70,7 @@ def _port(value: str) -> int:
 
 def add_parsers(sub: Any) -> None:
     """The ``devices`` subcommand and its ``prepare`` action."""
-    port_help = "the adb server's port (default: $ANDROID_ADB_SERVER_PORT, else 5037)"
+    port_help = _PORT_HELP
     devices = sub.add_parser(
         "devices",
         help="list the phones on ADB with what the gateway app needs (devices prepare fixes it)",
@@ -143,13 +144,7 @@ def devices_command(args: argparse.Namespace) -> int:
     chosen = getattr(args, "prepare_adb_port", None) or getattr(args, "fault_adb_port", None)
     port = adb_port(chosen or args.adb_port)
     try:
-        client, started = open_client(port)
-        if started:
-            print(
-                f"hil {name}: started the adb server on 127.0.0.1:{port} (adb -P {port} "
-                "kill-server stops it).",
-                file=sys.stderr,
-            )
+        client = _client(name, port)
         if action == "prepare":
             return _prepare(client, args.serial, args.apk)
         if action == "fault":
@@ -161,6 +156,69 @@ def devices_command(args: argparse.Namespace) -> int:
     except (AdbUnavailable, DeviceError) as exc:
         print(f"hil {name}: {exc}", file=sys.stderr)
         return EXIT_HARNESS
+
+
+def _client(name: str, port: int) -> Any:
+    client, started = open_client(port)
+    if started:
+        print(
+            f"hil {name}: started the adb server on 127.0.0.1:{port} (adb -P {port} "
+            "kill-server stops it).",
+            file=sys.stderr,
+        )
+    return client
+
+
+_PORT_HELP = "the adb server's port (default: $ANDROID_ADB_SERVER_PORT, else 5037)"
+
+
+def add_device_check(pair: argparse.ArgumentParser) -> None:
+    """``hil pair``'s ``--device SERIAL`` and ``--adb-port``."""
+    pair.add_argument(
+        "--device",
+        metavar="SERIAL",
+        help=(
+            "also check from this phone over ADB (hil devices lists serials) that the URL the "
+            "app will call (http:// rewritten to https://) resolves and its TCP port answers "
+            "(toybox nc from the phone's shell); whether the phone trusts the certificate "
+            "cannot be checked from a shell and is said. Exit codes then: 0 reachable, 1 not "
+            "reachable from the phone (with the reason), 2 bad input (an unknown serial), 3 "
+            "no adb server, the phone went away, or its shell cannot check"
+        ),
+    )
+    pair.add_argument("--adb-port", type=_port, metavar="PORT", help=_PORT_HELP)
+
+
+def pair_check(serial: str, url: str, port: int | None) -> int:
+    """Check from phone ``serial`` that the app's URL for ``url`` answers; the exit code."""
+    try:
+        client = _client("pair", adb_port(port))
+        device = pick_device(client, serial)
+        reach = check_reach(device, url)
+    except DeviceInputError as exc:
+        print(f"hil pair: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except DeviceError as exc:
+        print(f"hil pair: {exc}", file=sys.stderr)
+        return EXIT_HARNESS
+    print(f"From {serial}: the app will call {reach.app_url}")
+    answer = f": {reach.output}" if reach.output else ""
+    print(f"  adb shell {reach.command} (exit {reach.status}){answer}")
+    verdicts = {
+        "reachable": f"{reach.host}:{reach.port} answers from the phone (TCP).",
+        "unresolved": f"NOT reachable: the phone cannot resolve {reach.host}.",
+        "refused": f"NOT reachable: {reach.host}:{reach.port} refuses the connection.",
+        "unreachable": f"NOT reachable: the phone has no route to {reach.host}:{reach.port}.",
+        "timeout": f"NOT reachable: {reach.host}:{reach.port} did not answer in time.",
+        "no-nc": "NOT checked: the phone's shell has no toybox nc.",
+        "failed": "NOT checked: the phone's answer is not one toybox nc gives.",
+    }
+    print(verdicts[reach.verdict])
+    for line in reach_advice(reach, serial):
+        print(f"  - {line}")
+    if reach.reachable:
+        return EXIT_PASSED
+    return EXIT_FAILED if reach.verdict not in ("no-nc", "failed") else EXIT_HARNESS
 
 
 def _list(client: Any, port: int, *, as_json: bool) -> int:

@@ -18,6 +18,7 @@ prints (sources named at each):
   ``cmd connectivity airplane-mode [enable|disable]`` (without an argument it prints
   ``enabled`` or ``disabled``);
 - ``am force-stop PKG``, ``am start -n PKG/ACTIVITY``, ``pidof PKG``, ``reboot``, ``rm``;
+- ``toybox nc`` / ``nc`` (``network.py``): a TCP connect from the phone;
 - ``logcat -d [-v threadtime|time|brief] [-v epoch] [--pid=N] [TAG:LEVEL ...]`` and
   ``logcat -c``; ``threadtime`` lines are ``MM-DD HH:MM:SS.mmm  PID  TID L TAG     : message``
   (``liblog/logprint.cpp``), with ``-v epoch`` ``SECONDS.mmm`` since 1970 for the date.
@@ -37,6 +38,7 @@ import zipfile
 from collections.abc import Callable
 
 from .dumpsys import deviceidle, dumpsys
+from .network import nc, toybox
 from .phone import RUNTIME, AndroidError, PhoneModel
 from .provider import BOXES, QueryError
 from .shell import NOT_FOUND, SH, Outcome
@@ -418,10 +420,12 @@ COMMANDS: dict[str, Handler] = {
     "dumpsys": dumpsys,
     "getprop": getprop,
     "logcat": logcat,
+    "nc": nc,
     "pidof": pidof,
     "pm": pm,
     "reboot": reboot,
     "rm": rm,
     "settings": settings,
     "svc": svc,
+    "toybox": toybox,
 }

@@ -46,6 +46,7 @@ from ..phone_facts import (
     SMS_CAP_INTERVAL,
     WRITE_SECURE_SETTINGS,
 )
+from .network import Network
 from .provider import SmsProvider
 from .storage import Storage
 
@@ -218,6 +219,7 @@ class PhoneModel:
         self.boot_count = 0
         self.boot_stamp = 0
         self.cap_in_force = DEFAULT_CAP
+        self.network = Network()  # what toybox nc resolves and reaches
         self._next_pid = 1200
         self._next_uid = 10200
         if app_installed:  # installed and opened once, as on a phone in service
