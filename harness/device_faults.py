@@ -32,6 +32,7 @@ from .devices import (
     AdbUnavailable,
     DeviceInputError,
     list_devices,
+    shell_status,
 )
 from .phone_facts import APP_ACTIVITY, APP_PACKAGE
 
@@ -202,16 +203,6 @@ def _words(command: Command, permission: str) -> list[str]:
     return [word.format(**names) for word in command]
 
 
-def _run(device: Any, command: list[str]) -> tuple[int, str]:
-    try:
-        result = device.shell2(command, timeout=COMMAND_TIMEOUT, rstrip=True)
-    except (adbutils.AdbError, OSError) as exc:
-        raise AdbUnavailable(
-            f"Lost {device.serial} while running {' '.join(command)}: {exc}."
-        ) from exc
-    return int(result.returncode), str(result.output)
-
-
 def apply_fault(client: Any, serial: str, kind: str, *, permission: str = SEND_SMS) -> FaultOutcome:
     """Apply fault ``kind`` to the phone ``serial`` and read it back."""
     return _play(client, serial, kind, permission, undo=False)
@@ -236,13 +227,13 @@ def _play(client: Any, serial: str, kind: str, permission: str, *, undo: bool) -
             _reboot(client, device)
             outcome.ran.append(("reboot", 0, ""))
             continue
-        status, output = _run(device, words)
+        status, output = shell_status(device, words)
         outcome.ran.append((" ".join(words), status, output))
     expected = fault.undone if undo else fault.taken
     if fault.check is None or (undo and not fault.undone):
         outcome.taken, outcome.observed = True, ""
         return outcome
-    _status, answer = _run(device, _words(fault.check, permission))
+    _status, answer = shell_status(device, _words(fault.check, permission))
     pattern = expected.replace("{permission}", re.escape(permission))
     outcome.observed = answer.strip() if len(answer) < 200 else f"{answer[:200].strip()}..."
     outcome.taken = re.fullmatch(pattern, answer.strip()) is not None
@@ -253,7 +244,7 @@ def _reboot(client: Any, device: Any) -> None:
     """``reboot``, then wait until adb sees the phone back, booted again: its
     ``ro.runtime.firstboot`` (set by init at each boot) changed and ``sys.boot_completed``."""
     serial = device.serial
-    _status, before = _run(device, ["getprop", BOOT_STAMP])
+    _status, before = shell_status(device, ["getprop", BOOT_STAMP])
     # the connection may drop as the phone goes down: that is the reboot
     with contextlib.suppress(adbutils.AdbError, OSError):
         device.reboot()
