@@ -17,7 +17,7 @@ first ``Problem`` and ``problems``, the full list) is the only exception this pa
 from __future__ import annotations
 
 from .errors import Problem, ScenarioError
-from .fields import evenly_spread, parse_duration, parse_share
+from .fields import evenly_spread, format_duration, parse_duration, parse_share
 from .fleet import DOUBLE_SERIAL, RESULT_CODES, Device
 from .loader import catalogue, load, loads
 from .model import (
@@ -49,6 +49,7 @@ __all__ = [
     "ScenarioError",
     "catalogue",
     "evenly_spread",
+    "format_duration",
     "load",
     "loads",
     "parse_duration",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 
 from simulator import PRESETS
 from simulator.config import (
@@ -23,6 +23,7 @@ from simulator.config import (
     AndroidSpec,
     AppProfile,
     CarrierSpec,
+    DozeSpec,
     Fault,
     FcmSpec,
     NetworkSpec,
@@ -106,11 +107,14 @@ _PHONE_KEYS = (
     "battery_exempt",
     "doze_after",
     "compress_time",
+    "doze",
 )
 # The keys of each world table.
 KEYS: dict[str, tuple[str, ...]] = {
     "fleet": ("count", "number_prefix", "dual_sim", "start_spread", "devices", *_PHONE_KEYS),
     "fleet.devices": ("phone", "serial", "profile"),
+    # [fleet.doze], and the same keys in a [[phones]] entry's doze table.
+    "fleet.doze": tuple(spec.name for spec in fields(DozeSpec)),
     "phones": ("name", "dual_sim", "start_at", "carrier", *_PHONE_KEYS),
     "carrier": (*(spec.name for spec in fields(CarrierSpec)), "delivery_report"),
     "network": tuple(spec.name for spec in fields(NetworkSpec)),
@@ -118,6 +122,16 @@ KEYS: dict[str, tuple[str, ...]] = {
     "recipients": tuple(spec.name for spec in fields(RecipientSpec)),
     "faults": ("phones", "kind", "at", "duration", "every", "during"),
 }
+
+# The Doze countdowns that may be zero (no motion sensor, no location: sensing and locating
+# end at once); every other Doze duration must be longer than zero.
+_DOZE_MAY_BE_ZERO = (
+    "light_after_inactive_to",
+    "inactive_to",
+    "idle_after_inactive_to",
+    "sensing_to",
+    "locating_to",
+)
 
 # Keys the format knows but refuses, with the reason: a key that changed nothing in a run
 # would let a file claim a behaviour the simulator does not have.
@@ -195,6 +209,7 @@ class WorldReader:
                 battery_exempt=c.get(table, loc, "battery_exempt", boolean, android.battery_exempt),
                 doze_after=c.get(table, loc, "doze_after", parse_duration, android.doze_after),
                 compress_time=c.get(table, loc, "compress_time", boolean, android.compress_time),
+                doze=self.doze(table, loc, android.doze),
             ),
             daily_limit=c.get(table, loc, "daily_limit", integer(0, 10_000_000), base.daily_limit),
             monthly_limit=c.get(
@@ -209,6 +224,30 @@ class WorldReader:
             ),
             serves=c.names(table, loc, "serves", text, base.serves),
         )
+
+    def doze(self, table: Table, loc: Location, base: DozeSpec) -> DozeSpec:
+        """``doze`` ([fleet.doze], [phones.doze]): DozeSpec's constants over ``base``, each
+        key as ``dumpsys deviceidle`` / ``dumpsys alarm`` name it."""
+        if "doze" not in table:
+            return base
+        where: Location = (*loc, "doze")
+        raw = self.c.table(table["doze"], where, KEYS["fleet.doze"])
+        changes: dict[str, float | int] = {}
+        for spec in fields(DozeSpec):
+            if spec.name not in raw:
+                continue
+            if spec.name.endswith("_factor"):
+                convert: Callable[[object], float | int] = _factor
+            elif spec.name == "allow_while_idle_quota":
+                convert = integer(1, 100_000)
+            elif spec.name in _DOZE_MAY_BE_ZERO:
+                convert = parse_duration
+            else:  # a zero would spin the Doze loop in place
+                convert = positive_duration
+            changes[spec.name] = self.c.get(
+                raw, where, spec.name, convert, getattr(base, spec.name)
+            )
+        return replace(base, **changes)  # type: ignore[arg-type]
 
     def app_fixes(
         self, table: Table, loc: Location, app: str, base: tuple[str, ...]
@@ -545,3 +584,10 @@ class WorldReader:
             return []
         # at + n * every rather than a running sum, so that no rounding error piles up.
         return [at + n * every for n in range(occurrences)]
+
+
+def _factor(value: object) -> float:
+    """A Doze growth factor: a number of at least 1 (1: the timeout never grows)."""
+    if not is_number(value) or not 1 <= float(value) <= 100:
+        raise Invalid(f"must be a factor from 1 to 100, such as 2.0, not {show(value)}")
+    return float(value)

@@ -56,12 +56,9 @@ RIL_RETRY = 101
 RETRY_FAILED = 30  # RESULT_ERROR_SMS_SEND_RETRY_FAILED
 LIMIT_EXCEEDED = 5
 
-# (state, seconds) of deep doze once idle; maintenance windows between them.
-_DEEP_IDLE = (3600.0, 7200.0, 14400.0, 21600.0)
-_DEEP_MAINT = (300.0, 600.0)
-_LIGHT_IDLE = (300.0, 600.0, 900.0)
-_LIGHT_MAINT = 60.0
-_WHILE_IDLE_QUOTA = 72  # per hour, apps targeting S+
+# Randomness of the Doze countdown that no constant names: light idle waits up to this
+# much past light_after_inactive_to (the motion/screen bookkeeping of a real phone).
+_LIGHT_FLEX = 60.0
 ALARM_ALLOWLIST = 10.0
 FCM_ALLOWLIST = 10.0
 SMS_ALLOWLIST = 20.0
@@ -135,10 +132,10 @@ class Doze:
         """For a while-idle alarm due now: ``None`` to fire now, else wait for a window."""
         if self.spec.battery_exempt or self.state != "deep_idle":
             return None
-        horizon = self.env.now - 3600.0
+        horizon = self.env.now - self.spec.doze.allow_while_idle_window
         while self._quota and self._quota[0] <= horizon:
             self._quota.popleft()
-        if len(self._quota) < _WHILE_IDLE_QUOTA:
+        if len(self._quota) < self.spec.doze.allow_while_idle_quota:
             self._quota.append(self.env.now)
             return None
         return -1.0
@@ -190,28 +187,43 @@ class Doze:
         try:
             if start > self.env.now:
                 yield self.env.timeout(start - self.env.now)
-            deep_at = self.env.now + self._scale(3600.0) + self.rng.uniform(0, 270.0)
+            k = self.spec.doze
+            deep_at = (
+                self.env.now
+                + self._scale(k.inactive_to + k.idle_after_inactive_to)
+                + self.rng.uniform(0, k.sensing_to + k.locating_to)
+            )
             # Light doze until deep doze takes over.
-            yield self.env.timeout(60.0 + self.rng.uniform(0, 60.0))
+            yield self.env.timeout(k.light_after_inactive_to + self.rng.uniform(0, _LIGHT_FLEX))
             step = 0
             while self.env.now < deep_at:
                 self._set("light_idle")
-                idle = _LIGHT_IDLE[min(step, len(_LIGHT_IDLE) - 1)]
+                idle = _ladder(k.light_idle_to, k.light_idle_factor, k.light_max_idle_to, step)
                 yield self.env.timeout(min(idle, max(0.0, deep_at - self.env.now)))
                 if self.env.now >= deep_at:
                     break
                 self._set("light_maintenance")
-                yield self.env.timeout(_LIGHT_MAINT)
+                yield self.env.timeout(k.light_idle_maintenance_min_budget)
                 step += 1
             step = 0
             while True:
                 self._set("deep_idle")
-                yield self.env.timeout(self._scale(_DEEP_IDLE[min(step, len(_DEEP_IDLE) - 1)]))
+                idle = _ladder(k.idle_to, k.idle_factor, k.max_idle_to, step)
+                yield self.env.timeout(self._scale(idle))
                 self._set("deep_maintenance")
-                yield self.env.timeout(_DEEP_MAINT[min(step, len(_DEEP_MAINT) - 1)])
+                window = _ladder(
+                    k.idle_pending_to, k.idle_pending_factor, k.max_idle_pending_to, step
+                )
+                yield self.env.timeout(window)
                 step += 1
         except simpy.Interrupt:
             return
+
+
+def _ladder(first: float, factor: float, most: float, step: int) -> float:
+    """The ``step``-th of DeviceIdleController's growing timeouts: ``first`` times
+    ``factor`` each step, never above ``most``."""
+    return min(most, first * factor ** min(step, 64))
 
 
 def cap_in_force(spec: AndroidSpec, booted_since_grant: bool = True) -> SmsCap:

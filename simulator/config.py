@@ -22,6 +22,7 @@ __all__ = [
     "AndroidSpec",
     "AppProfile",
     "CarrierSpec",
+    "DozeSpec",
     "Fault",
     "FcmSpec",
     "NetworkSpec",
@@ -261,6 +262,32 @@ OEM_PROFILES: dict[str, OemProfile] = {
 
 
 @dataclass(frozen=True)
+class DozeSpec:
+    """DeviceIdleController's and AlarmManager's constants, named as ``dumpsys deviceidle``
+    and ``dumpsys alarm`` print them in their ``Settings:`` blocks (seconds; AOSP defaults,
+    ``reference/android-and-testing.md`` §A1, §A3). ``hil devices calibrate`` reads a
+    phone's into a scenario's ``[fleet.doze]``."""
+
+    light_after_inactive_to: float = 60.0  # then up to 60 s more before light idle
+    light_idle_to: float = 300.0
+    light_idle_factor: float = 2.0
+    light_max_idle_to: float = 900.0
+    light_idle_maintenance_min_budget: float = 60.0
+    inactive_to: float = 1800.0
+    idle_after_inactive_to: float = 1800.0
+    sensing_to: float = 240.0
+    locating_to: float = 30.0
+    idle_to: float = 3600.0
+    idle_factor: float = 2.0
+    max_idle_to: float = 21600.0
+    idle_pending_to: float = 300.0  # the first deep maintenance window
+    idle_pending_factor: float = 2.0
+    max_idle_pending_to: float = 600.0
+    allow_while_idle_quota: int = 72  # while-idle alarms per window (apps targeting S+)
+    allow_while_idle_window: float = 3600.0
+
+
+@dataclass(frozen=True)
 class AndroidSpec:
     """The phone's Android: the SMS cap, Doze and the battery settings."""
 
@@ -276,6 +303,7 @@ class AndroidSpec:
     battery_exempt: bool = True  # on the "not optimised" list: alarms and network in Doze
     doze_after: float = 0.0  # screen off and unplugged from this time (when not charging)
     compress_time: bool = False  # COMPRESS_TIME build: Doze timeouts / 10
+    doze: DozeSpec = field(default_factory=DozeSpec)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ BASE: dict[str, list[dict[str, str]]] = {
     "faults": [{"phones": '"all"', "kind": '"process_death"', "at": '"10m"'}],
     "phones": [{"name": '"phone-01"', "daily_limit": "9"}],
     "fleet.devices": [{"phone": '"phone-01"', "serial": '"double"'}],
+    "fleet.doze": [{}],
     "expect": [{}],
 }
 ARRAYS = ("workload", "actions", "faults", "phones", "fleet.devices")
@@ -53,6 +54,27 @@ PHONE_CHANGES = {
     "battery_exempt": "false",
     "doze_after": '"1h"',
     "compress_time": "true",
+    "doze": '{ inactive_to = "5m" }',
+}
+# A value other than AOSP's default for each [fleet.doze] key.
+DOZE_CHANGES = {
+    "light_after_inactive_to": '"3m"',
+    "light_idle_to": '"10m"',
+    "light_idle_factor": "1.5",
+    "light_max_idle_to": '"30m"',
+    "light_idle_maintenance_min_budget": '"30s"',
+    "inactive_to": '"5m"',
+    "idle_after_inactive_to": '"5m"',
+    "sensing_to": '"1m"',
+    "locating_to": '"10s"',
+    "idle_to": '"2h"',
+    "idle_factor": "3.0",
+    "max_idle_to": '"12h"',
+    "idle_pending_to": '"1m"',
+    "idle_pending_factor": "1.0",
+    "max_idle_pending_to": '"2m"',
+    "allow_while_idle_quota": "6",
+    "allow_while_idle_window": '"30m"',
 }
 # (table, key) -> the keys of that table to set (None: remove) for a value other than BASE's.
 CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
@@ -74,6 +96,7 @@ CHANGES: dict[tuple[str, str], dict[str, str | None]] = {
     ("fleet.devices", "phone"): {"phone": '"phone-02"'},
     ("fleet.devices", "serial"): {"serial": '"R58M123"'},
     ("fleet.devices", "profile"): {"profile": '"lazy-doze"'},
+    **{("fleet.doze", key): {key: value} for key, value in DOZE_CHANGES.items()},
     **{("fleet", key): {key: value} for key, value in PHONE_CHANGES.items()},
     ("phones", "name"): {"name": '"phone-02"'},
     ("phones", "dual_sim"): {"dual_sim": "true"},
@@ -151,6 +174,8 @@ def render(table: str = "", change: dict[str, str | None] | None = None) -> str:
     for name, elements in BASE.items():
         if name == "fleet.devices" and "devices" in (change or {}) and table == "fleet":
             continue  # the change writes them inline in [fleet]
+        if name == "fleet.doze" and "doze" in (change or {}) and table == "fleet":
+            continue  # likewise
         for index, element in enumerate(elements):
             keys = dict(element)
             if name == table and index == len(elements) - 1:
@@ -228,3 +253,25 @@ def test_a_network_jitter_above_the_latency_is_refused() -> None:
         loads(render("network", {"latency": "0.1", "latency_jitter": "0.2"}), file="k.toml")
     assert info.value.field == "network.latency_jitter"
     assert "a request would arrive before it was sent" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"idle_to": '"0s"'}, "fleet.doze.idle_to", "must be a duration longer than zero"),
+        ({"idle_factor": "0.5"}, "fleet.doze.idle_factor", "must be a factor from 1 to 100"),
+        ({"allow_while_idle_quota": "0"}, "fleet.doze.allow_while_idle_quota", "from 1 to 100,000"),
+    ],
+)
+def test_a_doze_constant_that_would_stall_doze_is_refused(
+    change: dict[str, str], field: str, reason: str
+) -> None:
+    with pytest.raises(ScenarioError) as info:
+        loads(render("fleet.doze", dict(change)), file="k.toml")
+    assert info.value.field == field
+    assert reason in info.value.reason
+
+
+def test_a_doze_countdown_may_be_zero() -> None:
+    built = loads(render("fleet.doze", {"sensing_to": "0", "locating_to": '"0s"'}))
+    assert built.world.phones[0].android.doze.sensing_to == 0.0
