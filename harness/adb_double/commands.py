@@ -413,10 +413,18 @@ _FORMATS = {
     "brief": "{l.level}/{l.tag:<8}({l.pid:5d}): {l.message}",
 }
 
+def device_config(model: PhoneModel, args: list[str]) -> Outcome:
+    """``device_config list NAMESPACE``: the flags set on the device; the double has none."""
+    if len(args) == 2 and args[0] == "list":
+        return Outcome()
+    return Outcome("usage: device_config list NAMESPACE\n", 1)
+
+
 COMMANDS: dict[str, Handler] = {
     "am": am,
     "cmd": cmd,
     "content": content,
+    "device_config": device_config,
     "dumpsys": dumpsys,
     "getprop": getprop,
     "logcat": logcat,

@@ -1,18 +1,21 @@
-"""``dumpsys`` of the test double: ``battery``, ``deviceidle`` and ``package``, in Android's words.
+"""``dumpsys`` of the test double: ``alarm``, ``battery``, ``deviceidle``, ``package``, in
+Android's words.
 
 Formats, as the real services print them:
 
 - ``battery`` (``BatteryService.dumpInternal``): ``Current Battery Service state:``, then
   ``  (UPDATES STOPPED -- use 'reset' to restart)`` while overridden, then ``  key: value``
   lines; ``unplug``, ``reset`` and ``set ac|usb|wireless|level V`` print nothing.
+- ``alarm`` (``AlarmManagerService``): ``Current Alarm Manager state:`` and its
+  ``Settings:`` block (``constants``).
 - ``deviceidle`` (``DeviceIdleController``; reference §A1.5): ``get deep|light|force|screen|
   charging|network`` prints the one value; ``force-idle`` prints ``Now forced in to deep idle
   mode`` (``Unable to go deep idle; not enabled`` when disabled; nothing at all on a profile
   that ignores it); ``unforce`` prints ``Light state: L, deep state: D``; ``whitelist`` lists
   ``system-excidle,PKG,UID``, ``system,PKG,UID`` and ``user,PKG,UID`` lines, ``+PKG`` prints
   ``Added: PKG`` (``Unknown package: PKG``), ``-PKG`` ``Removed: PKG``; without arguments, a
-  dump whose state lines are ``  mState=IDLE mLightState=OVERRIDE`` as a forced-idle phone
-  shows.
+  dump that opens with the ``Settings:`` block (``constants``) and whose state lines are
+  ``  mState=IDLE mLightState=OVERRIDE`` as a forced-idle phone shows.
 - ``package PKG`` (``PackageManagerService`` ``dumpPackageLPr``): ``versionCode=``,
   ``versionName=``, the ``requested permissions:``, ``install permissions:`` and, under
   ``User 0:``, ``runtime permissions:`` with ``NAME: granted=true|false`` lines.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import zlib
 
+from .constants import alarm_settings, deviceidle_settings
 from .phone import DEVELOPMENT, RUNTIME, PhoneModel
 from .shell import Outcome
 
@@ -33,8 +37,13 @@ _BATTERY_STATUS = {"charging": 2, "discharging": 3, "full": 5}
 def dumpsys(model: PhoneModel, args: list[str]) -> Outcome:
     """``dumpsys SERVICE [ARGS]``."""
     if not args:
-        return Outcome("Currently running services:\n  battery\n  deviceidle\n  package\n")
+        return Outcome(
+            "Currently running services:\n  alarm\n  battery\n  deviceidle\n  package\n"
+        )
     service, rest = args[0], args[1:]
+    if service == "alarm" and not rest:
+        lines = ["Current Alarm Manager state:", *alarm_settings(model.profile.doze)]
+        return Outcome("\n".join(lines) + "\n")
     if service == "battery":
         return battery(model, rest)
     if service == "deviceidle":
@@ -179,7 +188,7 @@ def _whitelist(model: PhoneModel, args: list[str]) -> Outcome:
 
 
 def _idle_dump(model: PhoneModel) -> str:
-    lines = ["  Settings:", "    (the HIL test double keeps AOSP's defaults)"]
+    lines = deviceidle_settings(model.profile.doze)
     lines.append("  Whitelist system apps:")
     lines += [f"    {pkg}" for pkg in model.system_allowlist]
     if model.user_allowlist:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from simulator import InboundReceived, RadioLedger, SmsCap, Transmission
-from simulator.config import SimSpec
+from simulator.config import DozeSpec, SimSpec
 
 from ..phone_facts import (
     APP_PACKAGE,
@@ -112,6 +112,8 @@ class DeviceProfile:
     # Some builds take ``dumpsys deviceidle force-idle``, print nothing and stay ACTIVE.
     force_idle_works: bool = True
     props: tuple[tuple[str, str], ...] = ()
+    # Its Doze and alarm constants, as dumpsys prints them (AOSP's by default).
+    doze: DozeSpec = field(default_factory=DozeSpec)
 
 
 PROFILES: dict[str, DeviceProfile] = {
@@ -127,6 +129,25 @@ PROFILES: dict[str, DeviceProfile] = {
     ),
     "lazy-doze": DeviceProfile(
         "lazy-doze", "HIL Virtual Phone (ignores force-idle)", force_idle_works=False
+    ),
+    # A vendor that dozes early and hard: deep idle 10 min after the screen goes off,
+    # longer idle periods, short maintenance windows, few while-idle alarms.
+    "aggressive-doze": DeviceProfile(
+        "aggressive-doze",
+        "HIL Virtual Phone (aggressive Doze)",
+        doze=DozeSpec(
+            light_after_inactive_to=30.0,
+            inactive_to=300.0,
+            idle_after_inactive_to=300.0,
+            sensing_to=0.0,
+            locating_to=0.0,
+            idle_to=7200.0,
+            idle_factor=3.0,
+            max_idle_to=43200.0,
+            idle_pending_to=60.0,
+            max_idle_pending_to=120.0,
+            allow_while_idle_quota=6,
+        ),
     ),
 }
 
