@@ -5,6 +5,8 @@ answers and none can be started (adb missing) or a phone goes away mid-read.
 ``hil devices prepare`` 0 when the phone is ready, 1 when something still needs a human
 hand (listed), 2 for bad input (an unknown serial, several devices and none named, an APK
 that is missing or not one), 3 as above or when no device is attached.
+``hil devices calibrate SERIAL [--out FILE]`` 0 when read, 2 for an unknown serial or an
+``--out`` that cannot be written, 3 as above.
 ``hil devices fault KIND [SERIAL] [--undo]`` 0 when the phone shows the fault (or its undo)
 in force afterwards, 1 when it took the commands and does not (a build that ignores
 ``force-idle``), 2 for an unknown fault or one ADB cannot play, 3 as above.
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .calibrate import calibrate
 from .device_faults import DEVICE_FAULTS, NOT_OVER_ADB, apply_fault, device_fault, undo_fault
 from .devices import (
     CAP_SETTINGS,
@@ -135,16 +138,48 @@ def add_parsers(sub: Any) -> None:
     fault.add_argument(
         "--adb-port", dest="fault_adb_port", type=_port, metavar="PORT", help=port_help
     )
+    calib = actions.add_parser(
+        "calibrate",
+        help="read a phone's Doze, alarm and SMS-cap constants into scenario keys",
+        description=(
+            "Read a phone's Doze constants (the Settings: block of dumpsys deviceidle, and "
+            "device_config list device_idle), its while-idle alarm quota (dumpsys alarm) "
+            f"and its SMS cap (settings global {SMS_CAP_COUNT} / {SMS_CAP_INTERVAL}), and "
+            "print them as a scenario fragment: sms_cap under [fleet] and a [fleet.doze] "
+            "table, so the phone's virtual twin dozes as the phone does. Each line says "
+            "whether its value came from the phone or is the simulator's default (a "
+            "constant this Android version does not show). Exit codes: 0 read, 2 bad input "
+            "(an unknown serial, --out in a missing folder), 3 no adb server, no device, or "
+            "the phone went away."
+        ),
+    )
+    calib.add_argument("serial", metavar="SERIAL", help="the phone (hil devices lists serials)")
+    calib.add_argument(
+        "--out", type=Path, metavar="FILE", help="write the fragment to FILE instead of stdout"
+    )
+    calib.add_argument(
+        "--adb-port", dest="calibrate_adb_port", type=_port, metavar="PORT", help=port_help
+    )
 
 
 def devices_command(args: argparse.Namespace) -> int:
-    """Run ``hil devices`` or ``hil devices prepare``; returns the exit code."""
+    """Run ``hil devices`` or one of its actions; returns the exit code."""
     action = args.devices_action
     name = f"devices {action}" if action else "devices"
-    chosen = getattr(args, "prepare_adb_port", None) or getattr(args, "fault_adb_port", None)
+    chosen = (
+        getattr(args, "prepare_adb_port", None)
+        or getattr(args, "fault_adb_port", None)
+        or getattr(args, "calibrate_adb_port", None)
+    )
     port = adb_port(chosen or args.adb_port)
     try:
+        if action == "calibrate" and args.out is not None and not args.out.parent.is_dir():
+            raise DeviceInputError(
+                f"--out {args.out}: the folder {args.out.parent} does not exist."
+            )
         client = _client(name, port)
+        if action == "calibrate":
+            return _calibrate(client, args.serial, args.out)
         if action == "prepare":
             return _prepare(client, args.serial, args.apk)
         if action == "fault":
@@ -156,6 +191,28 @@ def devices_command(args: argparse.Namespace) -> int:
     except (AdbUnavailable, DeviceError) as exc:
         print(f"hil {name}: {exc}", file=sys.stderr)
         return EXIT_HARNESS
+
+
+def _calibrate(client: Any, serial: str, out: Path | None) -> int:
+    found = calibrate(pick_device(client, serial))
+    fragment = found.toml()
+    if out is None:
+        print(fragment, end="")
+    else:
+        try:
+            out.write_text(fragment, encoding="utf-8")
+        except OSError as exc:
+            raise DeviceInputError(f"--out {out}: cannot write it ({exc}).") from exc
+    told = len(found.sources)
+    kept = ", ".join(found.defaults) or "none"
+    print(
+        f"hil devices calibrate: {serial}: {told} of {told + len(found.defaults)} Doze "
+        f"constants from the phone; the simulator's defaults for: {kept}. SMS cap "
+        f"{found.cap[0]} per {found.cap[1]} ms ({found.cap_source})"
+        + (f"; written to {out}." if out is not None else "."),
+        file=sys.stderr,
+    )
+    return EXIT_PASSED
 
 
 def _client(name: str, port: int) -> Any:
