@@ -413,6 +413,7 @@ _FORMATS = {
     "brief": "{l.level}/{l.tag:<8}({l.pid:5d}): {l.message}",
 }
 
+
 def device_config(model: PhoneModel, args: list[str]) -> Outcome:
     """``device_config list NAMESPACE``: the flags set on the device; the double has none."""
     if len(args) == 2 and args[0] == "list":

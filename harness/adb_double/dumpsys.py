@@ -37,9 +37,7 @@ _BATTERY_STATUS = {"charging": 2, "discharging": 3, "full": 5}
 def dumpsys(model: PhoneModel, args: list[str]) -> Outcome:
     """``dumpsys SERVICE [ARGS]``."""
     if not args:
-        return Outcome(
-            "Currently running services:\n  alarm\n  battery\n  deviceidle\n  package\n"
-        )
+        return Outcome("Currently running services:\n  alarm\n  battery\n  deviceidle\n  package\n")
     service, rest = args[0], args[1:]
     if service == "alarm" and not rest:
         lines = ["Current Alarm Manager state:", *alarm_settings(model.profile.doze)]
