@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from simulator import (
@@ -74,7 +75,7 @@ from simulator.store import error_reason
 from simulator.world import World
 
 from ..phone_facts import APP_PACKAGE, APP_TAG, BOOT_LOG, LOG_LINES, SMS_CAP_COUNT, SMS_CAP_INTERVAL
-from .phone import DeviceProfile, PhoneModel
+from .phone import PROFILES, DeviceProfile, PhoneModel
 
 __all__ = ["DOZE_STATES", "SimulatedPhone"]
 
@@ -111,8 +112,10 @@ class SimulatedPhone(PhoneModel):
         self._post = post
         self._ready = False  # nothing reaches the simulation while the mirror is built
         self._booting = True  # the next app start is the boot receiver's
+        # Its dumpsys prints the Doze constants its virtual phone runs with, not the profile's.
+        chosen = PROFILES[profile] if isinstance(profile, str) else profile
         super().__init__(
-            profile,
+            replace(chosen, doze=app.spec.android.doze),
             name=name,
             sims=app.spec.sims,
             epoch=world.start,

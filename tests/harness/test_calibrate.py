@@ -170,3 +170,11 @@ def test_without_an_adb_server_it_exits_3(capsys, tmp_path, monkeypatch):
     code, out, err = _calibrate(capsys, "any", "--adb-port", str(port))
     assert (code, out) == (3, "")
     assert "adb is not installed" in err
+
+
+def test_a_running_virtual_phone_shows_the_doze_constants_it_runs_with(capsys, attach):
+    attached_phone = attach(charging=False, doze=DozeSpec(inactive_to=420.0, idle_factor=3.0))
+    code, out, _ = _calibrate(capsys, attached_phone.device.serial)
+    assert code == 0
+    assert 'inactive_to = "7m"  # from dumpsys deviceidle' in out
+    assert "idle_factor = 3.0  # from dumpsys deviceidle" in out

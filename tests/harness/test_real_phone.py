@@ -17,7 +17,9 @@ import adbutils
 import pytest
 
 from harness.adb_double import TEST_DOUBLE_MANUFACTURER
+from harness.calibrate import calibrate
 from harness.devices import inspect
+from scenarios import loads
 from tests.support.adb import USER_ADB_PORT
 
 pytestmark = pytest.mark.device
@@ -80,3 +82,15 @@ def test_deviceidle_and_settings_answer_in_the_formats_the_double_imitates(real_
     cap = real_phone.shell("settings get global sms_outgoing_check_max_count")
     assert cap == "null" or cap.isdigit()
     assert "package:android" in real_phone.shell("pm list packages android").split()
+
+
+def test_calibration_reads_the_doze_constants_of_the_real_phone(real_phone):
+    found = calibrate(real_phone)
+    # Every Android from 6 on prints these in the Settings: block of dumpsys deviceidle.
+    assert {"inactive_to", "idle_to", "max_idle_to", "idle_factor"} <= set(found.sources)
+    assert found.doze.max_idle_to >= found.doze.idle_to > 0
+    text = (
+        '[scenario]\nname = "real"\ndescription = "A real phone."\nmax_duration = "1h"\n'
+        '[fleet]\ncount = 1\n[[workload]]\ncount = 1\nbody = "Hi"\n'
+    )
+    assert loads(text + found.toml()).world.phones[0].android.doze == found.doze
