@@ -1,5 +1,5 @@
-"""Reports: run results (plain records, JSONL histories) to Markdown, HTML, PNG plots and
-JUnit XML.
+"""Reports: run results (plain records, JSONL histories) to Markdown, HTML, PNG plots,
+JUnit XML and capacity plans.
 
 This part reads results only and is the only home of matplotlib. A run's report
 (``render_report``: ``summary.md``, ``report.html`` and the plots the Markdown shows, listed
@@ -9,7 +9,7 @@ state alike, defined here once since this part may import no other: the latency 
 percentile, when an SMS became final, what a transmission counts as (``reports.measures``),
 run time against the calendar (``reports.run_clock``), and what sends put against a phone's
 limits and Android's cap (``reports.limits``). ``reports.page`` holds the page primitives
-every report shares.
+every report shares; ``reports.plan`` renders ``hil plan``'s capacity plan.
 """
 
 from __future__ import annotations
