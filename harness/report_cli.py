@@ -1,5 +1,7 @@
 """``hil report RUN_DIR``: write a run folder's reports again from the folder alone;
-``hil report diff A B``: compare run B against baseline A.
+``hil report diff A B``: compare run B against baseline A;
+``hil report twin RUN_DIR PHONE_A PHONE_B``: two phones of one run side by side (a phone over
+ADB and its virtual twin, issue 13).
 
 The reports (``summary.md`` and its plots, ``report.html``, ``junit.xml``) are rendered
 from what the run wrote (``verdicts.json``, ``history.jsonl.gz``, ``server_state.json.gz``;
@@ -21,6 +23,7 @@ from typing import Any
 
 from reports import render_junit, render_report
 from reports.diff import compare, render_diff, run_figures
+from reports.twin import phone_figures, render_twin
 
 from .folder import FolderError, read_history, read_state
 
@@ -121,6 +124,23 @@ def diff(baseline: Path, candidate: Path, tolerance: float) -> tuple[str, bool]:
     return render_diff(comparison, str(baseline), str(candidate)), comparison.regressed
 
 
+def twin(folder: Path, phone_a: str, phone_b: str) -> str:
+    """Two phones of the run in ``folder`` side by side, as Markdown; Doze is counted up to
+    the history's last event (the run's end as the history knows it)."""
+    _meta(folder)
+    events, _ = _records(folder)
+    config = next((e for e in events if e.get("kind") == "config"), None)
+    phones = sorted((config or {}).get("phones", {}))
+    for phone in (phone_a, phone_b):
+        if phone not in phones:
+            raise ReportInputError(
+                f"{folder}: the run has no phone {phone!r}; its phones are "
+                f"{', '.join(phones) or 'none'}"
+            )
+    end = max((float(e["t"]) for e in events), default=0.0)
+    return render_twin(phone_figures(events, phone_a, end), phone_figures(events, phone_b, end))
+
+
 def tolerance_option(value: str) -> float:
     """``--tolerance``: a share such as ``5%`` or ``0.05``, from 0 to under 100 %."""
     text = value.strip()
@@ -139,8 +159,10 @@ def add_parsers(sub: Any) -> None:
     """The ``report`` subcommand (``hil report RUN_DIR`` and ``hil report diff A B``)."""
     report = sub.add_parser(
         "report",
-        help="write a run folder's reports again, or compare two runs (report diff A B)",
-        usage="hil report RUN_DIR\n       hil report diff A B [--tolerance PCT]",
+        help="write a run folder's reports again, or compare two runs (report diff A B) "
+        "or two phones of one run (report twin RUN_DIR PHONE_A PHONE_B)",
+        usage="hil report RUN_DIR\n       hil report diff A B [--tolerance PCT]\n"
+        "       hil report twin RUN_DIR PHONE_A PHONE_B",
         description=(
             "hil report RUN_DIR renders a run's report (report.html, summary.md and its "
             "plot-*.png) and junit.xml again from what the run wrote (verdicts.json, "
@@ -150,16 +172,20 @@ def add_parsers(sub: Any) -> None:
             "same scenario and seed on two server builds): share sent, throughput, latency "
             "percentiles, per-phone fairness and oracle violations; a figure worse by more "
             "than --tolerance, or an oracle green in A and red in B, is a regression. "
+            "hil report twin RUN_DIR PHONE_A PHONE_B prints two phones of one run side by "
+            "side (typically a phone over ADB and its virtual twin): send cadence, batch "
+            "sizes, status-sync delays and time in each Doze state, with B minus A. "
             "Exit codes: 0 written or no regression, 1 a regression, 2 not a run folder, a "
-            "file that does not read, or a bad option. A run folder named 'diff' is "
-            "written ./diff."
+            "file that does not read, an unknown phone, or a bad option. A run folder named "
+            "'diff' or 'twin' is written ./diff or ./twin."
         ),
     )
     report.add_argument(
         "folders",
         nargs="+",
         metavar="RUN_DIR",
-        help="a hil run's --out folder; or 'diff' followed by two of them, baseline first",
+        help="a hil run's --out folder; or 'diff' followed by two of them, baseline first; "
+        "or 'twin' followed by one and two of its phones",
     )
     report.add_argument(
         "--tolerance",
@@ -176,6 +202,8 @@ def report_command(args: argparse.Namespace) -> int:
     folders: list[str] = args.folders
     is_diff = folders[0] == "diff"
     try:
+        if folders[0] == "twin":
+            return _twin_command(folders[1:], args)
         if is_diff and len(folders) != 3:
             raise ReportInputError(
                 f"report diff takes two run folders, baseline first; got {len(folders) - 1}"
@@ -198,4 +226,16 @@ def report_command(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     for path in written:
         print(path)
+    return EXIT_OK
+
+
+def _twin_command(words: Sequence[str], args: argparse.Namespace) -> int:
+    """``hil report twin RUN_DIR PHONE_A PHONE_B``: print the two phones' table."""
+    if len(words) != 3:
+        raise ReportInputError(
+            f"report twin takes a run folder and two of its phones; got {len(words)} argument(s)"
+        )
+    if args.tolerance is not None:
+        raise ReportInputError("--tolerance is for report diff A B only")
+    print(twin(Path(words[0]), words[1], words[2]), end="")
     return EXIT_OK

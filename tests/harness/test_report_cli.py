@@ -116,3 +116,33 @@ def test_a_run_that_skipped_its_report_gets_it_from_hil_report(
     assert not any((out / name).exists() for name in REPORTS[1:])
     assert main(["report", str(out)]) == 0
     assert capsys.readouterr().out.split() == [str(out / name) for name in REPORTS]
+
+
+def test_report_twin_prints_two_phones_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(["run", "smoke", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["report", "twin", str(run), "phone-01", "phone-02"]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("# Twin run: phone-01 and phone-02\n")
+    # smoke's 300 SMS are shared evenly by three phones that hand out 20 at a time
+    assert "| transmissions | 100 | 100 | 0 |" in table
+    assert "| batch size, largest (SMS) | 20 | 20 | 0 |" in table
+    assert "| SMS synced | 100 | 100 | 0 |" in table
+
+
+def test_report_twin_bad_input_is_exit_2_with_a_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(["run", "smoke", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["report", "twin", str(run), "phone-01"]) == 2
+    assert "report twin takes a run folder and two of its phones; got 2" in capsys.readouterr().err
+    assert main(["report", "twin", str(run), "phone-01", "phone-9"]) == 2
+    err = capsys.readouterr().err
+    assert "the run has no phone 'phone-9'; its phones are phone-01, phone-02, phone-03" in err
+    assert main(["report", "twin", str(tmp_path / "nope"), "a", "b"]) == 2
+    assert f"{tmp_path / 'nope'}: no such folder" in capsys.readouterr().err
