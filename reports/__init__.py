@@ -4,7 +4,8 @@ JUnit XML and capacity plans.
 This part reads results only and is the only home of matplotlib. A run's report
 (``render_report``: ``summary.md``, ``report.html`` and the plots the Markdown shows, listed
 in ``REPORT_FIGURES``), its JUnit XML (``render_junit``), two runs compared
-(``reports.diff``), and the measures a report and the harness's oracles and thresholds
+(``reports.diff``), two phones of one run side by side (``reports.twin``: a phone over
+ADB and its virtual twin), and the measures a report and the harness's oracles and thresholds
 state alike, defined here once since this part may import no other: the latency and its
 percentile, when an SMS became final, what a transmission counts as (``reports.measures``),
 run time against the calendar (``reports.run_clock``), and what sends put against a phone's
