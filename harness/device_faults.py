@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import adbutils
@@ -75,14 +75,19 @@ _WIFI_AND_DATA = ("dumpsys", "deviceidle", "get", "network")
 _PID = ("pidof", "{package}")
 _LAUNCH = ("am", "start", "-W", "-n", "{package}/{activity}")  # -W: returns once launched
 
+_FORCE_STOP = DeviceFault(
+    "the app force-stopped: no alarm, push or boot starts it until it is launched",
+    apply=(("am", "force-stop", "{package}"),),
+    undo=(_LAUNCH,),
+    check=_PID,
+    taken="",
+    undone=r"\d+",
+)
+
 DEVICE_FAULTS: dict[str, DeviceFault] = {
-    "process_death": DeviceFault(
-        "the app's process dies; the undo launches it again",
-        apply=(("am", "force-stop", "{package}"),),
-        undo=(_LAUNCH,),
-        check=_PID,
-        taken="",
-        undone=r"\d+",
+    # ADB can kill the app only by force-stopping it: a scenario's process death is one
+    "process_death": replace(
+        _FORCE_STOP, meaning="the app's process dies; the undo launches it again"
     ),
     "reboot": DeviceFault(
         "the phone reboots (in its own time); the app's boot receiver starts it",
@@ -134,14 +139,7 @@ DEVICE_FAULTS: dict[str, DeviceFault] = {
         taken="enabled",
         undone="disabled",
     ),
-    "force_stop": DeviceFault(
-        "the app force-stopped: no alarm, push or boot starts it until it is launched",
-        apply=(("am", "force-stop", "{package}"),),
-        undo=(_LAUNCH,),
-        check=_PID,
-        taken="",
-        undone=r"\d+",
-    ),
+    "force_stop": _FORCE_STOP,
     "revoke": DeviceFault(
         "a permission (SEND_SMS) revoked: Android kills the app, SmsManager throws",
         apply=(("pm", "revoke", "{package}", "{permission}"),),
