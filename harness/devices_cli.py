@@ -88,6 +88,8 @@ def add_parsers(sub: Any) -> None:
     )
     devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
     devices.add_argument("--adb-port", type=_port, metavar="PORT", help=port_help)
+    # The actions take --adb-port after their name too, into the same dest; SUPPRESS keeps
+    # an action without it from resetting the value given before the action's name.
     actions = devices.add_subparsers(dest="devices_action", metavar="ACTION")
     prep = actions.add_parser(
         "prepare",
@@ -108,7 +110,7 @@ def add_parsers(sub: Any) -> None:
     )
     prep.add_argument("--apk", type=Path, metavar="FILE", help="the gateway app's APK to install")
     prep.add_argument(
-        "--adb-port", dest="prepare_adb_port", type=_port, metavar="PORT", help=port_help
+        "--adb-port", type=_port, default=argparse.SUPPRESS, metavar="PORT", help=port_help
     )
     fault = actions.add_parser(
         "fault",
@@ -136,7 +138,7 @@ def add_parsers(sub: Any) -> None:
         help="the permission 'revoke' takes away (default: android.permission.SEND_SMS)",
     )
     fault.add_argument(
-        "--adb-port", dest="fault_adb_port", type=_port, metavar="PORT", help=port_help
+        "--adb-port", type=_port, default=argparse.SUPPRESS, metavar="PORT", help=port_help
     )
     calib = actions.add_parser(
         "calibrate",
@@ -159,7 +161,7 @@ def add_parsers(sub: Any) -> None:
         "--out", type=Path, metavar="FILE", help="write the fragment to FILE instead of stdout"
     )
     calib.add_argument(
-        "--adb-port", dest="calibrate_adb_port", type=_port, metavar="PORT", help=port_help
+        "--adb-port", type=_port, default=argparse.SUPPRESS, metavar="PORT", help=port_help
     )
 
 
@@ -167,12 +169,7 @@ def devices_command(args: argparse.Namespace) -> int:
     """Run ``hil devices`` or one of its actions; returns the exit code."""
     action = args.devices_action
     name = f"devices {action}" if action else "devices"
-    chosen = (
-        getattr(args, "prepare_adb_port", None)
-        or getattr(args, "fault_adb_port", None)
-        or getattr(args, "calibrate_adb_port", None)
-    )
-    port = adb_port(chosen or args.adb_port)
+    port = adb_port(args.adb_port)
     try:
         if action == "calibrate" and args.out is not None and not args.out.parent.is_dir():
             raise DeviceInputError(
