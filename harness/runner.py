@@ -125,6 +125,9 @@ class RunResult:
     events: int
     summary: dict[str, Any] = field(default_factory=dict)
     interrupted: str | None = None  # what stopped the run early (a signal's name)
+    # what the oracles judged (the history and the reduced state the folder keeps); None for
+    # an interrupted run. In memory only, for callers that compute their own figures.
+    evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
     @property
     def not_judged(self) -> list[str]:
@@ -769,6 +772,7 @@ def run_scenario(
         requests=requests,
         events=len(events),
         interrupted=run.interrupted,
+        evidence=evidence if judged else None,
     )
     meta |= {"passed": result.passed}
     if not judged:

@@ -35,8 +35,6 @@ from smscodec import count_parts
 
 from .cadence import ENQUEUE_AT
 from .estimate import PlanSettings
-from .evidence import Evidence
-from .folder import read_history, read_state
 from .pool import run_all
 from .runner import run_scenario
 
@@ -179,10 +177,11 @@ def run_point(point: Point) -> PointResult:
     with tempfile.TemporaryDirectory(prefix=f"hil-{point.name}-") as tmp:
         out = Path(tmp) / "run"
         scenario = loads(point_scenario(point), file=f"{point.name}.toml")
-        # the figures come from the folder's records; its report is never looked at
+        # the figures come from what the run judged; its report is never looked at
         result = run_scenario(scenario, out=out, reports=False)
-        events, state = read_history(out), read_state(out)
-    ix = Evidence(events=events, server=state).index
+    if result.evidence is None:  # a run without interrupt handling is never cut short
+        raise RuntimeError(f"{point.name}: the run was not judged")
+    ix = result.evidence.index
     names = {int(row["id"]): str(row["name"]) for row in ix.server_phones}
     ends: dict[str, float] = defaultdict(float)
     sent = refused = not_sent = 0
