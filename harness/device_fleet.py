@@ -1,4 +1,4 @@
-"""The scenario's phones over ADB in a run (``[[fleet.devices]]``): attached, then read.
+"""The scenario's phones over ADB in a run (``[[fleet.devices]]``): attached, faulted, read.
 
 A mixed fleet runs in real time: virtual phones and phones over ADB talk to one target, and
 every oracle judges both. For a device, what left its radio is what the phone itself
@@ -11,28 +11,43 @@ the phone's virtual twin in the world, served as an ADB device
 (``AdbDouble(SimulatedPhone(...))``) with the scenario's profile and attached to the adb
 server with ``adb connect``, so the whole path (adbutils -> adb server -> device) runs.
 The phone's SMS provider does not see telephony retries below the app: a device's ledger
-has none. A real phone by its serial needs its app paired with the run's server, which a run cannot
-do yet (``hil pair DEVICE``, planned): such a run is refused with that said, before
-anything is queued.
+has none.
+
+Any other serial is a phone adb already sees (on USB, or ``adb connect``-ed): its app is
+paired with the run through the door (``harness.phone_door``), which also shows the
+harness what the server handed it; the world keeps its app model unbooted, as an
+observer. Real phones live at wall speed: such a run needs a time scale of 1.
+
+A real phone's scenario faults are played over ADB (``harness.device_faults``) at their
+time; the harness records a fault when the phone shows it took it, and one the phone did
+not take is reported in ``verdicts.json`` (``devices``), not recorded. A double's are the
+simulator's, applied to its phone in the world, as a virtual phone's: a double runs faster
+than the wall clock, where ADB's few milliseconds would move a fault by seconds of the
+phone's time and miss the moment it was meant for (``during = "sending"``). The ADB
+commands themselves are tested against doubles with ``hil devices fault``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import adbutils
 
 from scenarios import DOUBLE_SERIAL, Scenario
-from simulator.config import SimSpec
+from simulator.config import Fault, SimSpec
+from simulator.realtime import WallClockEnvironment
 from simulator.world import World
 
 from .adb_double import PROFILES, AdbDouble, SimulatedPhone
-from .devices import DeviceError, adb_port, open_client
+from .device_faults import DEVICE_FAULTS, NOT_OVER_ADB, FaultOutcome, apply_fault, undo_fault
+from .devices import DeviceError, adb_port, list_devices, open_client, shell_status
 from .errors import RunInputError, TargetError
+from .phone_facts import APP_PACKAGE
 from .phone_truth import PhoneTruth, read_truth
 
 __all__ = ["ATTACH_DEADLINE", "DeviceFleet", "with_ground_truth"]
@@ -41,27 +56,35 @@ ATTACH_DEADLINE = 30.0  # wall seconds for an adb connect-ed device to come onli
 _POLL = 0.05
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Attached:
     phone: str
     serial: str
     sims: tuple[SimSpec, ...]
+    double: bool
+    faults: tuple[Fault, ...]
+    notes: list[str] = field(default_factory=list)  # faults the phone did not take
 
 
 class DeviceFleet:
-    """The devices of one run, attached for its length (closed by ``stack``)."""
+    """The devices of one run: checked before the world exists (:meth:`check`), attached
+    with it (:meth:`attach`) for the run's length (closed by its stack)."""
 
-    def __init__(self, client: Any, attached: list[_Attached], world: World) -> None:
+    def __init__(self, client: Any, devices: list[_Attached]) -> None:
         self.client = client
-        self.attached = attached
-        self.world = world
+        self.devices = devices
+        self.world: World | None = None
+
+    @property
+    def real(self) -> dict[str, str]:
+        """The real phones: phone name -> serial."""
+        return {d.phone: d.serial for d in self.devices if not d.double}
 
     @classmethod
-    def open(
-        cls, scenario: Scenario, world: World, *, virtual: bool, stack: contextlib.ExitStack
-    ) -> DeviceFleet | None:
-        """Attach the scenario's devices (``None`` when it has none); refuse what cannot
-        run (:class:`RunInputError`), fail on adb (:class:`TargetError`)."""
+    def check(cls, scenario: Scenario, *, virtual: bool, scale: float | None) -> DeviceFleet | None:
+        """The scenario's devices, checked (``None`` when it has none); refuse what cannot
+        run (:class:`RunInputError`), fail on adb or a phone adb does not see
+        (:class:`TargetError`)."""
         if not scenario.devices:
             return None
         where = str(scenario.path or scenario.name)
@@ -70,43 +93,97 @@ class DeviceFleet:
                 f"{where}: fleet.devices are phones over ADB, which live in real time; run "
                 "the scenario with --serve (or --target URL)."
             )
+        specs = {phone.name: phone for phone in scenario.world.phones}
         for index, device in enumerate(scenario.devices):
-            if device.serial != DOUBLE_SERIAL:
-                raise RunInputError(
-                    f"{where}: fleet.devices[{index}].serial {device.serial!r}: a run cannot "
-                    "pair a real phone's app with its server yet (hil pair DEVICE, planned); "
-                    f"use serial = {DOUBLE_SERIAL!r} for the phone's virtual twin over ADB."
-                )
-            if device.profile not in PROFILES:
+            if device.serial == DOUBLE_SERIAL and device.profile not in PROFILES:
                 raise RunInputError(
                     f"{where}: fleet.devices[{index}].profile {device.profile!r} is not a "
                     f"profile of the ADB test double ({', '.join(PROFILES)})."
                 )
+            if device.serial != DOUBLE_SERIAL and scale != 1.0:
+                raise RunInputError(
+                    f"{where}: fleet.devices[{index}] is a real phone ({device.serial}), which "
+                    f"lives at wall speed, but the run's time scale is {scale:g}; run it with "
+                    "--time-scale 1."
+                )
+            for fault in specs[device.phone].faults if device.serial != DOUBLE_SERIAL else ():
+                if fault.kind in NOT_OVER_ADB:
+                    raise RunInputError(
+                        f"{where}: phone {device.phone!r} is a phone over ADB, and its fault "
+                        f"{fault.kind!r} is {NOT_OVER_ADB[fault.kind]}, which ADB cannot play."
+                    )
         try:
             client, _started = open_client(adb_port())
         except DeviceError as exc:
             raise TargetError(f"fleet.devices need the adb server: {exc}") from exc
-        attached = []
+        seen = dict(list_devices(client))
+        devices = []
         for device in scenario.devices:
-            double = AdbDouble(SimulatedPhone(world, device.phone, device.profile))
-            serial = double.start()
+            spec = specs[device.phone]
+            double = device.serial == DOUBLE_SERIAL
+            if not double:
+                _check_phone(client, device.phone, device.serial, seen)
+            devices.append(
+                _Attached(device.phone, device.serial, spec.sims, double, tuple(spec.faults))
+            )
+        return cls(client, devices)
+
+    def attach(self, scenario: Scenario, world: World, stack: contextlib.ExitStack) -> None:
+        """Serve each double as an ADB device backed by its phone in ``world``, and
+        ``adb connect`` it."""
+        self.world = world
+        profiles = {d.phone: d.profile for d in scenario.devices}
+        for device in self.devices:
+            if not device.double:
+                continue
+            double = AdbDouble(SimulatedPhone(world, device.phone, profiles[device.phone]))
+            device.serial = double.start()
             stack.callback(double.stop)
-            _connect(client, serial)
-            stack.callback(_disconnect, client, serial)
-            attached.append(_Attached(device.phone, serial, world.apps[device.phone].spec.sims))
-        return cls(client, attached, world)
+            _connect(self.client, device.serial)
+            stack.callback(_disconnect, self.client, device.serial)
+
+    def device(self, phone: str) -> Any:
+        """adbutils' handle on ``phone``'s device."""
+        return self.client.device(self._of(phone).serial)
+
+    def _of(self, phone: str) -> _Attached:
+        return next(d for d in self.devices if d.phone == phone)
+
+    def scheduled(self) -> list[tuple[str, Fault]]:
+        """The real phones' scenario faults, to play over ADB: (phone, fault)."""
+        return [(d.phone, fault) for d in self.devices if not d.double for fault in d.faults]
+
+    def play(self, phone: str, kind: str, *, undo: bool) -> FaultOutcome | None:
+        """Apply (or undo) ``kind`` on ``phone`` over ADB (blocking: call it off the
+        simulation's thread); ``None`` when the fault has nothing to undo. A phone that
+        did not take it is noted for ``verdicts.json``."""
+        device = self._of(phone)
+        if undo and not DEVICE_FAULTS[kind].undo:
+            return None
+        try:
+            outcome = (undo_fault if undo else apply_fault)(self.client, device.serial, kind)
+        except DeviceError as exc:
+            raise TargetError(f"Could not play {kind} on {phone} over ADB: {exc}") from exc
+        if not outcome.taken:
+            device.notes.append(outcome.note)
+        return outcome
 
     def read(self) -> dict[str, PhoneTruth]:
         """Each device's ground truth, read over ADB (call it before the run's stack
         closes)."""
+        assert self.world is not None, "attach() first"
         numbers = _numbers(self.world.history.events)
+        # A double keeps the world's clock; a real phone keeps this machine's (the world's
+        # may start on another day: a served server's clock starts at the scenario's start).
+        env = self.world.env
+        started = env.started() if isinstance(env, WallClockEnvironment) else None
+        wall = datetime.fromtimestamp(started, UTC) if started is not None else self.world.start
         truths = {}
-        for device in self.attached:
+        for device in self.devices:
+            epoch = self.world.start if device.double else wall
             try:
                 handle = self.client.device(device.serial)
-                truths[device.phone] = read_truth(
-                    handle, device.phone, device.sims, self.world.start, numbers
-                )
+                truths[device.phone] = read_truth(handle, device.phone, device.sims, epoch, numbers)
             except DeviceError as exc:
                 raise TargetError(f"Could not read {device.phone} over ADB: {exc}") from exc
         return truths
@@ -116,11 +193,36 @@ class DeviceFleet:
         return {
             d.phone: {
                 "serial": d.serial,
+                "double": d.double,
                 "radio": len(truths[d.phone].radio) if d.phone in truths else None,
                 "unlinked": truths[d.phone].unlinked if d.phone in truths else None,
+                "faults_not_taken": list(d.notes),
             }
-            for d in self.attached
+            for d in self.devices
         }
+
+
+def _check_phone(client: Any, phone: str, serial: str, seen: Mapping[str, str]) -> None:
+    """A real phone must be online in adb, with the gateway app installed."""
+    state = seen.get(serial)
+    if state != "device":
+        listed = ", ".join(f"{s} ({st})" for s, st in seen.items()) or "none"
+        said = "does not list it" if state is None else f"says it is {state}"
+        raise TargetError(
+            f"Phone {phone}'s device {serial}: adb {said} (attached: {listed}). Plug it in, "
+            "allow USB debugging on it, and check with hil devices."
+        )
+    try:
+        _status, listing = shell_status(
+            client.device(serial), ["pm", "list", "packages", APP_PACKAGE]
+        )
+    except DeviceError as exc:
+        raise TargetError(f"Phone {phone}'s device {serial}: {exc}") from exc
+    if f"package:{APP_PACKAGE}" not in listing.split():
+        raise TargetError(
+            f"Phone {phone}'s device {serial} has no gateway app ({APP_PACKAGE}); install it "
+            "with hil devices prepare --apk FILE."
+        )
 
 
 def _numbers(events: Sequence[Mapping[str, Any]]) -> dict[int, str]:
@@ -155,13 +257,21 @@ def _disconnect(client: Any, serial: str) -> None:
 
 
 def with_ground_truth(
-    events: Sequence[dict[str, Any]], truths: Mapping[str, PhoneTruth]
+    events: Sequence[dict[str, Any]],
+    truths: Mapping[str, PhoneTruth],
+    real: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """The history with each device's ``radio`` events replaced by those read from it,
-    in time order (the run's config stays first)."""
+    in time order (the run's config stays first). For the ``real`` phones, whose app the
+    history saw only on the wire, what the phone recorded of its app (its starts, swept
+    trackers) and of the SMS it received comes in too."""
     if not truths:
         return list(events)
     head, rest = events[:1], events[1:]
     kept = [e for e in rest if not (e["kind"] == "radio" and e.get("phone") in truths)]
-    read = [entry.to_dict() for truth in truths.values() for entry in truth.radio]
+    read = [
+        entry.to_dict()
+        for phone, truth in truths.items()
+        for entry in (truth.events if phone in real else truth.radio)
+    ]
     return [*head, *sorted([*kept, *read], key=lambda event: float(event["t"]))]

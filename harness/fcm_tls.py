@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import ipaddress
 import json
 import socket
 import socketserver
@@ -354,7 +355,7 @@ def issue_certificates(hosts: Collection[str]) -> tuple[bytes, bytes, bytes]:
         .not_valid_before(validity[0])
         .not_valid_after(validity[1])
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
+            x509.SubjectAlternativeName([_alt_name(name) for name in names]), critical=False
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
@@ -381,6 +382,15 @@ def issue_certificates(hosts: Collection[str]) -> tuple[bytes, bytes, bytes]:
         serialization.NoEncryption(),
     )
     return ca_pem, leaf_pem + ca_pem, key_pem
+
+
+def _alt_name(host: str) -> x509.GeneralName:
+    """A host's subject alternative name: an IP address is one (RFC 6125 6.2.1), not a DNS
+    name that a client matching ``https://127.0.0.1`` would refuse."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
 
 
 def new_service_account_key() -> rsa.RSAPrivateKey:

@@ -26,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "APP_ACTIVITY",
     "APP_PACKAGE",
+    "APP_SCHEMES",
     "APP_TAG",
     "APP_VERSION",
     "APP_VERSION_CODE",
@@ -33,9 +34,11 @@ __all__ = [
     "LOG_LINES",
     "MANIFEST_PERMISSIONS",
     "NEEDED_PERMISSIONS",
+    "SCANNER_URI",
     "SMS_CAP_COUNT",
     "SMS_CAP_INTERVAL",
     "WRITE_SECURE_SETTINGS",
+    "app_url",
     "short_permission",
 ]
 
@@ -43,6 +46,10 @@ APP_PACKAGE = "com.varyshop.smsgatewayapp"
 APP_VERSION = "1.7.1"
 APP_VERSION_CODE = 2  # android/app/build.gradle:95
 APP_ACTIVITY = ".MainActivity"  # AndroidManifest.xml:40, the launcher activity
+# The URI schemes MainActivity views (AndroidManifest.xml:45-51; app.json "scheme"); the
+# path is an expo-router route: smsgateway://qr-scanner opens app/qr-scanner.tsx.
+APP_SCHEMES = ("smsgateway", "exp+sms-gateway-app")
+SCANNER_URI = "smsgateway://qr-scanner"
 BOOT_LOG = ("BootReceiver", "Boot completed, starting SMS Gateway Service")
 APP_TAG = "SmsGatewayService"
 # The service's log lines that carry what the app did, as ``str.format`` templates of the
@@ -100,3 +107,12 @@ SMS_CAP_INTERVAL = "sms_outgoing_check_interval_ms"
 def short_permission(name: str) -> str:
     """``android.permission.SEND_SMS`` -> ``SEND_SMS`` (for tables and messages)."""
     return name.removeprefix(_P)
+
+
+def app_url(url: str) -> str:
+    """The URL the app stores and calls: ``setApiUrl`` rewrites a leading ``http://`` to
+    ``https://`` (``src/storage/settings.ts:92``).
+
+    As the app's ``startsWith`` it is case-sensitive: ``HTTP://`` is kept as given.
+    """
+    return "https://" + url[len("http://") :] if url.startswith("http://") else url

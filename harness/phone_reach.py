@@ -4,7 +4,7 @@ The app does not call the URL of its pairing code: ``setApiUrl`` stores it with 
 rewritten to ``https://`` (``src/storage/settings.ts:92`` of Varyshop/sms-gateway-app 1.7.1,
 commit 84529ed: ``url.startsWith('http://') ? url.replace('http://', 'https://') : url``), so
 ``http://host:8000`` becomes ``https://host:8000`` and a plain-HTTP server never answers it.
-:func:`app_url` is that rewrite.
+:func:`~harness.phone_facts.app_url` is that rewrite.
 
 From the phone's shell (adbutils through the real adb server) this module checks what a
 shell can: whether the host resolves and the TCP port accepts a connection, with toybox's
@@ -28,8 +28,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .devices import shell_status
+from .phone_facts import app_url
 
-__all__ = ["CONNECT_TIMEOUT", "TLS_ADVICE", "Reach", "app_url", "check_reach", "reach_advice"]
+__all__ = ["CONNECT_TIMEOUT", "TLS_ADVICE", "Reach", "check_reach", "reach_advice"]
 
 CONNECT_TIMEOUT = 5  # seconds toybox nc waits for the TCP handshake
 TLS_ADVICE = (
@@ -40,14 +41,6 @@ TLS_ADVICE = (
     "host whose CA the phone trusts (installed as a user CA does not do: apps trust only "
     "system CAs unless they opt in)."
 )
-
-
-def app_url(url: str) -> str:
-    """The URL the app stores and calls: a leading ``http://`` becomes ``https://``.
-
-    As the app's ``startsWith`` it is case-sensitive: ``HTTP://`` is kept as given.
-    """
-    return "https://" + url[len("http://") :] if url.startswith("http://") else url
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ Read with: ``content query --uri content://sms/sent|failed|inbox --projection ..
 events (``radio``, ``inbound_received``, ``app_start``, ``tracker_timeout``), so the oracles
 judge a phone over ADB by the same rules as a virtual one.
 
+Only what is dated from the run's start (t = 0) on is the run's: a phone in service keeps
+rows and log lines of its life before (earlier runs; the pairing that preceded this one).
+The phone's clock is taken to agree with this machine's (NTP keeps both within a second).
+
 Limits: a row's ``sub_id`` is taken as slot + 1 (true on a single-SIM phone and on the test
 double; on a dual-SIM phone subscription ids are per SIM card and may differ); a row's
 time is when the framework wrote it (the submit), not when the radio finished; a failed
@@ -304,6 +308,11 @@ def read_truth(
     # -v epoch: seconds since 1970, whatever the phone's time zone
     text = _shell(device, ["logcat", "-d", "-v", "threadtime", "-v", "epoch"])
     log = parse_logcat(text, epoch)
+    # a phone in service has records of before the run (earlier runs, its own life): not
+    # this run's, whatever they say
+    since = epoch.timestamp() * 1000
+    rows = [row for row in rows if row.date >= since]
+    log = [entry for entry in log if entry.t >= 0]
     return ledger_of(phone, sims, epoch, rows, log, numbers)
 
 

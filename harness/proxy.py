@@ -34,6 +34,7 @@ import json
 import logging
 import random
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -122,8 +123,9 @@ class WireEvent:
     outcome: str  # one of WIRE_OUTCOMES
     status: int  # the upstream's status; 0 when it gave none
     latency_ms: float  # from the request's arrival to its outcome, holds not counted
-    # response_lost only: what the server was asked and what it answered (the phone never
-    # heard it; the harness records what the server did)
+    # response_lost, and forwarded for the phones of ``whole``: what the server was asked
+    # and what it answered (for a lost answer the phone never heard it; the harness
+    # records what the server did)
     request_body: bytes = b""
     response_body: bytes = b""
 
@@ -139,12 +141,17 @@ class _Peer:
 
 
 class FaultProxy:
-    """An HTTP/1.1 proxy on 127.0.0.1 that applies :class:`WireFaults` between phones and a
-    gateway server, in a thread of its own with its own asyncio loop.
+    """An HTTP/1.1 proxy that applies :class:`WireFaults` between phones and a gateway
+    server, in a thread of its own with its own asyncio loop.
 
     ``phone_of(api_key)`` names the phone of a request's key (``X-API-Key`` or
     ``Authorization: Bearer``) for events and partitions. The proxy owns ``rng``: it draws
     from it on its own thread. Every public method may be called from any thread.
+
+    It listens on ``listen`` (host, port; default a free loopback port), with TLS when
+    given a server-side ``tls`` context (a real phone's app calls https only). For the
+    phones ``whole`` names, ``record`` gets every forwarded exchange with its bodies, so the
+    harness can see what the server handed a phone it does not run.
     """
 
     def __init__(
@@ -155,8 +162,14 @@ class FaultProxy:
         rng: random.Random,
         record: Callable[[WireEvent], None] | None = None,
         phone_of: Callable[[str], str | None] | None = None,
+        listen: tuple[str, int] = ("127.0.0.1", 0),
+        tls: ssl.SSLContext | None = None,
+        whole: Callable[[str], bool] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
+        self._listen = listen
+        self._tls = tls
+        self._whole = whole
         self.url = ""  # set by start()
         self._faults = faults
         self._rng = rng
@@ -174,15 +187,15 @@ class FaultProxy:
         self._closing = False
 
     def start(self) -> str:
-        """Listen on a free loopback port; returns the proxy's base URL."""
+        """Listen (by default on a free loopback port); returns the proxy's base URL."""
         if self._loop.running:
             raise ProxyError("This FaultProxy is already running; stop() it before starting it.")
         try:
             self._loop.start()
         except LoopFailed as exc:
             raise ProxyError(
-                "The fault proxy could not listen on 127.0.0.1 (see the cause); check that "
-                "loopback sockets are allowed here."
+                f"The proxy could not listen on {self._listen[0]}:{self._listen[1]} (see the "
+                "cause); check that the address is this machine's and the port is free."
             ) from exc.__cause__
         return self.url
 
@@ -236,8 +249,14 @@ class FaultProxy:
     async def _open(self) -> None:
         self._closing = False
         # a backlog for the hundreds of phones that may connect at once
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=2048)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        host, port = self._listen
+        self._server = await asyncio.start_server(
+            self._serve, host, port, backlog=2048, ssl=self._tls
+        )
+        bound = self._server.sockets[0].getsockname()[1]
+        scheme = "https" if self._tls is not None else "http"
+        local = "127.0.0.1" if host in ("", "0.0.0.0") else host  # noqa: S104 - a comparison
+        self.url = f"{scheme}://{local}:{bound}"
         limits = httpx.Limits(max_connections=_POOL, max_keepalive_connections=_POOL)
         tls = httpx.create_ssl_context()  # shared: each one takes milliseconds to build
         self._pools = [
@@ -282,6 +301,9 @@ class FaultProxy:
             await _refuse(peer, exc)
         except OSError:
             pass  # the client went away
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise  # only stop() cancels a connection; asyncio's TLS callback logs a raise
         except Exception:
             logger.exception("The fault proxy dropped a connection after an unexpected error.")
         finally:
@@ -351,7 +373,10 @@ class FaultProxy:
             await _hold(peer.reader, faults.hold)
             return None
         await asyncio.sleep(delay)
-        note("forwarded", answer[0])
+        if phone is not None and self._whole is not None and self._whole(phone):
+            note("forwarded", answer[0], answer[3])
+        else:
+            note("forwarded", answer[0])
         return answer
 
     async def _forward(

@@ -24,6 +24,7 @@ from scenarios import Scenario, ScenarioError, catalogue, load
 from server_under_test import KNOWN_DEFECTS
 
 from .folder import DATABASE_FILE
+from .phone_door import DEFAULT_PAIR_TIMEOUT, DoorOptions
 from .runner import (
     Progress,
     RunInputError,
@@ -292,6 +293,37 @@ def add_parsers(sub: Any) -> None:
         help="with --target: enqueue and read SMS through Odoo's external JSON-RPC API "
         "(an Odoo with the sms_gateway module)",
     )
+    phones = run.add_argument_group(
+        "real phones (fleet.devices by serial; see README, QA with real phones)"
+    )
+    phones.add_argument(
+        "--phone-url",
+        metavar="URL",
+        help="the https URL the real phones reach this run at: it goes into each phone's "
+        "pairing QR code, shown when the run starts (the app calls https only)",
+    )
+    phones.add_argument(
+        "--phone-listen",
+        type=listen_option,
+        metavar="HOST:PORT",
+        help="where the run listens for the phones (default 0.0.0.0 and --phone-url's port)",
+    )
+    phones.add_argument(
+        "--phone-cert",
+        type=Path,
+        metavar="PEM",
+        help="a certificate chain the phones trust, for --phone-url's host: the run speaks "
+        "TLS itself (without it, put your own TLS proxy in front of --phone-listen)",
+    )
+    phones.add_argument("--phone-key", type=Path, metavar="PEM", help="--phone-cert's key")
+    phones.add_argument(
+        "--pair-timeout",
+        type=float,
+        default=DEFAULT_PAIR_TIMEOUT,
+        metavar="S",
+        help="seconds to wait for each phone's first heartbeat once its QR code is shown "
+        f"(default {DEFAULT_PAIR_TIMEOUT:g})",
+    )
     run.add_argument(
         "--defect",
         action="append",
@@ -391,6 +423,28 @@ class _Interrupt:
                 signal.signal(sig, handler)
 
 
+def listen_option(value: str) -> tuple[str, int]:
+    """``--phone-listen``: HOST:PORT, the port from 1 to 65535."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(
+            f"give HOST:PORT with a port from 1 to 65535, not {value!r}"
+        )
+    return host.strip("[]"), int(port)
+
+
+def door_options(args: argparse.Namespace) -> DoorOptions | None:
+    """Where real phones reach the run, or ``None`` without ``--phone-url``."""
+    given = [args.phone_listen, args.phone_cert, args.phone_key]
+    if args.phone_url is None:
+        if any(value is not None for value in given):
+            raise RunInputError("--phone-listen, --phone-cert and --phone-key need --phone-url.")
+        return None
+    return DoorOptions(
+        args.phone_url, args.phone_listen, args.phone_cert, args.phone_key, args.pair_timeout
+    )
+
+
 def run_command(args: argparse.Namespace) -> int:
     """``hil run``; harness errors it does not know propagate (``hil`` maps them to 3)."""
     try:
@@ -406,6 +460,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         args = served_options(args, scenario)
         target = target_options(args)
+        door = door_options(args)
         removed = prepare_out(out)
     except RunInputError as exc:
         print(f"hil run: {exc}", file=sys.stderr)
@@ -426,6 +481,7 @@ def run_command(args: argparse.Namespace) -> int:
                 progress=line,
                 interrupt=interrupt,
                 keep_db=args.keep_db,
+                door=door,
             )
     except (RunInputError, TargetError) as exc:
         if line:

@@ -29,7 +29,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -42,6 +42,7 @@ from scenarios import Action, Batch, Scenario
 from simulator import (
     CampaignState,
     EnqueuedBatch,
+    FaultApplied,
     History,
     JobRan,
     Reassigned,
@@ -49,12 +50,13 @@ from simulator import (
     RunConfig,
 )
 from simulator.android import cap_in_force
-from simulator.config import FAULT_WAIT_LIMIT, PhoneSpec
+from simulator.config import DEFAULT_FAULT_DURATION, FAULT_WAIT_LIMIT, Fault, PhoneSpec
 from simulator.port import Reply
 from simulator.realtime import WallClockEnvironment
 from simulator.world import World
 
 from .control import AdminError, Enqueued, PhoneKey, Unsupported
+from .device_faults import DEVICE_FAULTS
 from .device_fleet import DeviceFleet, with_ground_truth
 from .errors import RunError, RunInputError, TargetError
 from .folder import (
@@ -70,12 +72,13 @@ from .folder import (
 )
 from .hits import count_hits
 from .oracles import Evidence, Verdict, judge
+from .phone_door import DoorOptions, PhoneDoor
 from .proxy import FaultProxy, WireEvent, WireFaults
 from .report_cli import write_reports
 from .targets import Target, TargetOptions, open_target
 from .thresholds import judge_thresholds
 from .timing import RequestTimes, TimedPort
-from .wire import HttpTransport
+from .wire import DEVICE_PATH, HttpTransport
 from .workload import Recipient, recipients_for, texts_for, written
 
 __all__ = [
@@ -94,6 +97,7 @@ JOB_PERIODS = {"heartbeat_check": 60.0, "stuck_reset": 300.0}
 DRAIN_CHECK = 300.0  # virtual seconds between checks of the server's queue
 STEP = 60.0  # virtual seconds per progress step
 REALTIME_STEP = 2.0  # wall seconds per progress step in real time
+REALTIME_DRAIN = 5.0  # wall seconds between checks of the server's queue, at most
 
 
 @dataclass(frozen=True)
@@ -161,20 +165,31 @@ class _InFlight:
         self.history = history
         self.read = 0
         self.settled: set[int] = set()
-        self.held: set[int] = set()
+        self.held: dict[int, str] = {}  # SMS id -> the phone it was handed to
 
-    def among(self, ids: set[int]) -> int:
-        """How many of ``ids`` are in flight now."""
+    def _follow(self) -> None:
         events = self.history.events
         for event in events[self.read :]:
             if event["kind"] == "issued":
-                self.held.update(i for s in event["sms"] if (i := int(s["id"])) not in self.settled)
+                for sms in event["sms"]:
+                    if (i := int(sms["id"])) not in self.settled:
+                        self.held[i] = event["phone"]
             elif event["kind"] == "confirmed":
                 done = {*event["sent"], *event["error"]}
                 self.settled |= done
-                self.held -= done
+                for i in done:
+                    self.held.pop(i, None)
         self.read = len(events)
-        return len(self.held & ids)
+
+    def among(self, ids: set[int]) -> int:
+        """How many of ``ids`` are in flight now."""
+        self._follow()
+        return len(self.held.keys() & ids)
+
+    def on(self, phone: str) -> int:
+        """How many SMS ``phone`` holds in flight now."""
+        self._follow()
+        return sum(1 for holder in self.held.values() if holder == phone)
 
 
 class _Run:
@@ -187,6 +202,7 @@ class _Run:
         stack: contextlib.ExitStack,
         *,
         keep_db: bool,
+        door: DoorOptions | None = None,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
@@ -216,6 +232,9 @@ class _Run:
         api_keys = {name: key.api_key for name, key in self.keys.items()}
         target = self.target
         self.transport: HttpTransport | None = None
+        # [[fleet.devices]]: phones over ADB, whose own records are the ledger judged
+        self.devices = DeviceFleet.check(scenario, virtual=target.virtual, scale=target.scale)
+        real = self.devices.real if self.devices is not None else {}
         if target.virtual:
             assert target.port is not None
             self.timings = RequestTimes()
@@ -223,9 +242,14 @@ class _Run:
             self.world = World(scenario.world, port, api_keys, seed=seed, start=target.start)
         else:
             assert target.url is not None and target.scale is not None
+            opened = time.monotonic()
+            wire = self._wire(target, stack)
+            opened_door = self._door(door, wire, api_keys, real, stack) if real else None
+            # the run's t = 0 is when its world starts, after the phones were paired
+            start = target.start + timedelta(seconds=(time.monotonic() - opened) * target.scale)
             env = WallClockEnvironment(target.scale)
             stack.callback(env.close)
-            self.transport = HttpTransport(env, self._wire(target, stack))
+            self.transport = HttpTransport(env, wire)
             stack.callback(self.transport.close)
             self.timings = self.transport.timings
             self.world = World(
@@ -233,12 +257,15 @@ class _Run:
                 self.transport.blocking,
                 api_keys,
                 seed=seed,
-                start=target.start,
+                start=start,
                 env=env,
                 transport=self.transport,
+                unbooted=real,
             )
-        # [[fleet.devices]]: phones over ADB, whose own records are the ledger judged
-        self.devices = DeviceFleet.open(scenario, self.world, virtual=target.virtual, stack=stack)
+            if opened_door is not None:
+                opened_door.sink = self._wire_event
+        if self.devices is not None:
+            self.devices.attach(scenario, self.world, stack)
         if target.waker is not None:
             target.waker.push = self._push_from_elsewhere if self.transport else self.world.fcm.push
         self.history = self.world.history
@@ -281,28 +308,60 @@ class _Run:
         stack.callback(proxy.stop)
         return url
 
+    def _door(
+        self,
+        options: DoorOptions | None,
+        upstream: str,
+        api_keys: Mapping[str, str],
+        real: Mapping[str, str],
+        stack: contextlib.ExitStack,
+    ) -> PhoneDoor:
+        """Open the door for the real phones and pair each (before the world starts)."""
+        where = str(self.scenario.path or self.scenario.name)
+        if options is None:
+            raise RunInputError(
+                f"{where}: fleet.devices has real phones ({', '.join(real.values())}); give "
+                "the https URL they reach this run at with --phone-url (see hil run --help)."
+            )
+        door = PhoneDoor(
+            options,
+            upstream,
+            api_keys,
+            real,
+            rng=random.Random(f"{self.seed}:door"),  # noqa: S311 - simulation
+        )
+        door.start()
+        stack.callback(door.stop)
+        assert self.devices is not None
+        for phone, serial in real.items():
+            door.pair(phone, serial, api_keys[phone], self.devices.device(phone), self.out)
+        return door
+
     def _wire_event(self, event: WireEvent) -> None:
-        """A request the fault proxy lost (on its thread): into the history, on the
-        simulation's thread, as a virtual-time run records it; a lost answer to a poll
-        still issued SMS, which the history records too."""
+        """An exchange a proxy saw (on its thread), into the history on the simulation's
+        thread: a request lost, as a virtual-time run records it (a lost answer to a poll
+        still issued SMS, which the history records too); and for a real phone at the
+        door, each exchange it had, as its app model observes it."""
         phone = event.phone
-        if event.outcome not in ("request_lost", "response_lost", "reset") or phone is None:
+        lost = event.outcome in ("request_lost", "response_lost", "reset")
+        if phone is None or not (lost or event.response_body):
             return
         env = self.world.env
         assert isinstance(env, WallClockEnvironment)
-        endpoint = event.path.rsplit("/", 1)[-1]
+        endpoint = event.path.partition(DEVICE_PATH)[2] or event.path.rsplit("/", 1)[-1]
         app = self.world.apps.get(phone)
 
         def record() -> None:
-            self.history.emit(
-                RequestFailed(
-                    t=env.now,
-                    phone=phone,
-                    endpoint=endpoint,
-                    outcome=event.outcome,
-                    status=event.status,
+            if lost:
+                self.history.emit(
+                    RequestFailed(
+                        t=env.now,
+                        phone=phone,
+                        endpoint=endpoint,
+                        outcome=event.outcome,
+                        status=event.status,
+                    )
                 )
-            )
             if app is not None and event.response_body:
                 try:
                     body, answer = json.loads(event.request_body), json.loads(event.response_body)
@@ -517,6 +576,29 @@ class _Run:
         )
         self.actions_done += 1
 
+    def _device_fault(self, phone: str, fault: Fault) -> Generator[Any, Any, None]:
+        """A real phone's scenario fault, played over ADB at its time (waiting, as the
+        simulator does, for SMS in flight when it is ``during = "sending"``), and undone
+        after its duration (the simulator's default when it names none)."""
+        env = self.world.env
+        if fault.at > env.now:
+            yield env.timeout(fault.at - env.now)
+        if fault.during == "sending":
+            give_up = env.now + FAULT_WAIT_LIMIT
+            while not self.flight.on(phone) and env.now < give_up:
+                yield env.timeout(0.5)
+        devices = self.devices
+        assert devices is not None
+        kind = fault.kind
+        outcome = yield from self._off_loop(lambda: devices.play(phone, kind, undo=False))
+        if outcome is not None and outcome.taken:
+            # what the phone held, as the wire saw it: handed out, not acknowledged final
+            held = self.flight.on(phone) if kind in ("process_death", "reboot") else None
+            self.history.emit(FaultApplied(t=env.now, phone=phone, fault=kind, in_flight=held))
+        if DEVICE_FAULTS[kind].undo:
+            yield env.timeout(fault.duration or DEFAULT_FAULT_DURATION.get(kind, 0.0))
+            yield from self._off_loop(lambda: devices.play(phone, kind, undo=True))
+
     def _act_when_sending(self, index: int, action: Action) -> Generator[Any, Any, None]:
         """From the action's time, wait (up to ``FAULT_WAIT_LIMIT``, as a fault
         ``during = "sending"`` does) for SMS of its campaign in flight, then act."""
@@ -648,6 +730,8 @@ class _Run:
     ) -> float:
         env = self.world.env
         env.process(self._workload())
+        for phone, fault in self.devices.scheduled() if self.devices is not None else ():
+            env.process(self._device_fault(phone, fault))
         if self.target.fire_job is not None:  # virtual time: the harness fires the jobs
             for name, period in JOB_PERIODS.items():
                 env.process(self._job(name, self._every(period)))
@@ -657,7 +741,11 @@ class _Run:
         # in real time, look at the interrupt and the progress every few wall seconds
         step = STEP if self.target.virtual else min(STEP, REALTIME_STEP * (self.target.scale or 1))
         wall = time.perf_counter()
-        next_check = DRAIN_CHECK
+        # in real time at a slow pace, every REALTIME_DRAIN wall seconds at least
+        every = DRAIN_CHECK
+        if not self.target.virtual:
+            every = min(DRAIN_CHECK, REALTIME_DRAIN * (self.target.scale or 1))
+        next_check = every
         t = 0.0
         while t < horizon:
             t = min(horizon, t + step)
@@ -676,7 +764,7 @@ class _Run:
                 self.interrupted = reason
                 break
             if self.scenario.drain and t >= next_check:
-                next_check = t + DRAIN_CHECK
+                next_check = t + every
                 if self.drained():
                     break
         self.world.finish()
@@ -703,6 +791,7 @@ def run_scenario(
     interrupt: Callable[[], str | None] | None = None,
     keep_db: bool = False,
     reports: bool = True,
+    door: DoorOptions | None = None,
 ) -> RunResult:
     """Run a scenario and write its run folder; see the module docstring.
 
@@ -714,6 +803,9 @@ def run_scenario(
     ``junit.xml`` but not the report and its plots, which take about a second to draw;
     ``hil report`` renders them from the folder when someone wants to look.
 
+    ``door`` says where the scenario's real phones (``[[fleet.devices]]`` by serial) reach
+    the run; they are paired before its clock starts (``harness.phone_door``).
+
     ``interrupt`` is asked after every step; when it names a reason (``"SIGINT"``) the run
     stops there and writes only its history, an unjudged ``verdicts.json`` and ``junit.xml``.
     """
@@ -724,7 +816,7 @@ def run_scenario(
         options = dataclasses.replace(options, db=db)
     with contextlib.ExitStack() as stack:
         try:
-            run = _Run(scenario, seed, out, options, stack, keep_db=keep_db)
+            run = _Run(scenario, seed, out, options, stack, keep_db=keep_db, door=door)
         except AdminError as exc:
             raise TargetError(f"The target failed while the run was set up: {exc}") from exc
         meta: dict[str, Any] = {
@@ -748,7 +840,8 @@ def run_scenario(
         if run.devices is not None:
             meta["devices"] = run.devices.describe(truths)
     exposed = run.target.control.exposes
-    events = with_ground_truth(run.history.events, truths)
+    real = run.devices.real if run.devices is not None else {}
+    events = with_ground_truth(run.history.events, truths, real)
     judged = run.interrupted is None
     evidence = Evidence(events=events, server=state)
     verdicts = judge(evidence, scenario.expect.oracles, exposed) if judged else []

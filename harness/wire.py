@@ -49,6 +49,7 @@ from simulator.realtime import WallClockEnvironment
 from .timing import RequestTimes
 
 __all__ = [
+    "DEVICE_PATH",
     "KEEPALIVE_EXPIRY",
     "MAX_CONNECTIONS",
     "MIN_WALL_TIMEOUT",
@@ -57,6 +58,7 @@ __all__ = [
     "device_headers",
 ]
 
+DEVICE_PATH = "/sms-gateway/"  # the device API's endpoints are under it
 MIN_WALL_TIMEOUT = 5.0
 MAX_CONNECTIONS = 512
 # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them, so a
@@ -102,7 +104,7 @@ class BlockingDevice:
         self.requests += 1
         try:
             response = self._client.post(
-                f"/sms-gateway/{endpoint}", json=dict(body), headers=device_headers(api_key, auth)
+                f"{DEVICE_PATH}{endpoint}", json=dict(body), headers=device_headers(api_key, auth)
             )
         except httpx.TimeoutException:
             return Reply(0, None, "timeout")
@@ -131,7 +133,11 @@ class _Connection:
 class HttpTransport:
     """The gateway's device API at ``base_url`` (the server, or a fault proxy before it)."""
 
-    def __init__(self, env: WallClockEnvironment, base_url: str) -> None:
+    def __init__(
+        self, env: WallClockEnvironment, base_url: str, *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """``tls``: the CAs an https ``base_url`` is checked against (default: certifi's,
+        as httpx's)."""
         self.env = env
         self.base_url = base_url.rstrip("/")
         url = httpx.URL(self.base_url)
@@ -142,7 +148,7 @@ class HttpTransport:
         self._authority = url.netloc
         self._prefix = url.raw_path.rstrip(b"/")
         self._tls: ssl.SSLContext | None = (
-            httpx.create_ssl_context() if url.scheme == "https" else None
+            (tls or httpx.create_ssl_context()) if url.scheme == "https" else None
         )
         self.requests = 0
         self.timings = RequestTimes()  # wall time from sending to the answer, per endpoint
@@ -185,7 +191,7 @@ class HttpTransport:
         began = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                reply = await self._post(f"/sms-gateway/{endpoint}", headers, content)
+                reply = await self._post(f"{DEVICE_PATH}{endpoint}", headers, content)
             self.timings.record(endpoint, time.perf_counter() - began)
         except TimeoutError:
             reply = Reply(0, None, "timeout")

@@ -17,6 +17,7 @@ from simulator import PRESETS
 from simulator.config import (
     APP_DEFECTS,
     APP_PROFILES,
+    DEFAULT_FAULT_DURATION,
     FAULT_KINDS,
     FAULT_MOMENTS,
     OEM_PROFILES,
@@ -88,7 +89,6 @@ MAX_PHONES = 500
 MAX_REPEATS = 10_000  # occurrences of one repeating [[faults]] entry
 DEFAULT_PREFIX = "+4206"
 NUMBER_DIGITS = 12  # digits after the '+' of every generated SIM number
-FAULT_DURATION = {"process_death": 10.0, "reboot": 60.0}  # restart delay when not given
 
 _PHONE_KEYS = (
     "app",
@@ -544,8 +544,8 @@ class WorldReader:
                 c.before((*loc, "at"), at, self.max_duration, "the fault would never happen")
             if kind == "partition":
                 length = c.need(table, loc, "duration", positive_duration, 0.0)
-            elif kind in FAULT_DURATION:
-                length = c.get(table, loc, "duration", parse_duration, FAULT_DURATION[kind])
+            elif kind in DEFAULT_FAULT_DURATION:
+                length = c.get(table, loc, "duration", parse_duration, DEFAULT_FAULT_DURATION[kind])
             else:
                 length = 0.0
                 if kind and "duration" in table:

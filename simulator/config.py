@@ -13,6 +13,7 @@ __all__ = [
     "APP_DEFECTS",
     "APP_DEFECT_FIELDS",
     "APP_PROFILES",
+    "DEFAULT_FAULT_DURATION",
     "FAULT_KINDS",
     "FAULT_MOMENTS",
     "FAULT_WAIT_LIMIT",
@@ -332,6 +333,9 @@ FAULT_KINDS = (
     "campaign_screen",
     "settings_change",
 )
+# How long a fault lasts when the scenario names no duration: the restart of a dead
+# process, a reboot's time off.
+DEFAULT_FAULT_DURATION = {"process_death": 10.0, "reboot": 60.0}
 FAULT_MOMENTS = ("any", "sending")
 FAULT_WAIT_LIMIT = 1800.0
 

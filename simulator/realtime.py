@@ -75,6 +75,7 @@ class WallClockEnvironment(simpy.Environment):
         self.loop = asyncio.new_event_loop()
         self.lateness = Lateness()
         self._t0: float | None = None  # monotonic() when now was 0
+        self._epoch0: float | None = None  # time.time() when now was 0
         self._inbox: collections.deque[Callable[[], Any]] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None  # the driver asleep on it
         self._thread: int | None = None  # the thread driving the loop, while it runs
@@ -86,6 +87,11 @@ class WallClockEnvironment(simpy.Environment):
         if self._t0 is None:
             return self._now
         return (time.monotonic() - self._t0) * self.scale
+
+    def started(self) -> float | None:
+        """This machine's clock (seconds since 1970) when ``now`` was 0; ``None`` before
+        the first run. What a real phone's clock said then, NTP willing."""
+        return self._epoch0
 
     def wall_seconds(self, seconds: float) -> float:
         """Simulation seconds as wall seconds."""
@@ -136,6 +142,7 @@ class WallClockEnvironment(simpy.Environment):
     async def _drive(self, until: float) -> None:
         if self._t0 is None:
             self._t0 = time.monotonic() - self._now / self.scale
+            self._epoch0 = time.time() - self._now / self.scale
         loop = self.loop
         yielded = time.monotonic()
         while True:

@@ -9,7 +9,7 @@ others and the same seed gives the same history.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ import simpy
 
 from .android import Doze, Radio
 from .app import GatewayApp
-from .config import FAULT_WAIT_LIMIT, PhoneSpec, WorldSpec
+from .config import DEFAULT_FAULT_DURATION, FAULT_WAIT_LIMIT, PhoneSpec, WorldSpec
 from .context import PhoneContext, Pushable, WallClock
 from .events import AppFinal, FaultApplied, PushOutcome, StopReply, Transmission
 from .history import History
@@ -91,9 +91,14 @@ class World:
         start: datetime,
         env: simpy.Environment | None = None,
         transport: Transport | None = None,
+        unbooted: Collection[str] = (),
     ) -> None:
         """``port`` reaches the server in virtual time; with a ``transport`` (and a
-        ``WallClockEnvironment``) the phones talk to it on the wire in real time instead."""
+        ``WallClockEnvironment``) the phones talk to it on the wire in real time instead.
+
+        The phones of ``unbooted`` are built and never booted (nor faulted): their app
+        only observes the exchanges a phone outside the world had (a real phone, seen on
+        the wire)."""
         self.clock = WallClock(start)  # refuses a start without a timezone
         self.spec = spec
         self.port = port
@@ -115,6 +120,7 @@ class World:
         self.stopped: set[str] = set()
         self.apps: dict[str, GatewayApp] = {}
         self._by_sim: dict[str, GatewayApp] = {}
+        self._unbooted = frozenset(unbooted)
         for phone in spec.phones:
             if phone.name not in api_keys:
                 raise ValueError(f"No API key for phone {phone.name!r}.")
@@ -147,7 +153,8 @@ class World:
         app = GatewayApp(self._context, phone, doze, radio, link)
         for sim in phone.sims:
             self._by_sim[sim.number] = app
-        self.env.process(self._boot(app, phone))
+        if phone.name not in self._unbooted:
+            self.env.process(self._boot(app, phone))
         return app
 
     def _boot(self, app: GatewayApp, phone: PhoneSpec):  # type: ignore[no-untyped-def]
@@ -169,10 +176,8 @@ class World:
         self._apply(self.apps[phone], kind, duration)
 
     def _apply(self, app: GatewayApp, kind: str, duration: float) -> None:
-        if kind == "process_death":
-            app.kill(kind, restart_after=duration or 10.0)
-        elif kind == "reboot":
-            app.kill(kind, restart_after=duration or 60.0)
+        if kind in ("process_death", "reboot"):
+            app.kill(kind, restart_after=duration or DEFAULT_FAULT_DURATION[kind])
         elif kind == "campaign_screen":
             app.campaign_screen()
         elif kind == "settings_change":
@@ -241,9 +246,12 @@ class World:
         return all(app.quiet for app in self.apps.values())
 
     def finish(self) -> list[dict[str, Any]]:
-        """Write each app's final local state into the history (``app_final``)."""
+        """Write each app's final local state into the history (``app_final``); an
+        unbooted app's is not known here (it is on the phone outside the world)."""
         rows = []
         for name, app in self.apps.items():
+            if name in self._unbooted:
+                continue
             state = app.final_state()
             final = AppFinal(
                 t=self.env.now,

@@ -7,8 +7,9 @@ settings, Doze, battery, files, the app's process and log, boots; quirks as
 ``DeviceProfile``/``PROFILES``), whose shell (``shell``) runs the commands of ``commands``
 and ``dumpsys`` and whose SMS provider (``provider``) reads the radio ledger. A ``SimulatedPhone``
 (``simulated``) is a ``PhoneModel`` that mirrors a running virtual phone of the simulator
-and applies ADB's faults to it. Its scope and
-limits are in ``docs/devices.md``.
+and applies ADB's faults to it; an ``UnboxedPhone`` (``unboxed``) is such a phone in a world
+of its own, unpaired until a person shows its camera a QR code: a real phone, as a run
+sees one. Their scope and limits are in ``docs/devices.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from .phone import PROFILES, TEST_DOUBLE_MANUFACTURER, AndroidError, DeviceProfile, PhoneModel
 from .simulated import DOZE_STATES, SimulatedPhone
 from .transport import AdbDouble, DoubleError
+from .unboxed import PairingRefused, UnboxedPhone
 
 __all__ = [
     "DOZE_STATES",
@@ -25,6 +27,8 @@ __all__ = [
     "AndroidError",
     "DeviceProfile",
     "DoubleError",
+    "PairingRefused",
     "PhoneModel",
     "SimulatedPhone",
+    "UnboxedPhone",
 ]

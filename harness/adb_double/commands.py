@@ -17,7 +17,8 @@ prints (sources named at each):
 - ``svc data|wifi enable|disable``, ``cmd phone data enable|disable``,
   ``cmd connectivity airplane-mode [enable|disable]`` (without an argument it prints
   ``enabled`` or ``disabled``);
-- ``am force-stop PKG``, ``am start -n PKG/ACTIVITY``, ``pidof PKG``, ``reboot``, ``rm``;
+- ``am force-stop PKG``, ``am start -n PKG/ACTIVITY``, ``am start -a VIEW -d URI PKG``,
+  ``pidof PKG``, ``reboot``, ``rm``;
 - ``toybox nc`` / ``nc`` (``network.py``): a TCP connect from the phone;
 - ``logcat -d [-v threadtime|time|brief] [-v epoch] [--pid=N] [TAG:LEVEL ...]`` and
   ``logcat -c``; ``threadtime`` lines are ``MM-DD HH:MM:SS.mmm  PID  TID L TAG     : message``
@@ -48,6 +49,7 @@ __all__ = ["COMMANDS", "run_command"]
 Handler = Callable[[PhoneModel, list[str]], Outcome]
 _ANDROID = "{http://schemas.android.com/apk/res/android}"
 _LEVELS = "VDIWEFS"
+VIEW = "android.intent.action.VIEW"
 
 
 def run_command(model: PhoneModel, argv: list[str]) -> Outcome:
@@ -269,7 +271,8 @@ def cmd(model: PhoneModel, args: list[str]) -> Outcome:
 
 
 def am(model: PhoneModel, args: list[str]) -> Outcome:
-    """``am force-stop PKG``, ``am start [-W] -n PKG/ACTIVITY``."""
+    """``am force-stop PKG``, ``am start [-W] -n PKG/ACTIVITY``, ``am start [-W] -a VIEW -d
+    URI PKG`` (Android resolves it to the package's activity for that scheme)."""
     if args[:1] == ["force-stop"] and len(args) == 2:
         if args[1] in model.packages:  # an unknown package is silently ignored
             model.force_stop(args[1])
@@ -284,7 +287,16 @@ def am(model: PhoneModel, args: list[str]) -> Outcome:
             )
         model.start(pkg)
         return Outcome(out)
-    return Outcome(f"the HIL test double's am knows force-stop and start -n only: {args}\n", 1)
+    if args[:1] == ["start"] and "-a" in args[:-1] and "-d" in args[:-1]:
+        action, uri = args[args.index("-a") + 1], args[args.index("-d") + 1]
+        pkg = args[-1] if args[-1] not in (action, uri) else ""
+        intent = f"Intent {{ act={action} dat={uri}{f' pkg={pkg}' if pkg else ''} }}"
+        if action != VIEW or not model.view(pkg, uri):
+            return Outcome(f"Error: Activity not started, unable to resolve {intent}\n", 1)
+        return Outcome(f"Starting: {intent}\n")
+    return Outcome(
+        f"the HIL test double's am knows force-stop, start -n and start -a VIEW -d: {args}\n", 1
+    )
 
 
 def reboot(model: PhoneModel, args: list[str]) -> Outcome:

@@ -38,6 +38,7 @@ from simulator.config import DozeSpec, SimSpec
 
 from ..phone_facts import (
     APP_PACKAGE,
+    APP_SCHEMES,
     APP_VERSION,
     APP_VERSION_CODE,
     BOOT_LOG,
@@ -232,6 +233,7 @@ class PhoneModel:
         self.doze_deep = self.doze_light = "ACTIVE"
         self.force_idle = False
         self.screen_on = True
+        self.shown: str | None = None  # the URI the gateway app's screen shows (VIEW)
         self.battery_level = self._real_level = battery_level
         self.plugged = self._real_plugged = "ac" if charging else None
         self.battery_overridden = False
@@ -353,6 +355,15 @@ class PhoneModel:
         package = self.package(name)
         package.pid = None
         package.stopped = True
+
+    def view(self, name: str, uri: str) -> bool:
+        """``am start -a android.intent.action.VIEW -d URI PKG``: the app's activity shows
+        ``uri`` when it views that scheme (``APP_SCHEMES``); whether it resolved."""
+        if name != APP_PACKAGE or uri.partition(":")[0] not in APP_SCHEMES:
+            return False
+        self.shown = uri
+        PhoneModel.start(self, name)  # the activity's process; not what a subclass starts
+        return True
 
     def start(self, name: str) -> int:
         """Launch the package's process (``am start``); returns its pid."""

@@ -112,16 +112,21 @@ def test_c6_is_caught_from_the_adb_ledger(adb_server, tmp_path, capsys):
     )
 
 
-def test_devices_need_real_time_and_a_double_or_a_paired_phone(adb_server, tmp_path, capsys):
+def test_devices_need_real_time_and_a_real_phone_wall_speed(adb_server, tmp_path, capsys):
     file = tmp_path / "mixed-restart.toml"
     file.write_text(MIXED)
     code = main(["run", str(file), "--quiet", "--out", str(tmp_path / "virtual")])
     err = capsys.readouterr().err
     assert code == 2 and "fleet.devices" in err and "--serve" in err
     file.write_text(MIXED.replace('serial = "double"\n\n', 'serial = "R58M123"\n\n', 1))
-    code = main(["run", str(file), "--serve", "--quiet", "--out", str(tmp_path / "real")])
+    argv = ["run", str(file), "--serve", "--quiet", "--out", str(tmp_path / "real")]
+    code = main(argv)
     err = capsys.readouterr().err
-    assert code == 2 and "fleet.devices[0].serial 'R58M123'" in err and "hil pair" in err
+    assert code == 2 and "real phone (R58M123)" in err and "--time-scale 1" in err, err
+    # a phone adb does not see is the hardware missing, not a bad scenario
+    code = main([*argv, "--time-scale", "1"])
+    err = capsys.readouterr().err
+    assert code == 3 and "R58M123: adb does not list it" in err, err
 
 
 def test_the_scenario_format_checks_fleet_devices():

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from harness.cli import main
-from harness.phone_reach import app_url
+from harness.phone_facts import app_url
 from server_under_test import pairing
 
 

@@ -1,0 +1,224 @@
+"""The door real phones come in by: pairing them with a run, and watching their wire.
+
+A real phone on USB runs the gateway app itself, so the harness cannot record what the app
+did as it records a virtual phone. It sees the phone from two sides instead:
+
+- **The wire.** The phone's app calls a :class:`~harness.proxy.FaultProxy` of the run (the
+  *door*, ``DoorOptions.listen``) that forwards to the target. For these phones the proxy
+  hands over every exchange whole, and the run lets the phone's app model in the world
+  (built, never booted: ``World(unbooted=...)``) ``observe`` it: what the server handed out
+  (``issued``), the heartbeats it answered, the statuses it acknowledged, the inbound SMS it
+  took: the same events, by the same code, as for a virtual phone.
+- **The phone itself**, over ADB at the end (``harness.phone_truth``): what left its radio.
+
+**Pairing.** The app learns a server only from its QR code (``app/qr-scanner.tsx:26-66`` of
+Varyshop/sms-gateway-app 1.7.1: it parses ``{"type": "sms_gateway", "url", "api_key"}``,
+stores both and registers its FCM token). No intent carries them: the ``smsgateway://``
+scheme (``AndroidManifest.xml:45-51``, ``app.json`` ``scheme``) only opens a screen, whose
+path expo-router maps to a route, so ``smsgateway://qr-scanner`` opens the scanner
+(``app/qr-scanner.tsx``; the settings screen pushes the same route, ``settings.tsx:128``).
+:func:`pair` opens it over ADB, shows the run's QR for the phone (on the terminal and as
+``pairing-<phone>.png`` in the run folder while it waits: it holds the phone's key, so it
+is removed once the phone is paired), and waits until the door has seen the phone's
+first answered heartbeat, which proves the whole path: the URL, TLS, the key.
+
+The app calls ``https://`` only (``src/storage/settings.ts:92`` rewrites ``http://``), so the
+URL in the QR (``DoorOptions.url``) must be one the phone reaches over TLS with a
+certificate it trusts: either the door itself with ``--phone-cert``/``--phone-key``, or your
+own TLS proxy in front of it.
+"""
+
+from __future__ import annotations
+
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from server_under_test import pairing
+from server_under_test.errors import InvalidInput
+
+from .devices import DeviceError, shell_status
+from .errors import RunInputError, TargetError
+from .phone_facts import APP_PACKAGE, SCANNER_URI, app_url
+from .proxy import FaultProxy, WireEvent, WireFaults
+
+__all__ = [
+    "DEFAULT_PAIR_TIMEOUT",
+    "DoorOptions",
+    "PhoneDoor",
+    "open_scanner",
+]
+
+DEFAULT_PAIR_TIMEOUT = 300.0  # wall seconds for a person to scan each phone's QR
+_POLL = 0.2
+
+
+@dataclass(frozen=True)
+class DoorOptions:
+    """Where real phones reach a run.
+
+    ``url``: what the QR code carries (an ``https://`` URL the phone trusts; ``http://`` is
+    refused, as the app would call it with ``https://``). ``listen``: the door's address on
+    this machine (default: all interfaces, the URL's port). ``cert``/``key``: PEM files for
+    the door to speak TLS itself; without them the door speaks plain HTTP, for a TLS proxy
+    of yours that forwards ``url`` to ``listen``.
+    """
+
+    url: str
+    listen: tuple[str, int] | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    pair_timeout: float = DEFAULT_PAIR_TIMEOUT
+
+    def __post_init__(self) -> None:
+        try:
+            url = pairing.check_url(self.url)
+        except InvalidInput as exc:
+            raise RunInputError(f"--phone-url: {exc}") from exc
+        if app_url(url) != url:
+            raise RunInputError(
+                f"--phone-url {url}: the app rewrites http:// to https:// "
+                "(src/storage/settings.ts:92) and would call "
+                f"{app_url(url)}; give the https URL the phone reaches, with --phone-cert "
+                "and --phone-key for the door's TLS or your own TLS proxy in front of it."
+            )
+        if (self.cert is None) != (self.key is None):
+            raise RunInputError("--phone-cert and --phone-key go together: give both or neither.")
+        if not self.pair_timeout > 0:
+            raise RunInputError("--pair-timeout is in seconds: give a positive number.")
+
+    def address(self) -> tuple[str, int]:
+        """Where the door listens."""
+        if self.listen is not None:
+            return self.listen
+        return ("0.0.0.0", urlsplit(self.url).port or 443)  # noqa: S104 - phones reach it
+
+    def tls(self) -> ssl.SSLContext | None:
+        """The door's server-side TLS, or ``None`` for plain HTTP behind a proxy of yours."""
+        if self.cert is None or self.key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.cert, self.key)
+        except (OSError, ssl.SSLError) as exc:
+            raise RunInputError(
+                f"--phone-cert {self.cert} / --phone-key {self.key}: cannot load them: {exc}."
+            ) from exc
+        return context
+
+
+class PhoneDoor:
+    """The run's door for real phones: a proxy that shows the harness their exchanges.
+
+    ``sink`` gets each exchange of a phone of ``phones`` (on the proxy's thread) once the
+    run sets it; until then the door only notes which phones were heard.
+    """
+
+    def __init__(
+        self,
+        options: DoorOptions,
+        upstream: str,
+        keys: Mapping[str, str],
+        phones: Collection[str],
+        *,
+        rng: Any,
+    ) -> None:
+        self.options = options
+        self.phones = frozenset(phones)
+        self._names = {key: name for name, key in keys.items()}
+        self._heard: dict[str, threading.Event] = {name: threading.Event() for name in phones}
+        self.sink: Callable[[WireEvent], None] | None = None
+        self._proxy = FaultProxy(
+            upstream,
+            faults=WireFaults(),
+            rng=rng,
+            record=self._record,
+            phone_of=self._names.get,
+            listen=options.address(),
+            tls=options.tls(),
+            whole=self.phones.__contains__,
+        )
+        self.local_url = ""
+
+    def start(self) -> None:
+        try:
+            self.local_url = self._proxy.start()
+        except Exception as exc:
+            raise TargetError(f"The door for real phones could not open: {exc}") from exc
+
+    def stop(self) -> None:
+        self._proxy.stop()
+
+    def _record(self, event: WireEvent) -> None:
+        if event.phone not in self.phones:
+            return
+        answered = event.outcome == "forwarded" and 200 <= event.status < 300
+        if answered and event.path.endswith("/heartbeat"):
+            self._heard[event.phone].set()
+        if self.sink is not None:
+            self.sink(event)
+
+    def heard(self, phone: str) -> bool:
+        """The phone's app had a heartbeat answered through the door."""
+        return self._heard[phone].is_set()
+
+    def pair(
+        self,
+        phone: str,
+        serial: str,
+        api_key: str,
+        device: Any,
+        out: Path,
+        *,
+        say: TextIO | None = None,
+    ) -> float:
+        """Show ``phone``'s QR, open the app's scanner on it, and wait for its first
+        heartbeat; the wall seconds it took. :class:`TargetError` past the deadline."""
+        say = say or sys.stderr  # at call time: a caller may have replaced it
+        began = time.monotonic()
+        text = pairing.pairing_payload(self.options.url, api_key)
+        png = out / f"pairing-{phone}.png"
+        png.write_bytes(pairing.qr_png(text))
+        opened = open_scanner(device)
+        print(
+            f"\nPair {phone} ({serial}): scan this code with the gateway app "
+            f"({'its scanner is open' if opened else 'Settings > Scan QR code'}); "
+            f"also in {png}. Waiting up to {self.options.pair_timeout:g} s for its first "
+            "heartbeat.",
+            file=say,
+        )
+        print(pairing.qr_terminal(text), file=say, flush=True)
+        give_up = began + self.options.pair_timeout
+        try:
+            while not self.heard(phone):
+                if time.monotonic() >= give_up:
+                    raise TargetError(
+                        f"{phone} ({serial}) sent no heartbeat through {self.options.url} "
+                        f"within {self.options.pair_timeout:g} s of showing its QR code. Check "
+                        f"that the phone reaches that URL over TLS it trusts (hil pair {phone} "
+                        f"--device {serial} checks the network part), and that the app's "
+                        "service runs."
+                    )
+                time.sleep(_POLL)  # waiting for a person and a phone; the deadline decides
+        finally:
+            png.unlink(missing_ok=True)  # it holds the phone's key: not left in the folder
+        seconds = time.monotonic() - began
+        print(f"{phone} ({serial}) paired: heartbeat after {seconds:.0f} s.", file=say)
+        return seconds
+
+
+def open_scanner(device: Any) -> bool:
+    """Open the app's QR scanner on the phone (``am start -a VIEW -d smsgateway://qr-scanner
+    PACKAGE``); whether Android started it (it answers ``Error:`` otherwise)."""
+    words = ["am", "start", "-W", "-a", "android.intent.action.VIEW", "-d", SCANNER_URI]
+    try:
+        status, output = shell_status(device, [*words, APP_PACKAGE])
+    except DeviceError:
+        return False
+    return status == 0 and "Error" not in output
