@@ -591,12 +591,16 @@ class _Run:
         assert devices is not None
         kind = fault.kind
         outcome = yield from self._off_loop(lambda: devices.play(phone, kind, undo=False))
+        lasts = fault.duration or DEFAULT_FAULT_DURATION.get(kind, 0.0)
         if outcome is not None and outcome.taken:
             # what the phone held, as the wire saw it: handed out, not acknowledged final
             held = self.flight.on(phone) if kind in ("process_death", "reboot") else None
-            self.history.emit(FaultApplied(t=env.now, phone=phone, fault=kind, in_flight=held))
+            until = round(env.now + lasts, 6) if kind == "partition" else None
+            self.history.emit(
+                FaultApplied(t=env.now, phone=phone, fault=kind, in_flight=held, until=until)
+            )
         if DEVICE_FAULTS[kind].undo:
-            yield env.timeout(fault.duration or DEFAULT_FAULT_DURATION.get(kind, 0.0))
+            yield env.timeout(lasts)
             yield from self._off_loop(lambda: devices.play(phone, kind, undo=True))
 
     def _act_when_sending(self, index: int, action: Action) -> Generator[Any, Any, None]:

@@ -139,7 +139,8 @@ def test_a_real_phone_is_paired_by_its_qr_code_and_judged(tmp_path, capsys, unbo
     holding.join(timeout=DEADLINE)
     assert not trouble, trouble
     output = capsys.readouterr().err
-    assert code == 0, output
+    did = phone.world.history.events
+    assert code == 0, (output, did[:6], did[-6:])  # and what the phone did
     assert "phone-01 (127.0.0.1:" in output and "paired" in output
     assert not (out / "pairing-phone-01.png").exists()  # it held the phone's key
     meta = json.loads((out / "verdicts.json").read_text())
