@@ -26,7 +26,9 @@ Formats, as the real services print them:
   forced-idle phone shows.
 - ``package PKG`` (``PackageManagerService`` ``dumpPackageLPr``): ``versionCode=``,
   ``versionName=``, the ``requested permissions:``, ``install permissions:`` and, under
-  ``User 0:``, ``runtime permissions:`` with ``NAME: granted=true|false`` lines.
+  ``User 0:``, ``runtime permissions:`` with ``NAME: granted=true|false`` lines, followed by
+  ``, flags=[ USER_SET ]`` only when the permission has flags (``Settings.
+  permissionFlagsToString`` returns ``""`` for none).
 """
 
 from __future__ import annotations
@@ -250,9 +252,10 @@ def package(model: PhoneModel, args: list[str]) -> Outcome:
     runtime = [p for p in pkg.requested if p in RUNTIME | DEVELOPMENT]
     if runtime:
         lines.append("      runtime permissions:")
+        # Settings.permissionFlagsToString: ", flags=[ A B ]", or nothing at all without flags
         lines += [
-            f"        {perm}: granted={_bool(perm in pkg.granted)}, flags=[ "
-            f"{'USER_SET ' if perm in pkg.granted else ''}]"
+            f"        {perm}: granted={_bool(perm in pkg.granted)}"
+            + (", flags=[ USER_SET ]" if perm in pkg.granted else "")
             for perm in runtime
         ]
     return Outcome("\n".join(lines) + "\n")
