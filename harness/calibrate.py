@@ -5,18 +5,29 @@ What is read, over ADB (``devices.shell_status``):
 
 - ``dumpsys deviceidle``: the ``Settings:`` block of ``DeviceIdleController.Constants.dump``,
   ``    key=value`` lines, durations written by ``TimeUtils.formatDuration`` (``+30m0s0ms``,
-  ``+1h0m0s0ms``, ``0``), factors as floats (``2.0``). Android 6-14 name the constants the
-  same (``inactive_to``, ``idle_after_inactive_to``, ``sensing_to``, ``locating_to``,
-  ``idle_to``, ``max_idle_to``, ``idle_factor``, ``idle_pending_to``, ``light_*``...), as
-  the ``KEY_*`` strings of ``services/core/java/com/android/server/DeviceIdleController.java``
-  in AOSP (android-14.0.0_r1 and earlier) show.
+  ``+1h0m0s0ms``, ``0``), factors as floats (``2.0``), and lines this module does not read
+  (``location_accuracy=20.0m``, ``wait_for_unlock=true``...). The constants ``DozeSpec``
+  names (``inactive_to``, ``idle_after_inactive_to``, ``sensing_to``, ``locating_to``,
+  ``idle_to``, ``max_idle_to``, ``idle_factor``, ``idle_pending_to``, ``light_*``...) are
+  the ``KEY_*`` strings of ``DeviceIdleController.java``, the same in an Android 8-era
+  ``services/core/java/com/android/server/`` copy (where it lived up to Android 10) and in
+  the Android 14-era ``apex/jobscheduler/service/java/com/android/server/`` one (from
+  Android 11), aosp-mirror/platform_frameworks_base commits 0018505370 and 01740efff6. Keys other
+  releases renamed or added (``*_temp_app_whitelist_duration`` became
+  ``*_temp_app_allowlist_duration_ms`` in Android 12; ``flex_time_short``, ``*_flex``,
+  ``use_window_alarms`` are newer) are none the simulator reads; the whole block, key order
+  and all, is in ``harness/adb_double/constants.py``.
 - ``device_config list device_idle``: Android 12+ flags, ``key=value`` in milliseconds;
   used for a constant the dump does not show (the dump already prints the values in force).
 - ``dumpsys alarm``: ``allow_while_idle_quota`` and ``allow_while_idle_window`` of
   ``AlarmManagerService.Constants.dump`` (Android 12+; Android 10-11 print
   ``allow_while_idle_short_time`` / ``_long_time`` instead, and the simulator's values stay).
+  Its ``IndentingPrintWriter.print(key, value)`` lines end with a space
+  (``allow_while_idle_quota=72 ``), which the block's pattern allows.
 - ``settings get global sms_outgoing_check_max_count`` / ``sms_outgoing_check_interval_ms``:
-  ``null`` means SmsUsageMonitor's defaults (30 per 60 s).
+  ``null`` means SmsUsageMonitor's defaults, 30 per 60 s (``DEFAULT_SMS_MAX_COUNT = 30``,
+  ``DEFAULT_SMS_CHECK_PERIOD = 60000`` in ``src/java/com/android/internal/telephony/
+  SmsUsageMonitor.java`` of frameworks/opt/telephony, read once in its constructor).
 
 A constant the phone does not show keeps the simulator's default (``simulator.config.
 DozeSpec``), and the output says which constants came from the phone and which did not.

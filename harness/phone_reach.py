@@ -10,10 +10,14 @@ From the phone's shell (adbutils through the real adb server) this module checks
 shell can: whether the host resolves and the TCP port accepts a connection, with toybox's
 netcat, ``toybox nc -w 5 -W 1 HOST PORT`` (Android's ``nc`` is toybox's; ``-w`` bounds the
 connect, ``-W 1`` ends the idle connection; ``-z`` would be neater but toybox has it only
-since 0.8.11, newer than Android 10-14's). toybox prints ``nc: HOST:PORT: <resolver error>``
-for a name that does not resolve, ``nc: connect: <errno>`` for a refused or unreachable
-port, and ``nc: Timeout`` when the connect outlasts ``-w`` (``toys/net/netcat.c``,
-``lib/net.c``). ``ping`` is not used: ICMP says nothing of a TCP port and is often filtered.
+since 0.8.11, commit 98f982d8, newer than Android 10-14's). toybox prints ``nc: HOST:PORT:
+<resolver error>`` for a name that does not resolve (``lib/net.c`` ``xgetaddrinfo``),
+``nc: connect: <errno>`` for a refused or unreachable port (``xconnbind``,
+``perror_exit_raw``), and ``nc: Timeout`` when the connect outlasts ``-w`` (the SIGALRM
+handler of ``toys/net/netcat.c``), all with status 1; a toybox without nc answers ``toybox:
+Unknown command nc`` (status 127). Checked in landley/toybox at tags 0.8.0-0.8.10, the span
+of Android 10-14 (``harness/adb_double/network.py`` has the details and the double's side).
+``ping`` is not used: ICMP says nothing of a TCP port and is often filtered.
 
 What a shell cannot check is whether the phone trusts the server's certificate (there is no
 TLS client in toybox, and the app trusts the system's CAs only: its release manifest allows

@@ -14,8 +14,14 @@ number each SMS id goes to, with the same recipient); a row that no line explain
 it.
 
 Read with: ``content query --uri content://sms/sent|failed|inbox --projection ...`` (rows
-``Row: N col=value, ...``, ``Content.java``) and ``logcat -d -v threadtime -v epoch``
-(``SECONDS.mmm PID TID L TAG: message``, ``logprint.cpp``). The result is the history's own
+``Row: N col=value, ...`` joined by ``, ``, ``NULL`` for null, integers through
+``Cursor.getLong``, ``No result found.`` for none: ``QueryCommand.onExecute`` of
+``cmds/content/src/com/android/commands/content/Content.java``, Android 12+ as in
+Neoteric-OS/android_frameworks_base 1d65117c; the body is asked for last because a value is
+printed raw, ``, `` and line breaks included) and ``logcat -d -v threadtime -v epoch``
+(``SECONDS.mmm  PID  TID L TAG     : message``, the seconds right-aligned in 19 columns:
+``"%19lld"`` and ``"%s %s%5d %5d %c %-8.*s: "`` in ``liblog/logprint.cpp``, system/logging
+android-12.0.0_r1 to android-14.0.0_r1). The result is the history's own
 events (``radio``, ``inbound_received``, ``app_start``, ``tracker_timeout``), so the oracles
 judge a phone over ADB by the same rules as a virtual one.
 

@@ -22,7 +22,9 @@ prints (sources named at each):
 - ``toybox nc`` / ``nc`` (``network.py``): a TCP connect from the phone;
 - ``logcat -d [-v threadtime|time|brief] [-v epoch] [--pid=N] [TAG:LEVEL ...]`` and
   ``logcat -c``; ``threadtime`` lines are ``MM-DD HH:MM:SS.mmm  PID  TID L TAG     : message``
-  (``liblog/logprint.cpp``), with ``-v epoch`` ``SECONDS.mmm`` since 1970 for the date.
+  (``"%s %s%5d %5d %c %-8.*s: "`` in ``liblog/logprint.cpp`` ``android_log_formatLogLine``,
+  system/logging tags android-12.0.0_r1 and android-14.0.0_r1), with ``-v epoch`` the seconds
+  since 1970 right-aligned in 19 columns (``"%19lld"``) then ``.mmm`` for the date.
   The double does not stream: ``logcat`` without ``-d`` is refused.
 
 A ``pm install`` reads the APK's ``AndroidManifest.xml``; a real APK's manifest is binary
@@ -411,8 +413,9 @@ def logcat(model: PhoneModel, args: list[str]) -> Outcome:
             floor
         ):
             continue
-        if epoch:
-            stamp = f"{model.wall(line.t).timestamp():.3f}"
+        if epoch:  # logprint.cpp: "%19lld" seconds, then ".%03ld" milliseconds
+            ms = round(model.wall(line.t).timestamp() * 1000)
+            stamp = f"{ms // 1000:19d}.{ms % 1000:03d}"
         else:
             stamp = model.wall(line.t).strftime("%m-%d %H:%M:%S.%f")[:-3]
         lines.append(_FORMATS[form].format(stamp=stamp, l=line) + "\n")

@@ -8,17 +8,27 @@ Formats, as the real services print them:
   lines; ``unplug``, ``reset`` and ``set ac|usb|wireless|level V`` print nothing.
 - ``alarm`` (``AlarmManagerService``): ``Current Alarm Manager state:`` and its
   ``Settings:`` block (``constants``).
-- ``deviceidle`` (``DeviceIdleController``; reference §A1.5): ``get deep|light|force|screen|
-  charging|network`` prints the one value; ``force-idle`` prints ``Now forced in to deep idle
-  mode`` (``Unable to go deep idle; not enabled`` when disabled; nothing at all on a profile
-  that ignores it); ``unforce`` prints ``Light state: L, deep state: D``; ``whitelist`` lists
-  ``system-excidle,PKG,UID``, ``system,PKG,UID`` and ``user,PKG,UID`` lines, ``+PKG`` prints
-  ``Added: PKG`` (``Unknown package: PKG``), ``-PKG`` ``Removed: PKG``; without arguments, a
-  dump that opens with the ``Settings:`` block (``constants``) and whose state lines are
-  ``  mState=IDLE mLightState=OVERRIDE`` as a forced-idle phone shows.
+- ``deviceidle`` (``DeviceIdleController.onShellCommand`` and ``dump``, checked in
+  aosp-mirror/platform_frameworks_base commit 01740efff6, ``apex/jobscheduler/service/java/
+  com/android/server/DeviceIdleController.java``; reference §A1.5): ``dumpsys deviceidle
+  ARGS`` runs the shell command (``dump`` hands any argument not starting with ``-`` to it).
+  ``get light|deep|force|quick|screen|charging|network`` prints the one value (``Unknown get
+  option: X``; ``Argument required`` without one); ``force-idle [deep|light]`` prints ``Now
+  forced in to deep idle mode`` (``Unable to go deep idle; not enabled`` when disabled,
+  ``Unable to go light idle; stopped at STATE``; nothing at all on a profile that ignores
+  it); ``unforce`` prints ``Light state: L, deep state: D``; ``enable``/``disable`` print a
+  line only for a mode whose state changes (``Deep idle mode enabled``, ``Light idle mode
+  enable`` - sic -, ``... disabled``); ``enabled`` prints ``1`` or ``0``; ``whitelist`` lists
+  ``system-excidle,PKG,UID``, ``system,PKG,UID`` and ``user,PKG,UID`` lines (the double has
+  no ``system-excidle`` app), ``+PKG`` prints ``Added: PKG`` (``Unknown package: PKG``),
+  ``-PKG`` ``Removed: PKG``; without arguments, a dump that opens with the ``Settings:`` block
+  (``constants``) and whose state lines are ``  mState=IDLE mLightState=OVERRIDE`` as a
+  forced-idle phone shows.
 - ``package PKG`` (``PackageManagerService`` ``dumpPackageLPr``): ``versionCode=``,
   ``versionName=``, the ``requested permissions:``, ``install permissions:`` and, under
-  ``User 0:``, ``runtime permissions:`` with ``NAME: granted=true|false`` lines.
+  ``User 0:``, ``runtime permissions:`` with ``NAME: granted=true|false`` lines, followed by
+  ``, flags=[ USER_SET ]`` only when the permission has flags (``Settings.
+  permissionFlagsToString`` returns ``""`` for none).
 """
 
 from __future__ import annotations
@@ -110,11 +120,14 @@ def deviceidle(model: PhoneModel, args: list[str]) -> Outcome:
     if not args:
         return Outcome(_idle_dump(model))
     command, rest = args[0], args[1:]
-    if command == "get" and len(rest) == 1:
+    if command == "get":
+        if not rest:
+            return Outcome("Argument required\n")
         values = {
-            "deep": model.doze_deep,
             "light": model.doze_light,
+            "deep": model.doze_deep,
             "force": _bool(model.force_idle),
+            "quick": "false",  # mQuickDozeActivated: the double has no battery saver
             "screen": _bool(model.screen_on),
             "charging": _bool(model.plugged is not None),
             "network": _bool(model.network_connected),
@@ -123,10 +136,13 @@ def deviceidle(model: PhoneModel, args: list[str]) -> Outcome:
             return Outcome(f"Unknown get option: {rest[0]}\n")
         return Outcome(values[rest[0]] + "\n")
     if command == "force-idle":
-        deep = not rest or rest[0] == "deep"
-        kind = "deep" if deep else "light"
-        if not model.force_doze(deep):
-            return Outcome(f"Unable to go {kind} idle; not enabled\n")
+        kind = rest[0] if rest else "deep"
+        if kind not in ("deep", "light"):
+            return Outcome(f"Unknown idle mode: {kind}\n")
+        if not model.force_doze(kind == "deep"):
+            if kind == "deep":
+                return Outcome("Unable to go deep idle; not enabled\n")
+            return Outcome(f"Unable to go light idle; stopped at {model.doze_light}\n")
         if not model.profile.force_idle_works:
             return Outcome()  # taken, silently, and nothing changed
         return Outcome(f"Now forced in to {kind} idle mode\n")
@@ -148,14 +164,14 @@ def _enable(model: PhoneModel, command: str, which: str) -> Outcome:
         on = all(flags.values()) if which == "all" else flags[which]
         return Outcome(("1" if on else "0") + "\n")
     on = command == "enable"
-    lines = []
-    if which in ("deep", "all"):
+    lines = []  # a line only for a mode whose state changes, as the shell command prints
+    if which in ("deep", "all") and model.deep_enabled != on:
         model.deep_enabled = on
         lines.append(f"Deep idle mode {'enabled' if on else 'disabled'}")
-    if which in ("light", "all"):
+    if which in ("light", "all") and model.light_enabled != on:
         model.light_enabled = on
-        lines.append(f"Light idle mode {'enabled' if on else 'disabled'}")
-    return Outcome("\n".join(lines) + "\n")
+        lines.append(f"Light idle mode {'enable' if on else 'disabled'}")  # sic: "enable"
+    return Outcome("".join(line + "\n" for line in lines))
 
 
 def _whitelist(model: PhoneModel, args: list[str]) -> Outcome:
@@ -236,9 +252,10 @@ def package(model: PhoneModel, args: list[str]) -> Outcome:
     runtime = [p for p in pkg.requested if p in RUNTIME | DEVELOPMENT]
     if runtime:
         lines.append("      runtime permissions:")
+        # Settings.permissionFlagsToString: ", flags=[ A B ]", or nothing at all without flags
         lines += [
-            f"        {perm}: granted={_bool(perm in pkg.granted)}, flags=[ "
-            f"{'USER_SET ' if perm in pkg.granted else ''}]"
+            f"        {perm}: granted={_bool(perm in pkg.granted)}"
+            + (", flags=[ USER_SET ]" if perm in pkg.granted else "")
             for perm in runtime
         ]
     return Outcome("\n".join(lines) + "\n")

@@ -1,22 +1,32 @@
 """The test double's ``toybox nc``: can the phone open a TCP connection to HOST PORT?
 
 ``hil pair --device`` asks a phone, from its shell, whether the server's host resolves and its
-port answers, with toybox's netcat (``toys/net/netcat.c``; toybox 0.8.0, Android 10, has
-``-w`` and ``-W``, but ``-z`` only from 0.8.11): ``toybox nc -w SECONDS -W 1 HOST PORT``.
-This double answers as toybox does, from the model's network (:class:`Network`):
+port answers, with toybox's netcat: ``toybox nc -w SECONDS -W 1 HOST PORT``. Checked against
+landley/toybox (``toys/net/netcat.c``, ``lib/net.c``, ``lib/lib.c``, ``main.c`` at tags 0.8.0,
+0.8.3, 0.8.4, 0.8.6, 0.8.9, 0.8.10: the span Android 10-14 ship): ``-w`` (connect timeout, an
+``alarm``) and ``-W`` (idle timeout, ``pollinate``'s poll timeout) are in all of them with
+these meanings; ``-z`` only from 0.8.11 (commit 98f982d8, 2024-01-28). This double answers as
+that toybox does, from the model's network (:class:`Network`), each message on stderr as
+``verror_msg`` prints it (``nc: ...``), status 1:
 
-- a name it does not know: ``nc: HOST:PORT: No address associated with hostname`` (toybox's
-  ``xgetaddrinfo`` prints ``gai_strerror``; bionic's text for ``EAI_NODATA``, what Android's
-  resolver answers for an unknown name), status 1;
+- a name it does not know: ``nc: HOST:PORT: No address associated with hostname``
+  (``xgetaddrinfo``: ``error_exit("%s%s%s: %s", host, ":", port, gai_strerror(rc))``; bionic's
+  text for ``EAI_NODATA``, what Android's resolver answers for an unknown name);
 - the loopback (``127.0.0.1``, ``localhost``, ``::1``) reaches the *host's* loopback: the
   double runs on the host, so a port of the host is what ``adb reverse`` would make of the
   phone's own loopback. A real connection is tried: a listener answers (nothing is sent,
-  status 0), none gives ``nc: connect: Connection refused``, status 1 (``perror_exit_raw``);
+  status 0), none gives ``nc: connect: Connection refused`` (``xconnbind``:
+  ``perror_exit_raw("connect")``, the last address's errno);
+- a connect that outlasts ``-w``: ``nc: Timeout`` (netcat's SIGALRM handler,
+  ``error_exit("Timeout")``);
 - any other address: ``nc: connect: Network is unreachable``: the double has no network
   beyond the host's loopback (said here, and in ``docs/devices.md``), unless a test names
-  that address's open ports in :attr:`Network.open_ports`.
+  that address's open ports in :attr:`Network.open_ports`;
+- a wrong operand count: ``nc: bad argument count (see "nc --help")`` (``help_exit``).
 
-Other toybox commands answer ``toybox: Unknown command NAME``, as toybox does.
+Other toybox commands answer ``toybox: Unknown command NAME (see "toybox --help")``, status
+127 (``main.c`` ``unknown()``; the ``(see ...)`` suffix since commit efb8060a, 2020-08-07,
+toybox 0.8.4: Android 12 and later; Android 10-11 print the line without it).
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ __all__ = ["LOOPBACK", "Network", "nc", "toybox"]
 
 LOOPBACK = ("127.0.0.1", "::1")
 NO_ADDRESS = "No address associated with hostname"  # bionic's gai_strerror(EAI_NODATA)
+UNKNOWN_COMMAND = 127  # toybox main.c unknown(): toys.exitval = 127
 
 
 @dataclass
@@ -78,7 +89,7 @@ def nc(model: PhoneModel, args: list[str]) -> Outcome:
         else:
             operands.append(word)
     if len(operands) != 2 or not operands[1].isdigit():
-        return Outcome("nc: bad argument count\n", 1)
+        return Outcome('nc: bad argument count (see "nc --help")\n', 1)
     host, port = operands
     network = model.network
     address = network.resolve(host)
@@ -98,4 +109,4 @@ def toybox(model: PhoneModel, args: list[str]) -> Outcome:
     if args[:1] in (["nc"], ["netcat"]):
         return nc(model, args[1:])
     name = args[0] if args else ""
-    return Outcome(f"toybox: Unknown command {name}\n", 1)
+    return Outcome(f'toybox: Unknown command {name} (see "toybox --help")\n', UNKNOWN_COMMAND)

@@ -47,6 +47,22 @@ Current Alarm Manager state:
     allow_while_idle_short_time=+5s0ms
     allow_while_idle_long_time=+9m0s0ms
 """
+# Android 14's dumpsys alarm head (AlarmManagerService.Constants.dump): IndentingPrintWriter's
+# print(key, value) ends a pair with a space.
+ANDROID_14_ALARM = "\n".join(
+    [
+        "Current Alarm Manager state:",
+        "  Settings:",
+        "    version=0 ",
+        "    min_futurity=+5s0ms",
+        "    allow_while_idle_quota=12 ",
+        "    allow_while_idle_window=+30m0s0ms",
+        "    allow_while_idle_compat_quota=7 ",
+        "    max_alarms_per_uid=500 ",
+        "",
+        "  App Standby Parole: false",
+    ]
+)
 SCENARIO = """\
 [scenario]
 name = "calibrated"
@@ -178,3 +194,22 @@ def test_a_running_virtual_phone_shows_the_doze_constants_it_runs_with(capsys, a
     assert code == 0
     assert 'inactive_to = "7m"  # from dumpsys deviceidle' in out
     assert "idle_factor = 3.0  # from dumpsys deviceidle" in out
+
+
+def test_android_14s_alarm_block_is_read_with_its_trailing_spaces():
+    raw = settings_block(ANDROID_14_ALARM)
+    assert raw["allow_while_idle_quota"] == "12" and "App Standby Parole" not in str(raw)
+    values, notes = parse_constants(raw)
+    assert values == {"allow_while_idle_quota": 12, "allow_while_idle_window": 1800.0}
+    assert notes == []
+
+
+def test_the_doubles_settings_blocks_print_every_doze_constant_once():
+    from dataclasses import fields
+
+    from harness.adb_double.constants import ALARM_KEYS, ALARM_ORDER, IDLE_ORDER
+
+    idle = [name for name, fixed in IDLE_ORDER if fixed is None]
+    alarm = [name for name, fixed in ALARM_ORDER if fixed is None]
+    assert sorted(idle + alarm) == sorted(f.name for f in fields(DozeSpec))
+    assert sorted(alarm) == sorted(ALARM_KEYS)

@@ -67,7 +67,8 @@ def test_dumpsys_package_gives_the_version_and_the_runtime_permissions(device):
     dump = device.shell(["dumpsys", "package", APP_PACKAGE])
     assert "    versionName=1.7.1" in dump.splitlines()
     assert "      runtime permissions:" in dump.splitlines()
-    assert f"        {SEND_SMS}: granted=false, flags=[ ]" in dump.splitlines()
+    # Settings.permissionFlagsToString prints nothing for a permission without flags
+    assert f"        {SEND_SMS}: granted=false" in dump.splitlines()
     assert "      android.permission.INTERNET: granted=true" in dump.splitlines()
     assert device.shell("dumpsys package com.example.none") == (
         "Unable to find package: com.example.none"
@@ -76,7 +77,8 @@ def test_dumpsys_package_gives_the_version_and_the_runtime_permissions(device):
 
 def test_pm_grant_and_revoke_change_what_dumpsys_package_reports(device):
     assert device.shell2(["pm", "grant", APP_PACKAGE, SEND_SMS]).returncode == 0
-    assert f"{SEND_SMS}: granted=true" in device.shell(["dumpsys", "package", APP_PACKAGE])
+    granted = f"        {SEND_SMS}: granted=true, flags=[ USER_SET ]"
+    assert granted in device.shell(["dumpsys", "package", APP_PACKAGE]).splitlines()
     assert device.shell2(["pm", "revoke", APP_PACKAGE, SEND_SMS]).returncode == 0
     assert f"{SEND_SMS}: granted=false" in device.shell(["dumpsys", "package", APP_PACKAGE])
 
@@ -199,6 +201,43 @@ def test_force_idle_refuses_when_deep_idle_is_disabled(device):
     device.shell("dumpsys deviceidle disable deep")
     assert device.shell("dumpsys deviceidle force-idle") == "Unable to go deep idle; not enabled"
     assert device.shell("dumpsys deviceidle get deep") == "ACTIVE"
+
+
+def test_deviceidle_shell_commands_answer_in_device_idle_controllers_words(device):
+    """DeviceIdleController.onShellCommand (Android 14): a line only when the state changes,
+    ``Light idle mode enable`` as Android misspells it, ``get quick``, bad arguments."""
+    assert device.shell("dumpsys deviceidle enable") == ""  # both already enabled
+    assert device.shell("dumpsys deviceidle disable light") == "Light idle mode disabled"
+    assert device.shell("dumpsys deviceidle disable") == "Deep idle mode disabled"
+    assert device.shell("dumpsys deviceidle enabled") == "0"
+    assert device.shell("dumpsys deviceidle enable all").splitlines() == [
+        "Deep idle mode enabled",
+        "Light idle mode enable",
+    ]
+    assert device.shell("dumpsys deviceidle get quick") == "false"
+    assert device.shell("dumpsys deviceidle get") == "Argument required"
+    assert device.shell("dumpsys deviceidle get bogus") == "Unknown get option: bogus"
+    assert device.shell("dumpsys deviceidle force-idle bogus") == "Unknown idle mode: bogus"
+
+
+def test_the_doze_and_alarm_settings_blocks_are_android_14s(device):
+    """Key order, extra keys and value formats of the Constants.dump of DeviceIdleController
+    and AlarmManagerService (whose key=value pairs end with a space), which calibrate reads."""
+    idle = device.shell("dumpsys deviceidle").splitlines()
+    start = idle.index("  Settings:")
+    assert idle[start + 1 : start + 4] == [
+        "    flex_time_short=+1m0s0ms",
+        "    light_after_inactive_to=+1m0s0ms",
+        "    light_pre_idle_to=+3m0s0ms",
+    ]
+    assert "    location_accuracy=20.0m" in idle
+    assert "    idle_factor=2.0" in idle
+    assert "    wait_for_unlock=true" in idle
+    alarm = device.shell2("dumpsys alarm").output.splitlines()
+    assert alarm[:2] == ["Current Alarm Manager state:", "  Settings:"]
+    assert "    allow_while_idle_quota=72 " in alarm
+    assert "    allow_while_idle_window=+1h0m0s0ms" in alarm
+    assert "    allow_while_idle_compat_quota=7 " in alarm
 
 
 def test_the_battery_optimisation_allow_list(phone, device):
@@ -330,6 +369,10 @@ def test_logcat_dumps_the_apps_lines_in_threadtime_and_time_formats(adb_server, 
     assert brief[1:] == [
         f"03-02 08:00:00.000 I/BootReceiver({pid:5d}): Boot completed, starting SMS Gateway Service"
     ]
+    epoch = device.shell("logcat -d -v threadtime -v epoch").splitlines()[-1]
+    seconds = f"{phone.wall(3723.25).timestamp():.3f}"
+    # logprint.cpp: the seconds right-aligned in 19 columns ("%19lld"), then ".mmm"
+    assert epoch == f"{seconds:>23} {pid:5d} {pid:5d} D SmsGatewayService: Poll: 3 SMS"
     assert device.shell("logcat -c") == ""
     assert device.shell("logcat -d").splitlines() == ["--------- beginning of main"]
     refused = device.shell2("logcat")

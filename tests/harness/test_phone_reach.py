@@ -12,6 +12,7 @@ import pytest
 
 from harness.cli import main
 from harness.phone_facts import app_url
+from harness.phone_reach import check_reach
 from server_under_test import pairing
 
 
@@ -142,3 +143,51 @@ def test_without_adb_it_says_so_and_exits_3(capsys, api, tmp_path, monkeypatch):
     code, _, err, _ = _pair(capsys, api, "https://gw.example.com", "R58M123")
     assert code == 3
     assert "adb is not installed" in err and "apt-get install adb" in err
+
+
+class _Answer:
+    """A phone that answers every shell command with one (status, output), as adbutils'
+    ``shell2`` returns it."""
+
+    serial = "R58M123"
+
+    def __init__(self, status, output):
+        self.returncode, self.output = status, output
+
+    def shell2(self, command, timeout, rstrip):
+        return self
+
+
+@pytest.mark.parametrize(
+    ("status", "output", "verdict"),
+    [
+        # landley/toybox 0.8.x, verbatim: lib/net.c xgetaddrinfo's error_exit ...
+        (1, "nc: gw.example.com:443: No address associated with hostname", "unresolved"),
+        (1, "nc: gw.example.com:443: Temporary failure in name resolution", "unresolved"),
+        # ... xconnbind's perror_exit_raw("connect") ...
+        (1, "nc: connect: Connection refused", "refused"),
+        (1, "nc: connect: No route to host", "unreachable"),
+        (1, "nc: connect: Network is unreachable", "unreachable"),
+        # ... netcat.c's SIGALRM handler for -w ...
+        (1, "nc: Timeout", "timeout"),
+        # ... main.c unknown() since 0.8.4 (Android 12+), and before it (Android 10-11) ...
+        (127, 'toybox: Unknown command nc (see "toybox --help")', "no-nc"),
+        (127, "toybox: Unknown command nc", "no-nc"),
+        # ... and mksh when there is no toybox at all.
+        (127, "/system/bin/sh: toybox: inaccessible or not found", "no-nc"),
+        (0, "", "reachable"),
+    ],
+)
+def test_toyboxs_own_messages_get_their_verdict(status, output, verdict):
+    assert check_reach(_Answer(status, output), "https://gw.example.com").verdict == verdict
+
+
+def test_the_doubles_toybox_refuses_as_toybox_does(device):
+    """Status and text of toybox's unknown() and netcat's help_exit (toybox 0.8.4+)."""
+    unknown = device.shell2(["toybox", "frobnicate"])
+    assert (unknown.returncode, unknown.output) == (
+        127,
+        'toybox: Unknown command frobnicate (see "toybox --help")\n',
+    )
+    bad = device.shell2(["toybox", "nc", "-w", "5", "127.0.0.1"])
+    assert (bad.returncode, bad.output) == (1, 'nc: bad argument count (see "nc --help")\n')
