@@ -1,8 +1,9 @@
 """The harness: runs scenarios against a gateway server and judges the results.
 
 It holds the ``hil`` command line (``cli``: ``run``, ``scenarios``, ``serve``, ``db
-upgrade``, ``pair``; ``hil run``'s options and exit codes in ``run_cli``), the scenario
-runner (``runner.run_scenario``; its folder in ``folder``, its errors in ``errors``), the
+upgrade``, ``pair``; ``hil run``'s options and exit codes in ``run_cli``, its differential
+run, a phone over ADB beside its virtual twin, in ``twin``), the scenario runner
+(``runner.run_scenario``; its folder in ``folder``, its errors in ``errors``), the
 targets it runs against (``targets``: in process, served, remote) with their control side
 (``control``: our admin API; ``odoo``: Odoo's JSON-RPC API), the in-process gateway on a
 manual clock (``inprocess``), the real-time transport (``wire``), the loopback fault proxy

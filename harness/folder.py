@@ -48,6 +48,7 @@ __all__ = [
     "OWNED_FILES",
     "STATE_FILE",
     "STATE_KEYS",
+    "TWIN_FILE",
     "FolderError",
     "database_url",
     "history_file",
@@ -68,6 +69,7 @@ STATE_FILE = "server_state.json.gz"
 OLD_HISTORY_FILE = "history.jsonl"
 OLD_STATE_FILE = "server_state.json"
 DATABASE_FILE = "gateway.sqlite3"
+TWIN_FILE = "twin.md"  # a differential run's two phones side by side (hil run --twin)
 # The database file and the files SQLite keeps beside it.
 DATABASE_FILES = (
     DATABASE_FILE,
@@ -88,6 +90,7 @@ OWNED_FILES = (
     *REPORT_FIGURES,  # the plots summary.md shows
     *DATABASE_FILES,
     "serve.log",
+    TWIN_FILE,
 )
 # Level 6 (zlib's default): on campaign-100k, level 9 took 4x the time for 3 % less.
 GZIP_LEVEL = 6

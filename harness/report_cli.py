@@ -23,7 +23,7 @@ from typing import Any
 
 from reports import render_junit, render_report
 from reports.diff import compare, render_diff, run_figures
-from reports.twin import phone_figures, render_twin
+from reports.twin import twin_of_run
 
 from .folder import FolderError, read_history, read_state
 
@@ -125,8 +125,8 @@ def diff(baseline: Path, candidate: Path, tolerance: float) -> tuple[str, bool]:
 
 
 def twin(folder: Path, phone_a: str, phone_b: str) -> str:
-    """Two phones of the run in ``folder`` side by side, as Markdown; Doze is counted up to
-    the history's last event (the run's end as the history knows it)."""
+    """Two phones of the run in ``folder`` side by side, as Markdown
+    (``reports.twin.twin_of_run``)."""
     _meta(folder)
     events, _ = _records(folder)
     config = next((e for e in events if e.get("kind") == "config"), None)
@@ -137,8 +137,7 @@ def twin(folder: Path, phone_a: str, phone_b: str) -> str:
                 f"{folder}: the run has no phone {phone!r}; its phones are "
                 f"{', '.join(phones) or 'none'}"
             )
-    end = max((float(e["t"]) for e in events), default=0.0)
-    return render_twin(phone_figures(events, phone_a, end), phone_figures(events, phone_b, end))
+    return twin_of_run(events, phone_a, phone_b)
 
 
 def tolerance_option(value: str) -> float:

@@ -5,6 +5,10 @@ A scenario that says ``[scenario] served`` means something only in real time aga
 takes the scenario's workers and time scale for ``--serve`` unless the options say otherwise,
 and refuses, naming the options to add, to run it in virtual time or on SQLite: it will not
 make a PostgreSQL database on a server nobody named (``hil selftest --pg`` does).
+
+``hil run SCENARIO --twin SERIAL`` is a differential run (``harness.twin``): one phone of the
+scenario over ADB beside a virtual twin of it, in real time; the run is judged as any other
+and ``twin.md`` in its folder puts the two side by side.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from scenarios import Scenario, ScenarioError, catalogue, load
+from reports.twin import twin_of_run
+from scenarios import DOUBLE_SERIAL, Scenario, ScenarioError, catalogue, load
 from server_under_test import KNOWN_DEFECTS
 
-from .folder import DATABASE_FILE
+from .folder import DATABASE_FILE, TWIN_FILE
 from .phone_door import DEFAULT_PAIR_TIMEOUT, DoorOptions
 from .runner import (
     Progress,
@@ -35,6 +40,7 @@ from .runner import (
     run_scenario,
 )
 from .targets import DEFAULT_SERVED_SCALE, TargetOptions
+from .twin import TWIN_SUFFIX, Twin, twin_scenario
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -333,6 +339,27 @@ def add_parsers(sub: Any) -> None:
         help="switch on a defect of the server (repeatable; `hil defects` lists them) on top "
         "of the scenario's own: with the in-process server or --serve",
     )
+    twin = run.add_argument_group(
+        "differential run: a phone over ADB beside its virtual twin (real time: with --serve "
+        "or --target)"
+    )
+    twin.add_argument(
+        "--twin",
+        metavar="SERIAL",
+        help="run one phone of the scenario (see --twin-phone) over ADB as the phone with "
+        f"this serial (or {DOUBLE_SERIAL!r}: the phone's virtual twin served as an ADB test "
+        f"double), beside PHONE{TWIN_SUFFIX}, a virtual phone of the same spec (app, "
+        "Android, Doze, limits, faults, as many SIMs, numbered apart); both draw from the "
+        "one workload against the one target. The run is judged as any other; "
+        f"{TWIN_FILE} in the run folder puts the two side by side: send cadence, batch "
+        "sizes, status-sync delays, Doze. The scenario may have no [[fleet.devices]] of its "
+        "own; the default run folder is runs/<scenario>-twin-seed<N>",
+    )
+    twin.add_argument(
+        "--twin-phone",
+        metavar="NAME",
+        help="with --twin: the scenario's phone to twin (default: its first, phone-01)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress line")
     # SUPPRESS: without it, the subcommand's default would hide `hil --debug run`.
     run.add_argument(
@@ -455,12 +482,19 @@ def run_command(args: argparse.Namespace) -> int:
     extra = [d for d in dict.fromkeys(args.defect) if d not in scenario.defects]
     if extra:
         scenario = dataclasses.replace(scenario, defects=(*scenario.defects, *extra))
-    seed = scenario.seed if args.seed is None else args.seed
-    out = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
     try:
+        twin = _twin(args, scenario)
         args = served_options(args, scenario)
         target = target_options(args)
         door = door_options(args)
+    except RunInputError as exc:
+        print(f"hil run: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if twin is not None:
+        scenario = twin.scenario
+    seed = scenario.seed if args.seed is None else args.seed
+    out = args.out or Path("runs") / f"{scenario.name}-seed{seed}"
+    try:
         removed = prepare_out(out)
     except RunInputError as exc:
         print(f"hil run: {exc}", file=sys.stderr)
@@ -508,6 +542,9 @@ def run_command(args: argparse.Namespace) -> int:
         f"{result.digest[:16]} ({result.events} events) -> {out}"
     )
     print(f"report: {out / 'report.html'}")
+    if twin is not None and result.evidence is not None:
+        (out / TWIN_FILE).write_text(twin_of_run(result.evidence.events, twin.device, twin.twin))
+        print(f"twin: {out / TWIN_FILE} ({twin.device} over ADB beside {twin.twin})")
     for name in result.missing_hits:
         print(f"NOT HIT: the scenario demands '{name}' but it never happened", file=sys.stderr)
     if result.passed:
@@ -515,10 +552,40 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_PASSED
     defects = [word for d in dict.fromkeys(args.defect) for word in ("--defect", d)]
     replay = shlex.join(
-        ["hil", "run", args.scenario, "--seed", str(seed), *defects, *_replay_target(args)]
+        [
+            "hil",
+            "run",
+            args.scenario,
+            "--seed",
+            str(seed),
+            *defects,
+            *_replay_twin(args),
+            *_replay_target(args),
+        ]
     )
     print(f"FAILED (seed {seed}). Replay: {replay}")
     return EXIT_FAILED
+
+
+def _twin(args: argparse.Namespace, scenario: Scenario) -> Twin | None:
+    """The differential run ``--twin`` asks for (None without it); ``RunInputError`` when
+    the options or the scenario do not allow one."""
+    if args.twin is None:
+        if args.twin_phone is not None:
+            raise RunInputError("--twin-phone only goes with --twin SERIAL.")
+        return None
+    if not (args.serve or args.target):
+        raise RunInputError(
+            "--twin runs a phone over ADB, which lives in real time: add --serve (or --target URL)."
+        )
+    return twin_scenario(scenario, args.twin, args.twin_phone)
+
+
+def _replay_twin(args: argparse.Namespace) -> list[str]:
+    """The differential run's options, for the replay line."""
+    if args.twin is None:
+        return []
+    return ["--twin", args.twin, *(["--twin-phone", args.twin_phone] if args.twin_phone else [])]
 
 
 def _replay_target(args: argparse.Namespace) -> list[str]:

@@ -12,13 +12,15 @@ From the history's plain events, per phone (:func:`phone_figures`):
 - Doze: seconds in each state (a phone starts ``active`` at t=0, as ``docs/history.md``
   says) up to ``end``, and how many transitions.
 
-:func:`render_twin` writes them as one Markdown table, the two phones and B minus A.
+:func:`render_twin` writes them as one Markdown table, the two phones and B minus A;
+:func:`twin_of_run` does both for two phones of one run's history (``hil report twin`` and
+``hil run --twin`` alike).
 Percentiles are :func:`reports.measures.percentile`'s (nearest rank).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -26,7 +28,7 @@ from typing import Any
 from .measures import percentile
 from .page import markdown_table
 
-__all__ = ["PhoneFigures", "phone_figures", "render_twin"]
+__all__ = ["PhoneFigures", "phone_figures", "render_twin", "twin_of_run"]
 
 Event = Mapping[str, Any]
 _START_STATE = "active"  # Android's DeviceIdleController starts every phone active
@@ -134,6 +136,13 @@ def render_twin(a: PhoneFigures, b: PhoneFigures) -> str:
         *markdown_table(["figure", a.phone, b.phone, "B - A"], body, frozenset({1, 2, 3})),
     ]
     return "\n".join(lines) + "\n"
+
+
+def twin_of_run(events: Sequence[Event], phone_a: str, phone_b: str) -> str:
+    """Two phones of one run's history side by side (:func:`render_twin`), Doze counted up
+    to the history's last event (the run's end as the history knows it)."""
+    end = max((float(e["t"]) for e in events), default=0.0)
+    return render_twin(phone_figures(events, phone_a, end), phone_figures(events, phone_b, end))
 
 
 def _signed(value: float) -> str:
