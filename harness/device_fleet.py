@@ -168,9 +168,9 @@ class DeviceFleet:
             device.notes.append(outcome.note)
         return outcome
 
-    def read(self) -> dict[str, PhoneTruth]:
+    def read(self, redirected: Mapping[str, str] | None = None) -> dict[str, PhoneTruth]:
         """Each device's ground truth, read over ADB (call it before the run's stack
-        closes)."""
+        closes). ``redirected``: the number a real phone sent each recipient's SMS to."""
         assert self.world is not None, "attach() first"
         numbers = _numbers(self.world.history.events)
         # A double keeps the world's clock; a real phone keeps this machine's (the world's
@@ -180,10 +180,13 @@ class DeviceFleet:
         wall = datetime.fromtimestamp(started, UTC) if started is not None else self.world.start
         truths = {}
         for device in self.devices:
-            epoch = self.world.start if device.double else wall
+            epoch, sent_to = self.world.start, numbers
+            if not device.double:
+                epoch = wall
+                sent_to = {i: (redirected or {}).get(n, n) for i, n in numbers.items()}
             try:
                 handle = self.client.device(device.serial)
-                truths[device.phone] = read_truth(handle, device.phone, device.sims, epoch, numbers)
+                truths[device.phone] = read_truth(handle, device.phone, device.sims, epoch, sent_to)
             except DeviceError as exc:
                 raise TargetError(f"Could not read {device.phone} over ADB: {exc}") from exc
         return truths

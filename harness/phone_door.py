@@ -26,10 +26,18 @@ The app calls ``https://`` only (``src/storage/settings.ts:92`` rewrites ``http:
 URL in the QR (``DoorOptions.url``) must be one the phone reaches over TLS with a
 certificate it trusts: either the door itself with ``--phone-cert``/``--phone-key``, or your
 own TLS proxy in front of it.
+
+**Real SMS.** A real phone's radio sends real, billed SMS, and a scenario's recipients are
+made up (Faker's Czech numbers: someone's, perhaps). The door therefore rewrites each SMS a
+real phone is handed (the ``pending`` answer) to one of ``DoorOptions.sms_to``, the tester's
+own SIMs, in turn; the history keeps what the server handed out, and the phone's records,
+which show the owned numbers, are linked through :attr:`PhoneDoor.redirected`.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import ssl
 import sys
 import threading
@@ -57,13 +65,16 @@ __all__ = [
 
 DEFAULT_PAIR_TIMEOUT = 300.0  # wall seconds for a person to scan each phone's QR
 _POLL = 0.2
+_E164 = re.compile(r"\+[1-9]\d{7,14}")
 
 
 @dataclass(frozen=True)
 class DoorOptions:
     """Where real phones reach a run.
 
-    ``url``: what the QR code carries (an ``https://`` URL the phone trusts; ``http://`` is
+    ``sms_to``: the numbers every SMS handed to a real phone is sent to instead of its
+    recipient (SIMs of the tester's own: a scenario's recipients are made up). ``url``:
+    what the QR code carries (an ``https://`` URL the phone trusts; ``http://`` is
     refused, as the app would call it with ``https://``). ``listen``: the door's address on
     this machine (default: all interfaces, the URL's port). ``cert``/``key``: PEM files for
     the door to speak TLS itself; without them the door speaks plain HTTP, for a TLS proxy
@@ -71,12 +82,25 @@ class DoorOptions:
     """
 
     url: str
+    sms_to: tuple[str, ...] = ()
     listen: tuple[str, int] | None = None
     cert: Path | None = None
     key: Path | None = None
     pair_timeout: float = DEFAULT_PAIR_TIMEOUT
 
     def __post_init__(self) -> None:
+        if not self.sms_to:
+            raise RunInputError(
+                "Real phones send real SMS, and a scenario's recipients are made-up numbers "
+                "that may well be someone's: give --sms-to with the numbers of SIMs you own "
+                "(comma-separated, +CC...), and every SMS a real phone is handed goes to one "
+                "of them instead."
+            )
+        for number in self.sms_to:
+            if not _E164.fullmatch(number):
+                raise RunInputError(
+                    f"--sms-to {number!r}: give an international number, + and 8 to 15 digits."
+                )
         try:
             url = pairing.check_url(self.url)
         except InvalidInput as exc:
@@ -134,6 +158,7 @@ class PhoneDoor:
         self._names = {key: name for name, key in keys.items()}
         self._heard: dict[str, threading.Event] = {name: threading.Event() for name in phones}
         self.sink: Callable[[WireEvent], None] | None = None
+        self.redirected: dict[str, str] = {}  # a recipient -> the owned number sent to
         self._proxy = FaultProxy(
             upstream,
             faults=WireFaults(),
@@ -143,6 +168,7 @@ class PhoneDoor:
             listen=options.address(),
             tls=options.tls(),
             whole=self.phones.__contains__,
+            rewrite=self._redirect,
         )
         self.local_url = ""
 
@@ -163,6 +189,25 @@ class PhoneDoor:
             self._heard[event.phone].set()
         if self.sink is not None:
             self.sink(event)
+
+    def _redirect(self, phone: str, path: str, body: bytes) -> bytes:
+        """A poll's answer as the phone gets it: each SMS to one of ``sms_to`` (in turn, by
+        each recipient's first hand-out), so a real phone never texts a made-up number."""
+        del phone
+        if not path.endswith("/pending"):
+            return body
+        try:
+            answer = json.loads(body)
+            items = answer["sms_list"]
+            for item in items:
+                number = str(item["phone_number"])
+                owned = self.options.sms_to
+                item["phone_number"] = self.redirected.setdefault(
+                    number, owned[len(self.redirected) % len(owned)]
+                )
+        except (ValueError, KeyError, TypeError):
+            return body  # not a poll's answer: passed on as it came
+        return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
 
     def heard(self, phone: str) -> bool:
         """The phone's app had a heartbeat answered through the door."""

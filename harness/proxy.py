@@ -151,7 +151,8 @@ class FaultProxy:
     It listens on ``listen`` (host, port; default a free loopback port), with TLS when
     given a server-side ``tls`` context (a real phone's app calls https only). For the
     phones ``whole`` names, ``record`` gets every forwarded exchange with its bodies, so the
-    harness can see what the server handed a phone it does not run.
+    harness can see what the server handed a phone it does not run; ``rewrite(phone, path,
+    body)`` may change the answer such a phone gets (``record`` keeps the server's).
     """
 
     def __init__(
@@ -165,11 +166,13 @@ class FaultProxy:
         listen: tuple[str, int] = ("127.0.0.1", 0),
         tls: ssl.SSLContext | None = None,
         whole: Callable[[str], bool] | None = None,
+        rewrite: Callable[[str, str, bytes], bytes] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self._listen = listen
         self._tls = tls
         self._whole = whole
+        self._rewrite = rewrite
         self.url = ""  # set by start()
         self._faults = faults
         self._rng = rng
@@ -362,6 +365,10 @@ class FaultProxy:
         jitter = rng.uniform(-faults.jitter, faults.jitter) if faults.jitter else 0.0
         delay = max(0.0, faults.latency + jitter)
         await asyncio.sleep(delay)
+        whole = phone is not None and self._whole is not None and self._whole(phone)
+        if whole:  # its answer is read here: plain, whatever the phone accepts
+            headers = [(k, v) for k, v in headers if k.lower() != b"accept-encoding"]
+            headers.append((b"accept-encoding", b"identity"))
         try:
             answer = await self._forward(peer.pool, method, request.target, headers, body)
         except httpx.TransportError as exc:
@@ -373,11 +380,18 @@ class FaultProxy:
             await _hold(peer.reader, faults.hold)
             return None
         await asyncio.sleep(delay)
-        if phone is not None and self._whole is not None and self._whole(phone):
-            note("forwarded", answer[0], answer[3])
-        else:
+        if not whole:
             note("forwarded", answer[0])
-        return answer
+            return answer
+        note("forwarded", answer[0], answer[3])  # what the server answered
+        if self._rewrite is None or phone is None:
+            return answer
+        status, phrase, kept, content = answer
+        changed = self._rewrite(phone, path, content)
+        if changed == content:
+            return answer
+        kept = [(k, v) for k, v in kept if k.lower() != b"content-length"]
+        return status, phrase, [*kept, (b"content-length", str(len(changed)).encode())], changed
 
     async def _forward(
         self, pool: httpx.AsyncClient, method: str, target: bytes, headers: Headers, body: bytes

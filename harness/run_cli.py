@@ -323,6 +323,15 @@ def add_parsers(sub: Any) -> None:
     )
     phones.add_argument("--phone-key", type=Path, metavar="PEM", help="--phone-cert's key")
     phones.add_argument(
+        "--sms-to",
+        type=lambda value: tuple(n.strip() for n in value.split(",") if n.strip()),
+        default=(),
+        metavar="NUMBERS",
+        help="required with real phones: the numbers of SIMs you own (+CC..., comma-"
+        "separated); every SMS a real phone is handed is sent to one of them instead of the "
+        "scenario's made-up recipients",
+    )
+    phones.add_argument(
         "--pair-timeout",
         type=float,
         default=DEFAULT_PAIR_TIMEOUT,
@@ -462,13 +471,20 @@ def listen_option(value: str) -> tuple[str, int]:
 
 def door_options(args: argparse.Namespace) -> DoorOptions | None:
     """Where real phones reach the run, or ``None`` without ``--phone-url``."""
-    given = [args.phone_listen, args.phone_cert, args.phone_key]
+    given = [args.phone_listen, args.phone_cert, args.phone_key, args.sms_to or None]
     if args.phone_url is None:
         if any(value is not None for value in given):
-            raise RunInputError("--phone-listen, --phone-cert and --phone-key need --phone-url.")
+            raise RunInputError(
+                "--sms-to, --phone-listen, --phone-cert and --phone-key need --phone-url."
+            )
         return None
     return DoorOptions(
-        args.phone_url, args.phone_listen, args.phone_cert, args.phone_key, args.pair_timeout
+        args.phone_url,
+        sms_to=args.sms_to,
+        listen=args.phone_listen,
+        cert=args.phone_cert,
+        key=args.phone_key,
+        pair_timeout=args.pair_timeout,
     )
 
 

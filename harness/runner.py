@@ -232,6 +232,7 @@ class _Run:
         api_keys = {name: key.api_key for name, key in self.keys.items()}
         target = self.target
         self.transport: HttpTransport | None = None
+        self.redirected: dict[str, str] = {}  # real phones' recipients -> the owned numbers
         # [[fleet.devices]]: phones over ADB, whose own records are the ledger judged
         self.devices = DeviceFleet.check(scenario, virtual=target.virtual, scale=target.scale)
         real = self.devices.real if self.devices is not None else {}
@@ -264,6 +265,7 @@ class _Run:
             )
             if opened_door is not None:
                 opened_door.sink = self._wire_event
+                self.redirected = opened_door.redirected
         if self.devices is not None:
             self.devices.attach(scenario, self.world, stack)
         if target.waker is not None:
@@ -834,7 +836,9 @@ def run_scenario(
             duration = run.run(progress, interrupt)
             # judged as the run folder keeps it, so that the folder judges the same again
             state = reduce_state(run.server_state()) if run.interrupted is None else {}
-            truths = run.devices.read() if run.devices and run.interrupted is None else {}
+            truths = (
+                run.devices.read(run.redirected) if run.devices and run.interrupted is None else {}
+            )
         except (AdminError, SQLAlchemyError) as exc:
             raise TargetError(
                 f"The server under test failed at {run.world.env.now:.0f} s of the run: "

@@ -30,6 +30,7 @@ from scenarios import load
 from tests.support.adb import AdbServer
 
 DEADLINE = 120.0  # wall seconds for the run to show the QR code
+OWNED = ("+420777000111", "+420777000222")  # the tester's own SIMs
 
 SCENARIO = """\
 [scenario]
@@ -108,7 +109,8 @@ def _argv(tmp_path: Path, phone: UnboxedPhone, url: str, tls: Any, *more: str) -
     return [
         "run", str(file), "--serve", "--time-scale", "1", "--quiet",
         "--phone-url", url, "--phone-listen", f"127.0.0.1:{port}",
-        "--phone-cert", str(cert), "--phone-key", str(key), *more,
+        "--phone-cert", str(cert), "--phone-key", str(key), "--sms-to", ",".join(OWNED),
+        *more,
     ]  # fmt: skip
 
 
@@ -153,6 +155,12 @@ def test_a_real_phone_is_paired_by_its_qr_code_and_judged(tmp_path, capsys, unbo
     issued = {s["id"] for e in mine if e["kind"] == "issued" for s in e["sms"]}
     sent = {e["sms_id"] for e in mine if e["kind"] == "radio"}
     assert issued and sent == issued
+    # the phone texted the tester's own SIMs, never the scenario's made-up recipients,
+    # and its records were linked all the same
+    radio = [e for e in mine if e["kind"] == "radio"]
+    assert {"+" + "".join(c for c in e["recipient"] if c.isdigit()) for e in radio} == set(OWNED)
+    handed = {s["number"] for e in mine if e["kind"] == "issued" for s in e["sms"]}
+    assert not handed & set(OWNED)
     assert any(e["kind"] == "heartbeat" for e in mine)
     assert not any(e["kind"] == "app_final" for e in mine)  # its store is the phone's own
     # its fault, played over ADB and read back from the phone, recorded by the harness
@@ -183,8 +191,11 @@ def test_a_real_phone_needs_a_phone_url_and_wall_speed(tmp_path, capsys, unboxed
     code = main([*argv, "--time-scale", "60"])
     err = capsys.readouterr().err
     assert code == 2 and "wall speed" in err and "--time-scale 1" in err, err
-    code = main(
-        [*argv[:cut], "--phone-url", url.replace("https", "http"), "--out", str(tmp_path / "h")]
-    )
+    code = main([a for a in argv if a not in ("--sms-to", ",".join(OWNED))])
+    err = capsys.readouterr().err
+    assert code == 2 and "Real phones send real SMS" in err and "--sms-to" in err, err
+    plain = url.replace("https", "http")
+    owned = ["--sms-to", ",".join(OWNED)]
+    code = main([*argv[:cut], "--phone-url", plain, *owned, "--out", str(tmp_path / "h")])
     err = capsys.readouterr().err
     assert code == 2 and "rewrites http:// to https://" in err, err
