@@ -478,7 +478,7 @@ def door_options(args: argparse.Namespace) -> DoorOptions | None:
                 "--sms-to, --phone-listen, --phone-cert and --phone-key need --phone-url."
             )
         return None
-    return DoorOptions(
+    options = DoorOptions(
         args.phone_url,
         sms_to=args.sms_to,
         listen=args.phone_listen,
@@ -486,6 +486,8 @@ def door_options(args: argparse.Namespace) -> DoorOptions | None:
         key=args.phone_key,
         pair_timeout=args.pair_timeout,
     )
+    options.tls()  # a certificate that does not load is said before anything starts
+    return options
 
 
 def run_command(args: argparse.Namespace) -> int:

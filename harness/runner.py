@@ -246,8 +246,9 @@ class _Run:
             opened = time.monotonic()
             wire = self._wire(target, stack)
             opened_door = self._door(door, wire, api_keys, real, stack) if real else None
-            # the run's t = 0 is when its world starts, after the phones were paired
-            start = target.start + timedelta(seconds=(time.monotonic() - opened) * target.scale)
+            start = target.start
+            if opened_door is not None:  # t = 0 is when the world starts, once paired
+                start += timedelta(seconds=(time.monotonic() - opened) * target.scale)
             env = WallClockEnvironment(target.scale)
             stack.callback(env.close)
             self.transport = HttpTransport(env, wire)

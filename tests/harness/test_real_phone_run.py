@@ -199,3 +199,8 @@ def test_a_real_phone_needs_a_phone_url_and_wall_speed(tmp_path, capsys, unboxed
     code = main([*argv[:cut], "--phone-url", plain, *owned, "--out", str(tmp_path / "h")])
     err = capsys.readouterr().err
     assert code == 2 and "rewrites http:// to https://" in err, err
+    broken = tmp_path / "broken.pem"
+    broken.write_text("not a certificate\n")
+    code = main([*argv, "--phone-cert", str(broken)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--phone-cert {broken}" in err and "cannot load them" in err, err
