@@ -25,7 +25,7 @@ from reports import render_junit, render_report
 from reports.diff import compare, render_diff, run_figures
 from reports.twin import twin_of_run
 
-from .folder import FolderError, read_history, read_state
+from .folder import TWIN_FILE, FolderError, read_history, read_state
 
 __all__ = ["add_parsers", "rebuild", "report_command", "write_reports"]
 
@@ -80,7 +80,8 @@ def write_reports(
 
     ``junit.xml`` always; with the history's events and the server's final state
     (``records``), also ``summary.md``, ``report.html`` and the plots ``summary.md`` shows
-    (``REPORT_FIGURES``). ``hil run`` and ``hil report`` both write through here, so the
+    (``REPORT_FIGURES``), and for a differential run ``twin.md``. ``hil run`` and ``hil
+    report`` both write through here, so the
     two write the same files, byte for byte."""
     written = [folder / "junit.xml"]
     written[0].write_text(render_junit(meta))
@@ -93,6 +94,10 @@ def write_reports(
     for name, png in report.images.items():
         (folder / name).write_bytes(png)
         written.append(folder / name)
+    if meta.get("twin"):  # a differential run (hil run --twin): its two phones side by side
+        device, twin = meta["twin"]
+        (folder / TWIN_FILE).write_text(twin_of_run(records[0], device, twin))
+        written.append(folder / TWIN_FILE)
     return written
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from reports.twin import twin_of_run
 from scenarios import DOUBLE_SERIAL, Scenario, ScenarioError, catalogue, load
 from server_under_test import KNOWN_DEFECTS
 
@@ -534,6 +533,7 @@ def run_command(args: argparse.Namespace) -> int:
                 interrupt=interrupt,
                 keep_db=args.keep_db,
                 door=door,
+                twin=(twin.device, twin.twin) if twin is not None else None,
             )
     except (RunInputError, TargetError) as exc:
         if line:
@@ -560,8 +560,7 @@ def run_command(args: argparse.Namespace) -> int:
         f"{result.digest[:16]} ({result.events} events) -> {out}"
     )
     print(f"report: {out / 'report.html'}")
-    if twin is not None and result.evidence is not None:
-        (out / TWIN_FILE).write_text(twin_of_run(result.evidence.events, twin.device, twin.twin))
+    if twin is not None:
         print(f"twin: {out / TWIN_FILE} ({twin.device} over ADB beside {twin.twin})")
     for name in result.missing_hits:
         print(f"NOT HIT: the scenario demands '{name}' but it never happened", file=sys.stderr)

@@ -799,6 +799,7 @@ def run_scenario(
     keep_db: bool = False,
     reports: bool = True,
     door: DoorOptions | None = None,
+    twin: tuple[str, str] | None = None,
 ) -> RunResult:
     """Run a scenario and write its run folder; see the module docstring.
 
@@ -809,6 +810,9 @@ def run_scenario(
     ``reports=False`` (for the many runs of a self-test or an exploration) writes
     ``junit.xml`` but not the report and its plots, which take about a second to draw;
     ``hil report`` renders them from the folder when someone wants to look.
+
+    ``twin`` names a differential run's phone over ADB and its virtual twin: ``verdicts.json``
+    keeps them, and the reports put the two side by side (``twin.md``).
 
     ``door`` says where the scenario's real phones (``[[fleet.devices]]`` by serial) reach
     the run; they are paired before its clock starts (``harness.phone_door``).
@@ -833,6 +837,8 @@ def run_scenario(
             "database_kept": run.database_kept,
             "target": run.target.describe,
         }
+        if twin is not None:
+            meta["twin"] = list(twin)
         try:
             duration = run.run(progress, interrupt)
             # judged as the run folder keeps it, so that the folder judges the same again

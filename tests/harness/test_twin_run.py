@@ -63,6 +63,11 @@ def test_a_twin_run_puts_the_device_beside_its_twin(
     # the run's twin.md is what `hil report twin` makes of the folder
     assert main(["report", "twin", str(out), "phone-01", "phone-01-twin"]) == 0
     assert capsys.readouterr().out == table
+    # and `hil report RUN_DIR` writes it again from the folder, as the other reports
+    (out / "twin.md").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "twin.md").read_text() == table
+    assert meta["twin"] == ["phone-01", "phone-01-twin"]
     both = _figures(table)
     # The stated tolerance: the two share the workload (each at least one hand-out of 20),
     # send at the same cadence (rate_limit 30/min: one SMS per 2 s) within 25 %, sync
