@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +48,7 @@ from .device_faults import DEVICE_FAULTS, NOT_OVER_ADB, FaultOutcome, apply_faul
 from .devices import DeviceError, adb_port, list_devices, open_client, shell_status
 from .errors import RunInputError, TargetError
 from .phone_facts import APP_PACKAGE
-from .phone_truth import PhoneTruth, read_truth
+from .phone_truth import PhoneTruth, read_log, read_truth
 
 __all__ = ["ATTACH_DEADLINE", "DeviceFleet", "with_ground_truth"]
 
@@ -64,6 +64,8 @@ class _Attached:
     double: bool
     faults: tuple[Fault, ...]
     notes: list[str] = field(default_factory=list)  # faults the phone did not take
+    undo: list[str] = field(default_factory=list)  # faults applied and not undone yet
+    log: str = ""  # its log saved before something cleared it (a reboot)
 
 
 class DeviceFleet:
@@ -158,19 +160,40 @@ class DeviceFleet:
         simulation's thread); ``None`` when the fault has nothing to undo. A phone that
         did not take it is noted for ``verdicts.json``."""
         device = self._of(phone)
-        if undo and not DEVICE_FAULTS[kind].undo:
-            return None
+        fault = DEVICE_FAULTS[kind]
+        if undo and kind not in device.undo:
+            return None  # nothing to undo, or undone already (at the run's end)
         try:
+            if kind == "reboot":  # a reboot clears the log that links its SMS rows
+                device.log += read_log(self.client.device(device.serial))
             outcome = (undo_fault if undo else apply_fault)(self.client, device.serial, kind)
         except DeviceError as exc:
             raise TargetError(f"Could not play {kind} on {phone} over ADB: {exc}") from exc
         if not outcome.taken:
             device.notes.append(outcome.note)
+        if undo:
+            device.undo.remove(kind)
+        elif fault.undo:
+            device.undo.append(kind)
         return outcome
 
-    def read(self, redirected: Mapping[str, str] | None = None) -> dict[str, PhoneTruth]:
+    def restore(self) -> None:
+        """Undo what the run's faults left on the real phones (the run ended before their
+        time was up): a tester's phone is not left offline, stopped or without SEND_SMS."""
+        for device in self.devices:
+            for kind in list(device.undo):
+                try:
+                    self.play(device.phone, kind, undo=True)
+                except TargetError as exc:
+                    device.notes.append(f"{kind} could not be undone: {exc}")
+
+    def read(
+        self, redirected: Mapping[str, str] | None = None, *, until: float | None = None
+    ) -> dict[str, PhoneTruth]:
         """Each device's ground truth, read over ADB (call it before the run's stack
-        closes). ``redirected``: the number a real phone sent each recipient's SMS to."""
+        closes), up to ``until`` seconds of the run. ``redirected``: the number a real phone
+        sent each recipient's SMS to; its rows are judged under the server's recipient, as the
+        SMS the server sent (where they went is the door's business)."""
         assert self.world is not None, "attach() first"
         numbers = _numbers(self.world.history.events)
         # A double keeps the world's clock; a real phone keeps this machine's (the world's
@@ -186,9 +209,23 @@ class DeviceFleet:
                 sent_to = {i: (redirected or {}).get(n, n) for i, n in numbers.items()}
             try:
                 handle = self.client.device(device.serial)
-                truths[device.phone] = read_truth(handle, device.phone, device.sims, epoch, sent_to)
+                truth = read_truth(
+                    handle,
+                    device.phone,
+                    device.sims,
+                    epoch,
+                    sent_to,
+                    until=until,
+                    earlier_log=device.log,
+                )
             except DeviceError as exc:
                 raise TargetError(f"Could not read {device.phone} over ADB: {exc}") from exc
+            if not device.double:
+                truth.radio = [
+                    replace(e, recipient=numbers[e.sms_id]) if e.sms_id in numbers else e
+                    for e in truth.radio
+                ]
+            truths[device.phone] = truth
         return truths
 
     def describe(self, truths: Mapping[str, PhoneTruth]) -> dict[str, Any]:

@@ -13,14 +13,28 @@ did as it records a virtual phone. It sees the phone from two sides instead:
 
 **Pairing.** The app learns a server only from its QR code (``app/qr-scanner.tsx:26-66`` of
 Varyshop/sms-gateway-app 1.7.1: it parses ``{"type": "sms_gateway", "url", "api_key"}``,
-stores both and registers its FCM token). No intent carries them: the ``smsgateway://``
-scheme (``AndroidManifest.xml:45-51``, ``app.json`` ``scheme``) only opens a screen, whose
-path expo-router maps to a route, so ``smsgateway://qr-scanner`` opens the scanner
-(``app/qr-scanner.tsx``; the settings screen pushes the same route, ``settings.tsx:128``).
-:func:`pair` opens it over ADB, shows the run's QR for the phone (on the terminal and as
-``pairing-<phone>.png`` in the run folder while it waits: it holds the phone's key, so it
-is removed once the phone is paired), and waits until the door has seen the phone's
-first answered heartbeat, which proves the whole path: the URL, TLS, the key.
+stores both in the app's JavaScript settings and registers its FCM token with the new server,
+``/sms-gateway/register-fcm``). No intent carries them: the ``smsgateway://`` scheme
+(``AndroidManifest.xml:45-51``, ``app.json`` ``scheme``) only opens a screen, whose path
+expo-router maps to a route, so ``smsgateway://qr-scanner`` opens the scanner (the settings
+screen pushes the same route, ``settings.tsx:128``). The scan does not reach the native
+service, which reads its URL and key from its own SharedPreferences
+(``SmsGatewayService.kt:222-223``), written only by ``startService``/``updateConfig``
+(``GatewayServiceModule.kt:47-61, 121-140``): when the service is switched on (Dashboard,
+``dashboard.tsx:118-128``; Settings, ``settings.tsx:131-141``) or the app starts with it on
+(``_layout.tsx:79-87``). So :meth:`PhoneDoor.pair` opens the scanner over ADB, shows the
+run's QR for the phone (on the terminal and as ``pairing-<phone>.png`` in the run folder
+while it waits: it holds the phone's key, so it is removed once the phone is paired), and
+once the door sees the scan (the FCM registration with the phone's new key) relaunches the
+app over ADB (``am force-stop``, ``am start``), which starts a service that was on with
+the new server; a service that was off (a fresh install) the tester switches on. The phone is
+paired when the door has seen its first answered heartbeat, which proves the whole path:
+the URL, TLS, the key.
+
+**The gate.** Until the run's clock starts, and from its end, the door answers a real phone's
+poll with 503 instead of forwarding it (the app counts it a failed poll and tries again),
+so the server hands it nothing the history could not see; and it forwards the device API
+only (``/sms-gateway/``), never the admin API.
 
 The app calls ``https://`` only (``src/storage/settings.ts:92`` rewrites ``http://``), so the
 URL in the QR (``DoorOptions.url``) must be one the phone reaches over TLS with a
@@ -31,12 +45,15 @@ own TLS proxy in front of it.
 made up (Faker's Czech numbers: someone's, perhaps). The door therefore rewrites each SMS a
 real phone is handed (the ``pending`` answer) to one of ``DoorOptions.sms_to``, the tester's
 own SIMs, in turn; the history keeps what the server handed out, and the phone's records,
-which show the owned numbers, are linked through :attr:`PhoneDoor.redirected`.
+which show the owned numbers, are linked through :attr:`PhoneDoor.redirected`. An answer it
+cannot rewrite is not passed on: the phone gets ``success: false`` (no SMS), and the SMS
+the server handed out are then the server's to time out, visibly.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import ssl
 import sys
@@ -53,18 +70,23 @@ from server_under_test.errors import InvalidInput
 
 from .devices import DeviceError, shell_status
 from .errors import RunInputError, TargetError
-from .phone_facts import APP_PACKAGE, SCANNER_URI, app_url
+from .phone_facts import APP_ACTIVITY, APP_PACKAGE, SCANNER_URI, app_url
 from .proxy import FaultProxy, WireEvent, WireFaults
+from .wire import DEVICE_PATH
 
 __all__ = [
     "DEFAULT_PAIR_TIMEOUT",
     "DoorOptions",
+    "PairingInterrupted",
     "PhoneDoor",
     "open_scanner",
+    "relaunch_app",
 ]
 
 DEFAULT_PAIR_TIMEOUT = 300.0  # wall seconds for a person to scan each phone's QR
 _POLL = 0.2
+_NOTHING = b'{"success":false,"sms_list":[]}'
+logger = logging.getLogger(__name__)
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
 
 
@@ -76,7 +98,8 @@ class DoorOptions:
     recipient (SIMs of the tester's own: a scenario's recipients are made up). ``url``:
     what the QR code carries (an ``https://`` URL the phone trusts; ``http://`` is
     refused, as the app would call it with ``https://``). ``listen``: the door's address on
-    this machine (default: all interfaces, the URL's port). ``cert``/``key``: PEM files for
+    this machine (default: the URL's port, on all interfaces with ``cert``, else on loopback
+    for a TLS proxy of yours on this machine). ``cert``/``key``: PEM files for
     the door to speak TLS itself; without them the door speaks plain HTTP, for a TLS proxy
     of yours that forwards ``url`` to ``listen``.
     """
@@ -118,10 +141,12 @@ class DoorOptions:
             raise RunInputError("--pair-timeout is in seconds: give a positive number.")
 
     def address(self) -> tuple[str, int]:
-        """Where the door listens."""
+        """Where the door listens: as given, else the URL's port, on every interface when
+        the door speaks TLS itself, on loopback when a TLS proxy of yours is in front."""
         if self.listen is not None:
             return self.listen
-        return ("0.0.0.0", urlsplit(self.url).port or 443)  # noqa: S104 - phones reach it
+        host = "0.0.0.0" if self.cert is not None else "127.0.0.1"  # noqa: S104 - phones
+        return (host, urlsplit(self.url).port or 443)
 
     def tls(self) -> ssl.SSLContext | None:
         """The door's server-side TLS, or ``None`` for plain HTTP behind a proxy of yours."""
@@ -157,6 +182,8 @@ class PhoneDoor:
         self.phones = frozenset(phones)
         self._names = {key: name for name, key in keys.items()}
         self._heard: dict[str, threading.Event] = {name: threading.Event() for name in phones}
+        self._scanned: dict[str, threading.Event] = {name: threading.Event() for name in phones}
+        self.accepting = False  # forwards real phones' polls (the run's clock runs)
         self.sink: Callable[[WireEvent], None] | None = None
         self.redirected: dict[str, str] = {}  # a recipient -> the owned number sent to
         self._proxy = FaultProxy(
@@ -169,6 +196,7 @@ class PhoneDoor:
             tls=options.tls(),
             whole=self.phones.__contains__,
             rewrite=self._redirect,
+            gate=self._gate,
         )
         self.local_url = ""
 
@@ -176,10 +204,22 @@ class PhoneDoor:
         try:
             self.local_url = self._proxy.start()
         except Exception as exc:
-            raise TargetError(f"The door for real phones could not open: {exc}") from exc
+            host, port = self.options.address()
+            low = " (a port below 1024 needs root: give --phone-listen)" if port < 1024 else ""
+            raise TargetError(
+                f"The door for real phones could not listen on {host}:{port}{low}: "
+                f"{exc.__cause__ or exc}"
+            ) from exc
 
     def stop(self) -> None:
         self._proxy.stop()
+
+    def _gate(self, phone: str | None, path: str) -> str | None:
+        if DEVICE_PATH not in path:
+            return "This door forwards the gateway's device API only."
+        if phone in self.phones and path.endswith("/pending") and not self.accepting:
+            return "The run is not handing out SMS now (pairing, or ended): poll again later."
+        return None
 
     def _record(self, event: WireEvent) -> None:
         if event.phone not in self.phones:
@@ -187,7 +227,9 @@ class PhoneDoor:
         answered = event.outcome == "forwarded" and 200 <= event.status < 300
         if answered and event.path.endswith("/heartbeat"):
             self._heard[event.phone].set()
-        if self.sink is not None:
+        if answered and event.path.endswith("/register-fcm"):
+            self._scanned[event.phone].set()  # the scanner registers with the new key
+        if self.sink is not None and event.outcome != "gated":
             self.sink(event)
 
     def _redirect(self, phone: str, path: str, body: bytes) -> bytes:
@@ -198,15 +240,16 @@ class PhoneDoor:
             return body
         try:
             answer = json.loads(body)
-            items = answer["sms_list"]
-            for item in items:
-                number = str(item["phone_number"])
-                owned = self.options.sms_to
-                item["phone_number"] = self.redirected.setdefault(
-                    number, owned[len(self.redirected) % len(owned)]
-                )
-        except (ValueError, KeyError, TypeError):
-            return body  # not a poll's answer: passed on as it came
+            items = answer.get("sms_list") or []
+            numbers = [str(item["phone_number"]) for item in items]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("Not passed on to a real phone: a poll's answer the door cannot read.")
+            return _NOTHING  # never a made-up recipient to a real radio
+        owned = self.options.sms_to
+        for item, number in zip(items, numbers, strict=True):
+            item["phone_number"] = self.redirected.setdefault(
+                number, owned[len(self.redirected) % len(owned)]
+            )
         return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
 
     def heard(self, phone: str) -> bool:
@@ -222,9 +265,11 @@ class PhoneDoor:
         out: Path,
         *,
         say: TextIO | None = None,
+        interrupt: Callable[[], str | None] | None = None,
     ) -> float:
-        """Show ``phone``'s QR, open the app's scanner on it, and wait for its first
-        heartbeat; the wall seconds it took. :class:`TargetError` past the deadline."""
+        """Show ``phone``'s QR, open the app's scanner on it, relaunch the app once the scan
+        is seen, and wait for its first heartbeat; the wall seconds it took.
+        :class:`TargetError` past the deadline, :class:`PairingInterrupted` on a signal."""
         say = say or sys.stderr  # at call time: a caller may have replaced it
         began = time.monotonic()
         text = pairing.pairing_payload(self.options.url, api_key)
@@ -234,28 +279,58 @@ class PhoneDoor:
         print(
             f"\nPair {phone} ({serial}): scan this code with the gateway app "
             f"({'its scanner is open' if opened else 'Settings > Scan QR code'}); "
-            f"also in {png}. Waiting up to {self.options.pair_timeout:g} s for its first "
+            f"also in {png}. If the app's service is off, switch it on in its Dashboard "
+            f"after the scan. Waiting up to {self.options.pair_timeout:g} s for its first "
             "heartbeat.",
             file=say,
         )
         print(pairing.qr_terminal(text), file=say, flush=True)
         give_up = began + self.options.pair_timeout
+        relaunched = False
         try:
             while not self.heard(phone):
+                if interrupt is not None and (reason := interrupt()) is not None:
+                    raise PairingInterrupted(reason)
                 if time.monotonic() >= give_up:
                     raise TargetError(
                         f"{phone} ({serial}) sent no heartbeat through {self.options.url} "
-                        f"within {self.options.pair_timeout:g} s of showing its QR code. Check "
-                        f"that the phone reaches that URL over TLS it trusts (hil pair {phone} "
-                        f"--device {serial} checks the network part), and that the app's "
-                        "service runs."
+                        f"within {self.options.pair_timeout:g} s of showing its QR code "
+                        f"({'scanned' if self._scanned[phone].is_set() else 'no scan seen'}). "
+                        "Check that the app's service is on (its Dashboard), that the phone "
+                        f"reaches that URL over TLS it trusts (hil pair {phone} --device "
+                        f"{serial} checks the network part)."
                     )
+                if self._scanned[phone].is_set() and not relaunched:
+                    relaunched = True
+                    print(f"{phone}: scanned; relaunching the app for its service.", file=say)
+                    relaunch_app(device)
                 time.sleep(_POLL)  # waiting for a person and a phone; the deadline decides
         finally:
             png.unlink(missing_ok=True)  # it holds the phone's key: not left in the folder
         seconds = time.monotonic() - began
         print(f"{phone} ({serial}) paired: heartbeat after {seconds:.0f} s.", file=say)
         return seconds
+
+
+class PairingInterrupted(RuntimeError):
+    """A signal came while the run waited for a phone to be paired (its name: ``SIGINT``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"interrupted by {reason} while pairing")
+        self.reason = reason
+
+
+def relaunch_app(device: Any) -> None:
+    """``am force-stop`` the app and launch it: its service, if on, starts with the settings
+    the scan stored (``_layout.tsx:79-87``)."""
+    for words in (
+        ["am", "force-stop", APP_PACKAGE],
+        ["am", "start", "-W", "-n", f"{APP_PACKAGE}/{APP_ACTIVITY}"],
+    ):
+        try:
+            shell_status(device, words)
+        except DeviceError:
+            return  # the person can still switch the service on by hand
 
 
 def open_scanner(device: Any) -> bool:

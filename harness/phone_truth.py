@@ -37,6 +37,7 @@ row counts the parts the app's log saw sent.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ __all__ = [
     "ledger_of",
     "parse_logcat",
     "parse_rows",
+    "read_log",
     "read_truth",
 ]
 
@@ -292,10 +294,15 @@ def read_truth(
     sims: Sequence[SimSpec],
     epoch: datetime,
     numbers: Mapping[int, str] | None = None,
+    *,
+    until: float | None = None,
+    earlier_log: str = "",
 ) -> PhoneTruth:
     """Read the phone's ``sent``, ``failed`` and ``inbox`` rows and the app's log over ADB,
-    as history events."""
+    as history events, those dated from ``epoch`` to ``until`` seconds after it.
+    ``earlier_log``: what the log held before something cleared it (a reboot)."""
     rows: list[SmsRow] = []
+    until = until if until is not None else math.inf
     for box in ("sent", "failed", "inbox"):
         answer = _shell(
             device,
@@ -311,15 +318,20 @@ def read_truth(
         if answer.startswith("Error"):
             raise AdbUnavailable(f"{device.serial} refused to read content://sms/{box}: {answer}")
         rows += parse_rows(answer)
-    # -v epoch: seconds since 1970, whatever the phone's time zone
-    text = _shell(device, ["logcat", "-d", "-v", "threadtime", "-v", "epoch"])
-    log = parse_logcat(text, epoch)
-    # a phone in service has records of before the run (earlier runs, its own life): not
-    # this run's, whatever they say
+    text = read_log(device)
+    log = parse_logcat(earlier_log + text, epoch)
+    # a phone in service has records of before the run (earlier runs, its own life), and
+    # may go on after it: only what is dated within the run is the run's
     since = epoch.timestamp() * 1000
-    rows = [row for row in rows if row.date >= since]
-    log = [entry for entry in log if entry.t >= 0]
+    rows = [row for row in rows if since <= row.date <= since + until * 1000]
+    log = [entry for entry in log if 0 <= entry.t <= until]
     return ledger_of(phone, sims, epoch, rows, log, numbers)
+
+
+def read_log(device: Any) -> str:
+    """The phone's log as it is now (``logcat -d``; ``-v epoch``: seconds since 1970,
+    whatever the phone's time zone). A reboot clears it, and its ring buffer wraps."""
+    return _shell(device, ["logcat", "-d", "-v", "threadtime", "-v", "epoch"])
 
 
 def _shell(device: Any, command: list[str]) -> str:

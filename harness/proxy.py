@@ -63,6 +63,7 @@ WIRE_OUTCOMES = (
     "reset",
     "partitioned",
     "upstream_error",
+    "gated",
 )
 
 # Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection: never passed on.
@@ -152,7 +153,9 @@ class FaultProxy:
     given a server-side ``tls`` context (a real phone's app calls https only). For the
     phones ``whole`` names, ``record`` gets every forwarded exchange with its bodies, so the
     harness can see what the server handed a phone it does not run; ``rewrite(phone, path,
-    body)`` may change the answer such a phone gets (``record`` keeps the server's).
+    body)`` may change the answer such a phone gets (``record`` keeps the server's), and
+    ``gate(phone, path)`` may name a reason not to forward an exchange at all: it is
+    answered 503 with that reason (outcome ``gated``).
     """
 
     def __init__(
@@ -167,12 +170,14 @@ class FaultProxy:
         tls: ssl.SSLContext | None = None,
         whole: Callable[[str], bool] | None = None,
         rewrite: Callable[[str, str, bytes], bytes] | None = None,
+        gate: Callable[[str | None, str], str | None] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self._listen = listen
         self._tls = tls
         self._whole = whole
         self._rewrite = rewrite
+        self._gate = gate
         self.url = ""  # set by start()
         self._faults = faults
         self._rng = rng
@@ -349,6 +354,10 @@ class FaultProxy:
             sent = body if answered else b""
             self._note(WireEvent(at, phone, method, path, outcome, status, elapsed, sent, answered))
 
+        shut = self._gate(phone, path) if self._gate is not None else None
+        if shut is not None:
+            note("gated", 503)
+            return _json_answer(503, shut)
         lost = ""
         if phone is not None and self._partitioned(phone):
             lost = "partitioned"

@@ -28,7 +28,7 @@ from scenarios import DOUBLE_SERIAL, Scenario, ScenarioError, catalogue, load
 from server_under_test import KNOWN_DEFECTS
 
 from .folder import DATABASE_FILE, TWIN_FILE
-from .phone_door import DEFAULT_PAIR_TIMEOUT, DoorOptions
+from .phone_door import DEFAULT_PAIR_TIMEOUT, DoorOptions, PairingInterrupted
 from .runner import (
     Progress,
     RunInputError,
@@ -311,7 +311,8 @@ def add_parsers(sub: Any) -> None:
         "--phone-listen",
         type=listen_option,
         metavar="HOST:PORT",
-        help="where the run listens for the phones (default 0.0.0.0 and --phone-url's port)",
+        help="where the run listens for the phones (default --phone-url's port, on every "
+        "interface with --phone-cert, else on 127.0.0.1 for your TLS proxy on this machine)",
     )
     phones.add_argument(
         "--phone-cert",
@@ -535,6 +536,11 @@ def run_command(args: argparse.Namespace) -> int:
                 door=door,
                 twin=(twin.device, twin.twin) if twin is not None else None,
             )
+    except PairingInterrupted as exc:
+        if line:
+            line.done()
+        print(f"hil run: {exc}; nothing ran.", file=sys.stderr)
+        return SIGNAL_EXIT + signal.Signals[exc.reason].value
     except (RunInputError, TargetError) as exc:
         if line:
             line.done()

@@ -203,8 +203,11 @@ class _Run:
         *,
         keep_db: bool,
         door: DoorOptions | None = None,
+        interrupt: Callable[[], str | None] | None = None,
     ) -> None:
         self.scenario = scenario
+        self._interrupt = interrupt
+        self.door: PhoneDoor | None = None  # the real phones' way in, once they are paired
         self.seed = seed
         self.out = out
         prepare_out(out)
@@ -245,7 +248,9 @@ class _Run:
             assert target.url is not None and target.scale is not None
             opened = time.monotonic()
             wire = self._wire(target, stack)
-            opened_door = self._door(door, wire, api_keys, real, stack) if real else None
+            self.door = opened_door = (
+                self._door(door, wire, api_keys, real, stack) if real else None
+            )
             start = target.start
             if opened_door is not None:  # t = 0 is when the world starts, once paired
                 start += timedelta(seconds=(time.monotonic() - opened) * target.scale)
@@ -269,6 +274,7 @@ class _Run:
                 self.redirected = opened_door.redirected
         if self.devices is not None:
             self.devices.attach(scenario, self.world, stack)
+            stack.callback(self.devices.restore)  # before the door and adb close
         if target.waker is not None:
             target.waker.push = self._push_from_elsewhere if self.transport else self.world.fcm.push
         self.history = self.world.history
@@ -337,7 +343,8 @@ class _Run:
         stack.callback(door.stop)
         assert self.devices is not None
         for phone, serial in real.items():
-            door.pair(phone, serial, api_keys[phone], self.devices.device(phone), self.out)
+            device = self.devices.device(phone)
+            door.pair(phone, serial, api_keys[phone], device, self.out, interrupt=self._interrupt)
         return door
 
     def _wire_event(self, event: WireEvent) -> None:
@@ -346,6 +353,8 @@ class _Run:
         still issued SMS, which the history records too); and for a real phone at the
         door, each exchange it had, as its app model observes it."""
         phone = event.phone
+        if not hasattr(self, "history"):
+            return  # before the world exists (the door gates a real phone's polls till then)
         lost = event.outcome in ("request_lost", "response_lost", "reset")
         if phone is None or not (lost or event.response_body):
             return
@@ -593,14 +602,16 @@ class _Run:
         devices = self.devices
         assert devices is not None
         kind = fault.kind
+        # when it was played, and what the phone held then, as the wire saw it (handed
+        # out, not acknowledged final): a reboot's call returns once the phone is back
+        began = env.now
+        held = self.flight.on(phone) if kind in ("process_death", "reboot") else None
         outcome = yield from self._off_loop(lambda: devices.play(phone, kind, undo=False))
         lasts = fault.duration or DEFAULT_FAULT_DURATION.get(kind, 0.0)
         if outcome is not None and outcome.taken:
-            # what the phone held, as the wire saw it: handed out, not acknowledged final
-            held = self.flight.on(phone) if kind in ("process_death", "reboot") else None
-            until = round(env.now + lasts, 6) if kind == "partition" else None
+            until = round(began + lasts, 6) if kind == "partition" else None
             self.history.emit(
-                FaultApplied(t=env.now, phone=phone, fault=kind, in_flight=held, until=until)
+                FaultApplied(t=began, phone=phone, fault=kind, in_flight=held, until=until)
             )
         if DEVICE_FAULTS[kind].undo:
             yield env.timeout(lasts)
@@ -736,6 +747,8 @@ class _Run:
         interrupt: Callable[[], str | None] | None = None,
     ) -> float:
         env = self.world.env
+        if self.door is not None:
+            self.door.accepting = True  # the clock starts: real phones may be handed SMS
         env.process(self._workload())
         for phone, fault in self.devices.scheduled() if self.devices is not None else ():
             env.process(self._device_fault(phone, fault))
@@ -774,6 +787,8 @@ class _Run:
                 next_check = t + every
                 if self.drained():
                     break
+        if self.door is not None:
+            self.door.accepting = False  # nothing handed out that the history would not see
         self.world.finish()
         return t
 
@@ -827,7 +842,9 @@ def run_scenario(
         options = dataclasses.replace(options, db=db)
     with contextlib.ExitStack() as stack:
         try:
-            run = _Run(scenario, seed, out, options, stack, keep_db=keep_db, door=door)
+            run = _Run(
+                scenario, seed, out, options, stack, keep_db=keep_db, door=door, interrupt=interrupt
+            )
         except AdminError as exc:
             raise TargetError(f"The target failed while the run was set up: {exc}") from exc
         meta: dict[str, Any] = {
@@ -844,7 +861,9 @@ def run_scenario(
             # judged as the run folder keeps it, so that the folder judges the same again
             state = reduce_state(run.server_state()) if run.interrupted is None else {}
             truths = (
-                run.devices.read(run.redirected) if run.devices and run.interrupted is None else {}
+                run.devices.read(run.redirected, until=run.world.env.now)
+                if run.devices and run.interrupted is None
+                else {}
             )
         except (AdminError, SQLAlchemyError) as exc:
             raise TargetError(

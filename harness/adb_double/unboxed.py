@@ -6,14 +6,22 @@ runs a virtual phone in a world of its own (one phone, at wall speed, on a threa
 own), so nothing of it is in the run's world: the run knows it only as it knows a real
 phone, by its serial, through the door and over ADB.
 
-Until it is paired the app's service does not run (the real app skips its polls with ``API
-not configured``, ``SmsGatewayService.kt:842``). Pairing is the app's: the camera of the
-scanner screen reads a QR code (:meth:`UnboxedPhone.look_at`, a PNG of it decoded with
-zxing-cpp, as a camera would read the pixels), parsed as ``app/qr-scanner.tsx:26-50`` does
-(``type`` must be ``sms_gateway``, ``url`` and ``api_key`` present); the app stores the URL
-with ``http://`` rewritten to ``https://`` (``src/storage/settings.ts:92``) and calls it
-with the key from then on. The double's camera sees only while the app shows its scanner
-(``am start -a VIEW -d smsgateway://qr-scanner``, or a person's tap: :meth:`open_scanner`).
+Pairing is the app's, in its two halves (Varyshop/sms-gateway-app 1.7.1):
+
+- **The scan** (``app/qr-scanner.tsx:26-66``): the camera of the scanner screen reads a QR
+  code (:meth:`UnboxedPhone.look_at`: a PNG decoded with zxing-cpp, as a camera reads the
+  pixels), parsed as the screen does (``type`` must be ``sms_gateway``, ``url`` and
+  ``api_key`` present); the app's JavaScript settings store them (the URL with ``http://``
+  rewritten to ``https://``, ``src/storage/settings.ts:92``) and its API client registers the
+  FCM token with the new server (``/sms-gateway/register-fcm``). The camera sees only while
+  the app shows its scanner (``am start -a VIEW -d smsgateway://qr-scanner``, or a person's
+  tap: :meth:`open_scanner`).
+- **The service** reads its URL and key from its own SharedPreferences
+  (``SmsGatewayService.kt:222-223``), which only ``startService`` writes
+  (``GatewayServiceModule.kt:47-61``): when a person switches the service on
+  (:meth:`switch_on`, ``dashboard.tsx:118-128``) or when the app is launched with the
+  service on (``am start -n``, ``_layout.tsx:79-87``). A scan alone changes nothing the
+  service does; a fresh install has the service off (``settings.ts:82``).
 
 The phone calls one URL, fixed when it is built (``url``, ``tls``: the CAs it trusts): a
 code for another URL is refused, since the double cannot move its network. No FCM: a real
@@ -34,9 +42,9 @@ from simulator.config import WorldSpec
 from simulator.realtime import WallClockEnvironment
 from simulator.world import World
 
-from ..phone_facts import SCANNER_URI, app_url
+from ..phone_facts import APP_PACKAGE, SCANNER_URI, app_url
 from ..wire import HttpTransport
-from .phone import DeviceProfile
+from .phone import DeviceProfile, PhoneModel
 from .simulated import SimulatedPhone
 from .transport import AdbDouble
 
@@ -62,7 +70,10 @@ class UnboxedPhone:
         seed: int = 1,
         tls: ssl.SSLContext | None = None,
         profile: DeviceProfile | str = "stock",
+        service_on: bool = False,
     ) -> None:
+        """``service_on``: the app's service was switched on before (a phone paired with
+        another server), so launching the app starts it."""
         phones = tuple(p for p in world.phones if p.name == name)
         if not phones:
             raise ValueError(f"No phone {name!r} in the world's spec.")
@@ -84,7 +95,11 @@ class UnboxedPhone:
             unbooted={name},
         )
         self.app = self.world.apps[name]
-        self.phone = SimulatedPhone(self.world, name, profile)
+        # the app's JavaScript settings (AsyncStorage): what the scanner stores
+        self.service_enabled = service_on
+        self.api_url: str | None = None
+        self.api_key: str | None = None
+        self.phone = _Launcher(self, profile)
         self.double = AdbDouble(self.phone)
         self.paired = threading.Event()
         self._stop = threading.Event()
@@ -156,13 +171,47 @@ class UnboxedPhone:
                 f"The double calls {self.url} only; the code's app URL is {called}."
             )
         key = str(code["api_key"])
-        app: Any = self.app
-
-        def pair() -> None:
-            app.link.api_key = key
-            app.start()
-            self.paired.set()
-
-        self.env.post(pair)
+        self.api_url, self.api_key = called, key
+        self.env.post(lambda: self.env.process(self._register_fcm(key)))
         with self.phone.lock:
             self.phone.shown = None
+
+    def _register_fcm(self, key: str) -> Any:
+        """The scanner's ``registerFcmToken`` with the new key (``qr-scanner.tsx:55-60``)."""
+        yield self.transport.send(
+            key,
+            "register-fcm",
+            {"fcm_token": f"fcm-{self.name}-unboxed"},
+            auth="x-api-key",
+            timeout=self.app.profile.http_timeout,
+        )
+
+    def switch_on(self) -> None:
+        """A person switches the service on (Dashboard): ``startService`` with the settings."""
+        self.service_enabled = True
+        self.env.post(self._start_service)
+
+    def _start_service(self) -> None:
+        """``startService`` (GatewayServiceModule.kt:47-61): the settings into the service's
+        SharedPreferences, then the service; nothing without a paired server."""
+        if self.api_key is None:
+            return
+        app: Any = self.app
+        app.link.api_key = self.api_key
+        app.start()
+        self.paired.set()
+
+
+class _Launcher(SimulatedPhone):
+    """The unboxed phone's Android: launching the app (``am start``) starts its service only
+    when it is switched on and paired (``_layout.tsx:79-87``)."""
+
+    def __init__(self, owner: UnboxedPhone, profile: DeviceProfile | str) -> None:
+        super().__init__(owner.world, owner.name, profile)
+        self._owner = owner
+
+    def start(self, name: str) -> int:
+        pid = PhoneModel.start(self, name)  # the activity's process, as Android starts it
+        if name == APP_PACKAGE and self._owner.service_enabled:
+            self._later(self._owner._start_service)
+        return pid

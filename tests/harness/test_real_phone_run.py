@@ -85,13 +85,23 @@ def tls(tmp_path: Path) -> tuple[Path, Path, ssl.SSLContext]:
 
 
 @pytest.fixture
-def unboxed(adb_server: AdbServer, tmp_path: Path, tls: Any) -> Iterator[tuple[UnboxedPhone, str]]:
-    """The unboxed phone-01, attached to adb; its door URL."""
+def unboxed(
+    adb_server: AdbServer, tmp_path: Path, tls: Any, request: pytest.FixtureRequest
+) -> Iterator[tuple[UnboxedPhone, str]]:
+    """Phone-01, attached to adb, its app not paired with the run (its service on when the
+    test is marked ``service_on``: paired with another server before); its door URL."""
     url = f"https://127.0.0.1:{_free_port()}"
     file = tmp_path / "real-phone.toml"
     file.write_text(SCENARIO)
     scenario = load(file)
-    phone = UnboxedPhone(scenario.world, "phone-01", url=url, start=datetime.now(UTC), tls=tls[2])
+    phone = UnboxedPhone(
+        scenario.world,
+        "phone-01",
+        url=url,
+        start=datetime.now(UTC),
+        tls=tls[2],
+        service_on=request.node.get_closest_marker("service_on") is not None,
+    )
     phone.start()
     adb_server.attach(phone.double)
     try:
@@ -114,35 +124,51 @@ def _argv(tmp_path: Path, phone: UnboxedPhone, url: str, tls: Any, *more: str) -
     ]  # fmt: skip
 
 
-def _hold_up_the_code(phone: UnboxedPhone, png: Path) -> None:
-    """The person: once the run shows the code and the app its scanner, scan it."""
+def _hold_up_the_code(phone: UnboxedPhone, png: Path, *, switch_on: bool = False) -> None:
+    """The person: once the run shows the code and the app its scanner, scan it (and then
+    switch the app's service on, as the run says for a fresh phone)."""
     give_up = time.monotonic() + DEADLINE
     while not (png.is_file() and phone.scanning):
         assert time.monotonic() < give_up, "the run never showed the QR code with the scanner open"
         time.sleep(0.1)
     phone.look_at(png.read_bytes())
+    if switch_on:
+        phone.switch_on()
 
 
-@pytest.mark.slow
-def test_a_real_phone_is_paired_by_its_qr_code_and_judged(tmp_path, capsys, unboxed, tls):
-    phone, url = unboxed
-    out = tmp_path / "run"
+def _paired_by_a_person(
+    tmp_path: Path, phone: UnboxedPhone, url: str, tls: Any, out: Path, *more: str
+) -> int:
+    """``hil run`` on the main thread (its signal handlers), the person on another."""
     trouble: list[BaseException] = []
+    switch_on = not phone.service_enabled
 
     def person() -> None:
         try:
-            _hold_up_the_code(phone, out / "pairing-phone-01.png")
+            _hold_up_the_code(phone, out / "pairing-phone-01.png", switch_on=switch_on)
         except BaseException as exc:  # seen by the test's thread after the run
             trouble.append(exc)
 
     holding = threading.Thread(target=person, daemon=True)
-    holding.start()  # the run itself wants the main thread (its signal handlers)
-    code = main(_argv(tmp_path, phone, url, tls, "--pair-timeout", "120", "--out", str(out)))
+    holding.start()
+    code = main(_argv(tmp_path, phone, url, tls, "--out", str(out), *more))
     holding.join(timeout=DEADLINE)
     assert not trouble, trouble
+    return code
+
+
+@pytest.mark.slow
+@pytest.mark.service_on
+def test_a_real_phone_is_paired_by_its_qr_code_and_judged(tmp_path, capsys, unboxed, tls):
+    """A phone whose service was on (paired with another server): the scan is seen at the
+    door, the run relaunches the app over ADB, and its service comes up on the run's server."""
+    phone, url = unboxed
+    out = tmp_path / "run"
+    code = _paired_by_a_person(tmp_path, phone, url, tls, out, "--pair-timeout", "120")
     output = capsys.readouterr().err
     did = phone.world.history.events
     assert code == 0, (output, did[:6], did[-6:])  # and what the phone did
+    assert "phone-01: scanned; relaunching the app" in output
     assert "phone-01 (127.0.0.1:" in output and "paired" in output
     assert not (out / "pairing-phone-01.png").exists()  # it held the phone's key
     meta = json.loads((out / "verdicts.json").read_text())
@@ -155,12 +181,13 @@ def test_a_real_phone_is_paired_by_its_qr_code_and_judged(tmp_path, capsys, unbo
     issued = {s["id"] for e in mine if e["kind"] == "issued" for s in e["sms"]}
     sent = {e["sms_id"] for e in mine if e["kind"] == "radio"}
     assert issued and sent == issued
-    # the phone texted the tester's own SIMs, never the scenario's made-up recipients,
-    # and its records were linked all the same
+    # the phone texted the tester's own SIMs, never the scenario's made-up recipients;
+    # the history judges its sends as the server's SMS, to the server's recipients
     radio = [e for e in mine if e["kind"] == "radio"]
-    assert {"+" + "".join(c for c in e["recipient"] if c.isdigit()) for e in radio} == set(OWNED)
-    handed = {s["number"] for e in mine if e["kind"] == "issued" for s in e["sms"]}
-    assert not handed & set(OWNED)
+    handed = {s["id"]: s["number"] for e in mine if e["kind"] == "issued" for s in e["sms"]}
+    assert all(e["recipient"] == handed[e["sms_id"]] for e in radio)
+    texted = {e["recipient"] for e in phone.world.history.events if e["kind"] == "radio"}
+    assert texted == set(OWNED)
     assert any(e["kind"] == "heartbeat" for e in mine)
     assert not any(e["kind"] == "app_final" for e in mine)  # its store is the phone's own
     # its fault, played over ADB and read back from the phone, recorded by the harness
@@ -176,9 +203,40 @@ def test_a_phone_nobody_pairs_fails_the_run_as_the_harness(tmp_path, capsys, unb
     code = main(_argv(tmp_path, phone, url, tls, "--pair-timeout", "3", "--out", str(out)))
     err = capsys.readouterr().err
     assert code == 3, err
-    assert "phone-01" in err and "no heartbeat" in err and "hil pair phone-01" in err
+    assert "phone-01" in err and "no heartbeat" in err and "no scan seen" in err, err
+    assert "hil pair phone-01" in err
     assert phone.scanning  # the run opened the app's scanner
     assert not (out / "pairing-phone-01.png").exists()
+
+
+def test_a_scan_alone_does_not_start_a_fresh_phones_service(tmp_path, capsys, unboxed, tls):
+    """The scan registers the phone with the run's server (the door sees it), but the
+    service of a fresh install stays off, relaunched or not, until a person switches it on:
+    the run says so when it gives up."""
+    phone, url = unboxed
+    out = tmp_path / "run"
+
+    def person() -> None:
+        _hold_up_the_code(phone, out / "pairing-phone-01.png")  # and nothing more
+
+    threading.Thread(target=person, daemon=True).start()
+    code = main(_argv(tmp_path, phone, url, tls, "--pair-timeout", "15", "--out", str(out)))
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "scanned; relaunching the app" in err and "(scanned)" in err, err
+    assert "Dashboard" in err
+    assert phone.api_key is not None and not phone.paired.is_set()
+
+
+@pytest.mark.slow
+def test_a_fresh_phone_pairs_once_its_service_is_switched_on(tmp_path, capsys, unboxed, tls):
+    phone, url = unboxed
+    out = tmp_path / "run"
+    code = _paired_by_a_person(tmp_path, phone, url, tls, out, "--pair-timeout", "120")
+    output = capsys.readouterr().err
+    assert code == 0, output
+    assert "phone-01 (127.0.0.1:" in output and "paired: heartbeat after" in output
+    assert phone.paired.is_set()
 
 
 def test_a_real_phone_needs_a_phone_url_and_wall_speed(tmp_path, capsys, unboxed, tls):
