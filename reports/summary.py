@@ -64,6 +64,15 @@ def _target_lines(meta: Mapping[str, Any]) -> list[str]:
         gone = " (removed after the run; `hil run --keep-db` keeps it)"
         kept = meta.get("database_kept", True)
         lines.append(f"Database: `{meta['database']}`{'' if kept else gone}")
+    devices = meta.get("devices")
+    if isinstance(devices, Mapping) and devices:
+        said = []
+        for phone, device in devices.items():
+            what = "ADB test double" if device.get("double") else "real phone"
+            read = device.get("radio")
+            rows = f", {read} sends read from it" if read is not None else ""
+            said.append(f"{phone} (`{device.get('serial')}`, {what}{rows})")
+        lines.append("Phones over ADB, judged by their own records: " + "; ".join(said))
     return lines
 
 

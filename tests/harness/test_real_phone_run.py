@@ -190,6 +190,8 @@ def test_a_real_phone_is_paired_by_its_qr_code_and_judged(tmp_path, capsys, unbo
     assert texted == set(OWNED)
     assert any(e["kind"] == "heartbeat" for e in mine)
     assert not any(e["kind"] == "app_final" for e in mine)  # its store is the phone's own
+    summary = (out / "summary.md").read_text()
+    assert f"phone-01 (`{phone.double.serial}`, real phone, 20 sends read from it)" in summary
     # its fault, played over ADB and read back from the phone, recorded by the harness
     (fault,) = [e for e in mine if e["kind"] == "fault"]
     assert fault["fault"] == "partition" and 10 <= fault["t"] < 15, fault
