@@ -44,6 +44,7 @@ __all__ = [
     "FaultOutcome",
     "apply_fault",
     "device_fault",
+    "fault_commands",
     "undo_fault",
 ]
 
@@ -201,6 +202,12 @@ def _words(command: Command, permission: str) -> list[str]:
     return [word.format(**names) for word in command]
 
 
+def fault_commands(kind: str, *, undo: bool = False, permission: str = SEND_SMS) -> list[list[str]]:
+    """The shell commands that apply (or undo) fault ``kind``, as a phone's shell takes them."""
+    fault = device_fault(kind)
+    return [_words(command, permission) for command in (fault.undo if undo else fault.apply)]
+
+
 def apply_fault(client: Any, serial: str, kind: str, *, permission: str = SEND_SMS) -> FaultOutcome:
     """Apply fault ``kind`` to the phone ``serial`` and read it back."""
     return _play(client, serial, kind, permission, undo=False)
@@ -214,13 +221,12 @@ def undo_fault(client: Any, serial: str, kind: str, *, permission: str = SEND_SM
 
 def _play(client: Any, serial: str, kind: str, permission: str, *, undo: bool) -> FaultOutcome:
     fault = device_fault(kind)
-    commands = fault.undo if undo else fault.apply
+    commands = fault_commands(kind, undo=undo, permission=permission)
     if not commands:
         raise DeviceInputError(f"The fault {kind!r} has no undo: {fault.meaning}.")
     device = client.device(serial)
     outcome = FaultOutcome(kind, serial, undo, taken=False, observed="")
-    for command in commands:
-        words = _words(command, permission)
+    for words in commands:
         if words == ["reboot"]:
             _reboot(client, device)
             outcome.ran.append(("reboot", 0, ""))

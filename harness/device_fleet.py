@@ -45,7 +45,7 @@ from simulator.world import World
 
 from .adb_double import PROFILES, AdbDouble, SimulatedPhone
 from .device_faults import DEVICE_FAULTS, NOT_OVER_ADB, FaultOutcome, apply_fault, undo_fault
-from .devices import DeviceError, adb_port, list_devices, open_client, shell_status
+from .devices import DeviceError, adb_port, app_installed, list_devices, open_client
 from .errors import RunInputError, TargetError
 from .phone_facts import APP_PACKAGE
 from .phone_truth import PhoneTruth, read_log, read_truth
@@ -253,12 +253,10 @@ def _check_phone(client: Any, phone: str, serial: str, seen: Mapping[str, str]) 
             "allow USB debugging on it, and check with hil devices."
         )
     try:
-        _status, listing = shell_status(
-            client.device(serial), ["pm", "list", "packages", APP_PACKAGE]
-        )
+        installed = app_installed(client.device(serial))
     except DeviceError as exc:
         raise TargetError(f"Phone {phone}'s device {serial}: {exc}") from exc
-    if f"package:{APP_PACKAGE}" not in listing.split():
+    if not installed:
         raise TargetError(
             f"Phone {phone}'s device {serial} has no gateway app ({APP_PACKAGE}); install it "
             "with hil devices prepare --apk FILE."

@@ -48,6 +48,7 @@ __all__ = [
     "DeviceState",
     "Preparation",
     "adb_port",
+    "app_installed",
     "inspect",
     "list_devices",
     "open_client",
@@ -233,14 +234,19 @@ def shell_status(device: Any, command: list[str]) -> tuple[int, str]:
     return int(result.returncode), str(result.output)
 
 
+def app_installed(device: Any) -> bool:
+    """Whether the gateway app is installed (``pm list packages PKG``)."""
+    return (
+        f"package:{APP_PACKAGE}" in _shell(device, ["pm", "list", "packages", APP_PACKAGE]).split()
+    )
+
+
 def inspect(device: Any, state: str = "device") -> DeviceState:
     """Read one phone (``state`` as adb reports it; only an online one is read)."""
     if state != "device":
         return DeviceState(device.serial, state)
     props = {m["key"]: m["value"] for m in _PROP.finditer(_shell(device, ["getprop"]))}
-    installed = (
-        f"package:{APP_PACKAGE}" in _shell(device, ["pm", "list", "packages", APP_PACKAGE]).split()
-    )
+    installed = app_installed(device)
     version: str | None = None
     granted: dict[str, bool] = {}
     if installed:

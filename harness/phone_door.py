@@ -68,9 +68,10 @@ from urllib.parse import urlsplit
 from server_under_test import pairing
 from server_under_test.errors import InvalidInput
 
+from .device_faults import fault_commands
 from .devices import DeviceError, shell_status
 from .errors import RunInputError, TargetError
-from .phone_facts import APP_ACTIVITY, APP_PACKAGE, SCANNER_URI, app_url
+from .phone_facts import APP_PACKAGE, SCANNER_URI, app_url
 from .proxy import FaultProxy, WireEvent, WireFaults
 from .wire import DEVICE_PATH
 
@@ -321,12 +322,9 @@ class PairingInterrupted(RuntimeError):
 
 
 def relaunch_app(device: Any) -> None:
-    """``am force-stop`` the app and launch it: its service, if on, starts with the settings
-    the scan stored (``_layout.tsx:79-87``)."""
-    for words in (
-        ["am", "force-stop", APP_PACKAGE],
-        ["am", "start", "-W", "-n", f"{APP_PACKAGE}/{APP_ACTIVITY}"],
-    ):
+    """The ``force_stop`` fault and its undo (``am force-stop``, then launch the app): its
+    service, if on, starts with the settings the scan stored (``_layout.tsx:79-87``)."""
+    for words in (*fault_commands("force_stop"), *fault_commands("force_stop", undo=True)):
         try:
             shell_status(device, words)
         except DeviceError:

@@ -50,10 +50,10 @@ from simulator import (
     RunConfig,
 )
 from simulator.android import cap_in_force
-from simulator.config import DEFAULT_FAULT_DURATION, FAULT_WAIT_LIMIT, Fault, PhoneSpec
+from simulator.config import DEFAULT_FAULT_DURATION, Fault, PhoneSpec
 from simulator.port import Reply
 from simulator.realtime import WallClockEnvironment
-from simulator.world import World
+from simulator.world import World, wait_for_sending
 
 from .control import AdminError, Enqueued, PhoneKey, Unsupported
 from .device_faults import DEVICE_FAULTS
@@ -235,7 +235,6 @@ class _Run:
         api_keys = {name: key.api_key for name, key in self.keys.items()}
         target = self.target
         self.transport: HttpTransport | None = None
-        self.redirected: dict[str, str] = {}  # real phones' recipients -> the owned numbers
         # [[fleet.devices]]: phones over ADB, whose own records are the ledger judged
         self.devices = DeviceFleet.check(scenario, virtual=target.virtual, scale=target.scale)
         real = self.devices.real if self.devices is not None else {}
@@ -271,7 +270,6 @@ class _Run:
             )
             if opened_door is not None:
                 opened_door.sink = self._wire_event
-                self.redirected = opened_door.redirected
         if self.devices is not None:
             self.devices.attach(scenario, self.world, stack)
             stack.callback(self.devices.restore)  # before the door and adb close
@@ -596,9 +594,7 @@ class _Run:
         if fault.at > env.now:
             yield env.timeout(fault.at - env.now)
         if fault.during == "sending":
-            give_up = env.now + FAULT_WAIT_LIMIT
-            while not self.flight.on(phone) and env.now < give_up:
-                yield env.timeout(0.5)
+            yield from wait_for_sending(env, lambda: bool(self.flight.on(phone)))
         devices = self.devices
         assert devices is not None
         kind = fault.kind
@@ -622,9 +618,7 @@ class _Run:
         ``during = "sending"`` does) for SMS of its campaign in flight, then act."""
         env = self.world.env
         ids = self.campaign_sms.setdefault(action.campaign, set())  # later batches add to it
-        give_up = env.now + FAULT_WAIT_LIMIT
-        while not self.flight.among(ids) and env.now < give_up:
-            yield env.timeout(0.5)
+        yield from wait_for_sending(env, lambda: bool(self.flight.among(ids)))
         self._act(index, action)
 
     def _launch(
@@ -861,7 +855,7 @@ def run_scenario(
             # judged as the run folder keeps it, so that the folder judges the same again
             state = reduce_state(run.server_state()) if run.interrupted is None else {}
             truths = (
-                run.devices.read(run.redirected, until=run.world.env.now)
+                run.devices.read(run.door.redirected if run.door else None, until=run.world.env.now)
                 if run.devices and run.interrupted is None
                 else {}
             )

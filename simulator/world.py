@@ -9,7 +9,7 @@ others and the same seed gives the same history.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +76,14 @@ class Fcm:
         world = self.world
         world.history.emit(PushOutcome(t=world.env.now, phone=app.name, outcome="delivered"))
         app.on_push()
+
+
+def wait_for_sending(env: simpy.Environment, sending: Callable[[], bool]):  # type: ignore[no-untyped-def]
+    """Wait, looking every half second, until ``sending()`` says the moment has come, or
+    ``FAULT_WAIT_LIMIT`` has passed: a fault or an action ``during = "sending"``."""
+    give_up = env.now + FAULT_WAIT_LIMIT
+    while not sending() and env.now < give_up:
+        yield env.timeout(0.5)
 
 
 class World:
@@ -165,9 +173,7 @@ class World:
             if fault.at > self.env.now:
                 yield self.env.timeout(fault.at - self.env.now)
             if fault.during == "sending":
-                give_up = self.env.now + FAULT_WAIT_LIMIT
-                while not app.trackers and self.env.now < give_up:
-                    yield self.env.timeout(0.5)
+                yield from wait_for_sending(self.env, lambda: bool(app.trackers))
             self._apply(app, fault.kind, fault.duration)
 
     def apply(self, phone: str, kind: str, duration: float = 0.0) -> None:
